@@ -1,0 +1,1 @@
+"""The Qt-free core: loading, NMF engine, export. Never imports Qt."""

@@ -1,0 +1,1 @@
+"""NMF engine: initialisation, solvers (generators of NMFState), fit, estimator."""

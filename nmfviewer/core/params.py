@@ -1,0 +1,231 @@
+"""Frozen parameter objects, validated once in ``__post_init__``.
+
+Change them with :func:`dataclasses.replace`; the copy is validated again.
+Every message names the value at fault and what would be accepted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from .errors import ParameterError
+
+LOSSES = ("frobenius", "kl", "is")
+#: beta of the beta-divergence for each loss name
+LOSS_BETA = {"frobenius": 2.0, "kl": 1.0, "is": 0.0}
+#: scikit-learn's spellings of the losses, accepted everywhere a loss is.
+LOSS_ALIASES = {
+    "frobenius": "frobenius",
+    "fro": "frobenius",
+    "kl": "kl",
+    "kullback-leibler": "kl",
+    "is": "is",
+    "itakura-saito": "is",
+}
+SOLVERS = ("hals", "mu")
+#: 'cd' is scikit-learn's name for its coordinate-descent (HALS-type) solver.
+SOLVER_ALIASES = {"hals": "hals", "cd": "hals", "mu": "mu"}
+INITS = ("auto", "random", "nndsvd", "nndsvda", "nndsvdar", "custom")
+HALS_VARIANTS = ("auto", "plain", "accelerated")
+DTYPES = ("float32", "float64")
+
+COLOR_POLICIES = ("luminance", "mean", "refuse")
+SIZE_POLICIES = ("resize", "refuse")
+NORMALIZATIONS = ("none", "max", "sum")
+NEGATIVE_POLICIES = ("error", "clip", "shift")
+NONFINITE_POLICIES = ("error", "zero")
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...], aliases: dict | None = None) -> str:
+    key = value.lower() if isinstance(value, str) else value
+    if aliases is not None and key in aliases:
+        return aliases[key]
+    if key in allowed:
+        return key
+    shown = ", ".join(repr(a) for a in (aliases or allowed))
+    raise ParameterError(f"{name}={value!r} is not supported; use one of {shown}.")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) or (
+        hasattr(value, "__index__") and not isinstance(value, (bool, float))
+    )
+
+
+def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    if not _is_int(value) or int(value) < minimum:
+        raise ParameterError(f"{name}={value!r} must be a whole number >= {minimum}.")
+    return int(value)
+
+
+def _nonneg_float(name: str, value: Any) -> float:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name}={value!r} must be a number >= 0.") from None
+    if not math.isfinite(f) or f < 0:
+        raise ParameterError(f"{name}={value!r} must be a finite number >= 0.")
+    return f
+
+
+class _Serializable:
+    """asdict/from_dict round trip for manifests (run.json)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = set(data) - names
+        if unknown:
+            raise ParameterError(
+                f"unknown {cls.__name__} field(s) {sorted(unknown)}; known: {sorted(names)}."
+            )
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class LoadOptions(_Serializable):
+    """How files become a collection. Each policy's effect is reported in
+    ``Collection.warnings``.
+
+    recursive:        descend into sub-folders of a folder argument.
+    color:            'luminance' (ITU-R 601 weights), 'mean' of channels, or
+                      'refuse' colour images.
+    size_policy:      'resize' images to the most common shape, or 'refuse'.
+    normalize:        'none' (values kept as read), 'max' (divide each image by
+                      its max), 'sum' (each image sums to 1).
+    negative:         what to do with negative values: 'error', 'clip' at zero,
+                      or 'shift' each image so its minimum is zero.
+    nonfinite:        NaN / inf: 'error' or replace by 'zero'.
+    max_memory_bytes: refuse a collection whose float32 stack exceeds this;
+                      None means half of the currently available memory.
+    workers:          decoding threads; None picks from the CPU count.
+    """
+
+    recursive: bool = False
+    color: str = "luminance"
+    size_policy: str = "resize"
+    normalize: str = "none"
+    negative: str = "error"
+    nonfinite: str = "error"
+    max_memory_bytes: int | None = None
+    workers: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "recursive", bool(self.recursive))
+        object.__setattr__(self, "color", _choice("color", self.color, COLOR_POLICIES))
+        object.__setattr__(
+            self, "size_policy", _choice("size_policy", self.size_policy, SIZE_POLICIES)
+        )
+        object.__setattr__(self, "normalize", _choice("normalize", self.normalize, NORMALIZATIONS))
+        object.__setattr__(self, "negative", _choice("negative", self.negative, NEGATIVE_POLICIES))
+        object.__setattr__(
+            self, "nonfinite", _choice("nonfinite", self.nonfinite, NONFINITE_POLICIES)
+        )
+        if self.max_memory_bytes is not None:
+            object.__setattr__(
+                self, "max_memory_bytes", _positive_int("max_memory_bytes", self.max_memory_bytes)
+            )
+        if self.workers is not None:
+            object.__setattr__(self, "workers", _positive_int("workers", self.workers))
+
+
+@dataclass(frozen=True)
+class NMFParams(_Serializable):
+    """Everything that defines an NMF run, apart from the data.
+
+    n_components: k, the number of basis images.
+    loss:         'frobenius', 'kl' (Kullback-Leibler) or 'is' (Itakura-Saito);
+                  scikit-learn's spellings are accepted and normalised.
+    solver:       'hals' (Frobenius only) or 'mu' (multiplicative updates, any
+                  loss); 'cd' is accepted as scikit-learn's name for HALS.
+    init:         'auto' (nndsvda when k <= min(n, m), else random), 'random',
+                  'nndsvd', 'nndsvda', 'nndsvdar', or 'custom' (W0/H0 given).
+    seed:         seeds the random init and nndsvdar; None draws a fresh seed
+                  (the run manifest records the one used).
+    max_iter:     iterations at most.
+    tol:          stop when the relative loss decrease over the last
+                  ``window`` iterations, per iteration, falls below tol.
+    window:       iterations the convergence test looks back over.
+    time_budget:  seconds at most (None: no limit).
+    alpha_W, alpha_H, l1_ratio: regularisation as scikit-learn names it;
+                  alpha_H='same' uses alpha_W. Penalties are scaled like
+                  scikit-learn's (alpha_W by n_pixels, alpha_H by n_images).
+    dtype:        'float32' (default) or 'float64'.
+    hals_variant: 'auto' (chosen by problem shape), 'plain' or 'accelerated'.
+    """
+
+    n_components: int
+    loss: str = "frobenius"
+    solver: str = "hals"
+    init: str = "auto"
+    seed: int | None = 0
+    max_iter: int = 500
+    tol: float = 1e-5
+    window: int = 5
+    time_budget: float | None = None
+    alpha_W: float = 0.0
+    alpha_H: float | str = "same"
+    l1_ratio: float = 0.0
+    dtype: str = "float32"
+    hals_variant: str = "auto"
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        if not _is_int(self.n_components) or int(self.n_components) < 1:
+            raise ParameterError(
+                f"n_components (k)={self.n_components!r} must be a whole number >= 1."
+            )
+        set_(self, "n_components", int(self.n_components))
+        set_(self, "loss", _choice("loss", self.loss, LOSSES, LOSS_ALIASES))
+        set_(self, "solver", _choice("solver", self.solver, SOLVERS, SOLVER_ALIASES))
+        if self.solver == "hals" and self.loss != "frobenius":
+            raise ParameterError(
+                f"solver 'hals' only minimises the Frobenius loss, not {self.loss!r}; "
+                "use solver='mu' for 'kl' or 'is'."
+            )
+        set_(self, "init", _choice("init", "auto" if self.init is None else self.init, INITS))
+        if self.seed is not None:
+            if not _is_int(self.seed) or int(self.seed) < 0:
+                raise ParameterError(f"seed={self.seed!r} must be a whole number >= 0 or None.")
+            set_(self, "seed", int(self.seed))
+        set_(self, "max_iter", _positive_int("max_iter", self.max_iter))
+        set_(self, "tol", _nonneg_float("tol", self.tol))
+        set_(self, "window", _positive_int("window", self.window))
+        if self.time_budget is not None:
+            tb = _nonneg_float("time_budget", self.time_budget)
+            if tb == 0:
+                raise ParameterError("time_budget=0 leaves no time to run; use None for no limit.")
+            set_(self, "time_budget", tb)
+        set_(self, "alpha_W", _nonneg_float("alpha_W", self.alpha_W))
+        if not (isinstance(self.alpha_H, str) and self.alpha_H == "same"):
+            set_(self, "alpha_H", _nonneg_float("alpha_H", self.alpha_H))
+        l1 = _nonneg_float("l1_ratio", self.l1_ratio)
+        if l1 > 1:
+            raise ParameterError(f"l1_ratio={self.l1_ratio!r} must be between 0 and 1.")
+        set_(self, "l1_ratio", l1)
+        set_(self, "dtype", _choice("dtype", self.dtype, DTYPES))
+        set_(self, "hals_variant", _choice("hals_variant", self.hals_variant, HALS_VARIANTS))
+
+    @property
+    def beta(self) -> float:
+        """beta of the beta-divergence: 2 Frobenius, 1 KL, 0 Itakura-Saito."""
+        return LOSS_BETA[self.loss]
+
+    @property
+    def alpha_H_value(self) -> float:
+        return self.alpha_W if self.alpha_H == "same" else float(self.alpha_H)
+
+    def check_data_shape(self, n_samples: int, n_features: int) -> None:
+        """Raise ParameterError when k does not fit an (n_samples x n_features) X."""
+        limit = min(n_samples, n_features)
+        if self.n_components > limit:
+            raise ParameterError(
+                f"n_components (k)={self.n_components} is larger than the data allows: "
+                f"X has {n_samples} images x {n_features} pixels, so k must be <= {limit}. "
+                f"Lower k to at most {limit}, or load more images."
+            )
