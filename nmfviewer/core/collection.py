@@ -1,0 +1,387 @@
+"""Image collections: :class:`Collection` and :func:`load_collection`.
+
+Loading is three passes: discover the files (:mod:`.discovery`), read their
+headers (:func:`.readers.probe`) to plan the stack and check memory, then
+decode the pixels in a thread pool straight into one preallocated
+(n, h, w) float32 array, applying the policies of :class:`LoadOptions`
+(:mod:`.policies`) image by image. Everything a policy did is reported in
+plain words in ``Collection.warnings``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .discovery import as_path_list, discover, discover_files, list_names, plural
+from .errors import LoadError
+from .params import LoadOptions
+from .policies import apply_values, check_memory, to_gray
+from .readers import DecodeError, FileInfo, PageInfo, probe, read_pages
+
+__all__ = ["Collection", "load_collection", "discover_files"]
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, eq=False)
+class Collection:
+    """A stack of gray images ready for NMF.
+
+    images:         (n, h, w) float32, C-contiguous, read-only, values >= 0 and finite.
+    names:          one per image: file name (relative to the folder given) or
+                    'stack.tif[page 3]' (0-based) for pages of a multi-page file.
+    image_shape:    (h, w).
+    source:         the paths the user gave.
+    files:          every file actually read.
+    warnings:       plain-words notes: skipped/converted/resized files and why.
+    original_dtypes: distinct dtypes as read, e.g. ('uint8',) or ('uint16', 'float32').
+    value_range:    (min, max) of ``images``.
+    axis_values:    (n,) wavelength (or other) per image when the file gives one.
+    axis_label:     'image', 'band' or e.g. 'wavelength (nm)'.
+    """
+
+    images: np.ndarray
+    names: tuple[str, ...]
+    image_shape: tuple[int, int]
+    source: tuple[Path, ...]
+    files: tuple[Path, ...]
+    warnings: tuple[str, ...]
+    options: LoadOptions
+    original_dtypes: tuple[str, ...]
+    value_range: tuple[float, float]
+    axis_values: np.ndarray | None = None
+    axis_label: str = "image"
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 3 or self.images.dtype != np.float32:
+            raise ValueError(f"images must be (n, h, w) float32, got {self.images.shape} "
+                             f"{self.images.dtype}")
+        if len(self.names) != self.images.shape[0]:
+            raise ValueError(f"{len(self.names)} names for {self.images.shape[0]} images")
+
+    @property
+    def n_images(self) -> int:
+        return int(self.images.shape[0])
+
+    def to_matrix(self) -> np.ndarray:
+        """X (n, h*w) float32: one row per image, a view of ``images`` (no copy)."""
+        n, h, w = self.images.shape
+        return self.images.reshape(n, h * w)
+
+    @classmethod
+    def from_array(cls, array, names: Sequence[str] | None = None,
+                   options: LoadOptions | None = None) -> Collection:
+        """A collection from an (n, h, w) stack or an (n, m) matrix (image
+        shape (1, m)). The array is copied to float32 and the value policies
+        of ``options`` (non-finite, negative, normalise) are applied."""
+        options = options or LoadOptions()
+        array = np.asarray(array)
+        if array.ndim == 2:
+            array = array[:, None, :]
+        if array.ndim != 3 or 0 in array.shape:
+            raise LoadError(f"an array of shape {array.shape} is not a collection; give "
+                            "(n, h, w) images or an (n, m) matrix with n, h, w, m >= 1.")
+        if array.dtype.kind not in "biuf":
+            raise LoadError(f"an array of dtype {array.dtype} is not image data; give "
+                            "integer or float values.")
+        n = array.shape[0]
+        names = tuple(str(x) for x in names) if names is not None else tuple(
+            f"image {i}" for i in range(n))
+        if len(names) != n:
+            raise LoadError(f"{len(names)} names given for {n} images; give one name per image.")
+        images = np.empty(array.shape, dtype=np.float32)
+        notes: dict[str, list[str]] = {}
+        for i in range(n):
+            tags: set[str] = set()
+            apply_values(array[i], images[i], options, names[i], None, tags)
+            for tag in tags:
+                notes.setdefault(tag, []).append(names[i])
+        return _finish(images, names, (), (), _policy_warnings(notes, {}, options), options,
+                       (array.dtype.name,), None, "image")
+
+    def __repr__(self) -> str:
+        h, w = self.image_shape
+        return (f"Collection({self.n_images} images of {w}x{h}, "
+                f"{len(self.warnings)} warnings, axis={self.axis_label!r})")
+
+
+def _finish(images, names, source, files, warnings, options, dtypes, axis_values, axis_label):
+    images.flags.writeable = False
+    value_range = (float(images.min()), float(images.max()))
+    return Collection(
+        images=images, names=tuple(names), image_shape=images.shape[1:], source=tuple(source),
+        files=tuple(files), warnings=tuple(warnings), options=options,
+        original_dtypes=tuple(dtypes), value_range=value_range,
+        axis_values=axis_values, axis_label=axis_label,
+    )
+
+
+_TAG_TEXT = {
+    "color": "converted {n} colour {images} to gray ({how}): {names}",
+    "palette": "converted {n} palette {images} to gray: {names}",
+    "alpha": "dropped the alpha channel of {n} {images}: {names}",
+    "extra": "kept only the first channel of {n} multi-channel {images}: {names}",
+    "nonfinite": "replaced NaN/infinite values by zero in {n} {images}: {names}",
+    "clip": "clipped negative values to zero in {n} {images}: {names}",
+    "shift": "shifted {n} {images} to start at zero (negative values): {names}",
+    "zero": "left {n} all-zero {images} unnormalised: {names}",
+}
+
+
+def _policy_warnings(notes: dict[str, list[str]], resized: dict, options: LoadOptions):
+    out = []
+    for tag, template in _TAG_TEXT.items():
+        if tag in notes:
+            names = notes[tag]
+            out.append(template.format(n=len(names), images="image" if len(names) == 1 else
+                                       "images", names=list_names(names), how=options.color))
+    for (old, new), names in resized.items():
+        out.append(f"resized {plural(len(names), 'image')} from {old[1]}x{old[0]} to "
+                   f"{new[1]}x{new[0]}: {list_names(names)}")
+    if options.normalize != "none":
+        what = "a maximum of 1" if options.normalize == "max" else "a sum of 1"
+        out.append(f"normalised each image to {what} (normalize='{options.normalize}')")
+    return out
+
+
+@dataclass
+class _Slot:
+    """One planned image: where it comes from and what happened to it."""
+
+    info: FileInfo
+    page: PageInfo
+    name: str
+    ok: bool = False
+    dtype: str = ""
+    error: str = ""
+    notes: frozenset[str] = frozenset()
+
+
+def _plan(options: LoadOptions, sources, cancel):
+    """Discover the files and read their headers (in a thread pool).
+
+    Returns (discovery, one _Slot per image, [(name, reason) skipped], [(Found, FileInfo)]).
+    """
+    found = discover(sources, options.recursive)
+    workers = options.workers or max(1, min(4, len(found.found)))
+
+    def probe_unless_cancelled(path: Path) -> FileInfo | DecodeError:
+        if cancel is not None and cancel.is_set():
+            return DecodeError("cancelled")
+        try:
+            return probe(path)
+        except DecodeError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(probe_unless_cancelled, [f.path for f in found.found]))
+    _check_cancel(cancel)
+    slots, skipped, infos = [], [], []
+    for item, info in zip(found.found, results):
+        if isinstance(info, DecodeError):
+            skipped.append((item.name, info.reason))
+            continue
+        infos.append((item, info))
+        multi = len(info.pages) > 1
+        label = "image" if info.backend == "npy" else "page"
+        for page in info.pages:
+            name = f"{item.name}[{label} {page.index}]" if multi else item.name
+            slots.append(_Slot(info, page, name))
+    return found, slots, skipped, infos
+
+
+def _check_cancel(cancel) -> None:
+    if cancel is not None and cancel.is_set():
+        raise LoadError("loading cancelled")
+
+
+def _target_shape(slots: list[_Slot], options: LoadOptions, folder: Path) -> tuple[int, int]:
+    counts = Counter(s.page.shape for s in slots)
+    # most common shape; Counter keeps first-seen order, so ties go to the
+    # shape met first in natural order
+    target = counts.most_common(1)[0][0]
+    if len(counts) > 1 and options.size_policy == "refuse":
+        others = [s.name for s in slots if s.page.shape != target]
+        sizes = ", ".join(f"{n} of {w}x{h}" for (h, w), n in counts.most_common())
+        raise LoadError(
+            f"images in {folder} differ in size ({sizes}); size_policy='refuse' is set. Use "
+            f"size_policy='resize' (--size-policy resize) to resize them to "
+            f"{target[1]}x{target[0]}, or remove the others ({list_names(others)}).",
+            folder,
+        )
+    return target
+
+
+def load_collection(paths, options: LoadOptions | None = None, *,
+                    progress: Progress | None = None,
+                    cancel: threading.Event | None = None) -> Collection:
+    """Load folders, image files and multi-page TIFF / .npy stacks as one collection.
+
+    paths:    str | Path | sequence of them.
+    progress: optional callable(done, total), called from the loading threads
+              as images decode.
+    cancel:   optional threading.Event; when set, loading stops with
+              LoadError('loading cancelled').
+
+    Raises LoadError (nothing loadable, bad values, refused sizes/colour) or
+    MemoryLimitError (estimated from headers, before pixels are read).
+    """
+    options = options or LoadOptions()
+    sources = _sources(paths)
+    folder = sources[0]
+    found, slots, skipped, infos = _plan(options, sources, cancel)
+    if not slots:
+        _raise_nothing_loadable(sources, found, skipped)
+    workers = options.workers or min(4, len(infos))
+    largest = max(p.decoded_bytes for _, info in infos for p in info.pages)
+    for attempt in range(2):
+        target = _target_shape(slots, options, folder)
+        # per worker: decoded page + float32 gray + a resized copy
+        h, w = target
+        check_memory(len(slots), target, workers * (largest * 3 + h * w * 8), options)
+        images = np.empty((len(slots),) + target, dtype=np.float32)
+        _decode_all(slots, images, options, workers, progress, cancel)
+        keep = [i for i, s in enumerate(slots) if s.ok]
+        if not keep or len(keep) == len(slots) or attempt:
+            break
+        # The size was chosen from headers, counting files that then failed to
+        # decode; if the readable ones agree on another size, decode them again.
+        good = [slots[i] for i in keep]
+        if Counter(s.page.shape for s in good).most_common(1)[0][0] == target:
+            break
+        skipped.extend((s.name, s.error) for s in slots if not s.ok)
+        slots = [_Slot(s.info, s.page, s.name) for s in good]
+    for s in slots:
+        if not s.ok:
+            skipped.append((s.name, s.error))
+    if not keep:
+        _raise_nothing_loadable(sources, found, skipped)
+    if len(keep) < len(slots):
+        # compact in place: destination index <= source index, so copy forward
+        for dst, src in enumerate(keep):
+            if dst != src:
+                images[dst] = images[src]
+        images = images[: len(keep)]
+    kept = [slots[i] for i in keep]
+    return _assemble(images, kept, found, skipped, infos, sources, options, target)
+
+
+def _sources(paths) -> list[Path]:
+    sources = as_path_list(paths)
+    if not sources:
+        raise LoadError("no files or folders given; choose a folder of images.")
+    return sources
+
+
+def _decode_all(slots, images, options, workers, progress, cancel) -> None:
+    by_file: dict[int, list[int]] = {}
+    for i, slot in enumerate(slots):
+        by_file.setdefault(id(slot.info), []).append(i)
+    total = len(slots)
+    lock = threading.Lock()
+    stop = threading.Event()
+    done = [0]
+
+    def tick() -> None:
+        with lock:
+            done[0] += 1
+            count = done[0]
+        if progress is not None:
+            progress(count, total)
+
+    def run_file(indices: list[int]) -> None:
+        if stop.is_set() or (cancel is not None and cancel.is_set()):
+            return
+        info = slots[indices[0]].info
+        page_to_slot = {slots[i].page.index: i for i in indices}
+        for page, pixels in read_pages(info, list(page_to_slot)):
+            slot = slots[page_to_slot[page]]
+            if isinstance(pixels, DecodeError):
+                slot.error = pixels.reason
+            else:
+                _fill(slot, pixels, images[page_to_slot[page]], options)
+            tick()
+            if stop.is_set() or (cancel is not None and cancel.is_set()):
+                return
+
+    if progress is not None:
+        progress(0, total)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = [pool.submit(run_file, idx) for idx in by_file.values()]
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=0.05, return_when=FIRST_EXCEPTION)
+            failed = [f for f in finished if f.exception() is not None]
+            if failed or (cancel is not None and cancel.is_set()):
+                stop.set()
+                for f in pending:
+                    f.cancel()
+                wait(pending)
+                if failed:
+                    raise failed[0].exception()
+                break
+    _check_cancel(cancel)
+
+
+def _fill(slot: _Slot, pixels: np.ndarray, out: np.ndarray, options: LoadOptions) -> None:
+    path = slot.info.path
+    notes: set[str] = set()
+    gray = to_gray(pixels, slot.page.color, options.color, slot.name, path, notes)
+    apply_values(gray, out, options, slot.name, path, notes)
+    slot.dtype = pixels.dtype.name
+    slot.notes = frozenset(notes)
+    slot.ok = True
+
+
+def _raise_nothing_loadable(sources, found, skipped) -> None:
+    where = ", ".join(str(s) for s in sources)
+    details = "; ".join(f"{name}: {reason}" for name, reason in skipped[:6])
+    if len(skipped) > 6:
+        details += f"; and {len(skipped) - 6} more"
+    extra = ""
+    if found.non_images:
+        extra = f" (and {plural(len(found.non_images), 'non-image file')})"
+    raise LoadError(
+        f"no loadable images in {where}: found {plural(len(skipped), 'image file')}{extra} "
+        f"but none could be read ({details}). Check the files, or choose other ones.",
+        sources[0],
+    )
+
+
+def _assemble(images, kept, found, skipped, infos, sources, options, target) -> Collection:
+    warnings = found.warnings()
+    for name, reason in skipped:
+        warnings.append(f"skipped {name}: {reason}")
+    for _, info in infos:
+        for note in info.notes:
+            warnings.append(f"{info.path.name}: {note}")
+    notes: dict[str, list[str]] = {}
+    resized: dict[tuple, list[str]] = {}
+    for slot in kept:
+        for tag in slot.notes:
+            if tag == "resized":
+                resized.setdefault((slot.page.shape, target), []).append(slot.name)
+            else:
+                notes.setdefault(tag, []).append(slot.name)
+    warnings.extend(_policy_warnings(notes, resized, options))
+    dtypes = list(dict.fromkeys(s.dtype for s in kept))
+    used = list(dict.fromkeys(id(s.info) for s in kept))
+    files = [s.info.path for s in {id(s.info): s for s in kept}.values()]
+    axis_values, axis_label = None, "image"
+    if len(used) == 1 and kept[0].info.backend == "tiff" and len(kept[0].info.pages) > 1:
+        info = kept[0].info
+        axis_label = "band"
+        if info.axis_values is not None:
+            by_page = dict(zip((p.index for p in info.pages), info.axis_values))
+            axis_values = np.array([by_page[s.page.index] for s in kept], dtype=np.float64)
+            axis_values.flags.writeable = False
+            axis_label = f"wavelength ({info.axis_unit or 'nm'})"
+    return _finish(images, [s.name for s in kept], sources, files, warnings, options, dtypes,
+                   axis_values, axis_label)

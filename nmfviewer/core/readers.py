@@ -1,0 +1,423 @@
+"""Format decoding: headers first (:func:`probe`), pixels later (:func:`read_pages`).
+
+Three back ends, chosen by the file's first bytes rather than its name:
+tifffile for TIFF (every page an image, per-page wavelengths from the
+metadata), numpy for ``.npy`` stacks, Pillow for everything else (PNG, JPEG,
+BMP, GIF first frame, PGM/PPM).
+
+Decoded pages are returned as read: ``(h, w)`` for gray, ``(h, w, c)`` for
+colour with a ``color`` kind saying what the channels are. Any failure of a
+third-party decoder becomes :class:`DecodeError` carrying a short reason; the
+caller skips the file and lists it in the collection's warnings.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from PIL import Image, UnidentifiedImageError
+
+# tifffile logs problems with corrupt files (which we report as warnings) through
+# logging; without a handler Python would print them to stderr as stray lines.
+logging.getLogger("tifffile").addHandler(logging.NullHandler())
+
+#: Pillow plugins we let guess a file's format (others may misread random bytes).
+PIL_FORMATS = ("PNG", "JPEG", "BMP", "DIB", "GIF", "PPM", "TIFF")
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+_NPY_MAGIC = b"\x93NUMPY"
+#: color kinds: what the channels of a decoded page mean
+GRAY, GRAY_ALPHA, RGB, RGBA, PALETTE = "gray", "gray+alpha", "rgb", "rgba", "palette"
+_WAVELENGTH_KEYS = ("wavelengths", "wavelength", "wavelengths_nm", "wavelength_nm")
+
+
+class DecodeError(Exception):
+    """A file or page that cannot be decoded; ``reason`` is shown to the user."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    """Header facts about one image (page, frame or stack slice) of a file."""
+
+    index: int  # page / frame / slice index within the file
+    shape: tuple[int, int]  # (h, w)
+    channels: int  # samples per pixel as decoded (1 gray ... 4 rgba)
+    itemsize: int  # bytes per decoded sample
+    color: str  # GRAY, GRAY_ALPHA, RGB, RGBA or PALETTE
+    orientation: int = 1  # EXIF orientation (JPEG), applied when decoding
+
+    @property
+    def decoded_bytes(self) -> int:
+        return self.shape[0] * self.shape[1] * self.channels * self.itemsize
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """Header facts about one file: its images and what the metadata says."""
+
+    path: Path
+    backend: str  # 'pil', 'tiff' or 'npy'
+    pages: tuple[PageInfo, ...]
+    notes: tuple[str, ...] = ()  # e.g. "used the first of 12 GIF frames"
+    axis_values: tuple[float, ...] | None = None  # one per page (wavelengths)
+    axis_unit: str | None = None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, UnidentifiedImageError):
+        return "not a recognised image format"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    return f"{text or type(exc).__name__}"
+
+
+def probe(path: Path) -> FileInfo:
+    """Read only the headers of ``path``. Raises DecodeError if it is not a
+    readable image."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise DecodeError(f"cannot open it ({_reason(exc)})") from None
+    if not head:
+        raise DecodeError("empty file (0 bytes)")
+    try:
+        if head[:4] in _TIFF_MAGIC:
+            return _probe_tiff(path)
+        if head.startswith(_NPY_MAGIC):
+            return _probe_npy(path)
+        return _probe_pil(path)
+    except DecodeError:
+        raise
+    except Exception as exc:  # third-party decoders raise anything on bad bytes
+        reason = _reason(exc)
+        raise DecodeError(reason if reason.startswith("not a") else
+                          f"not a readable image ({reason})") from None
+
+
+def read_pages(info: FileInfo, indices: list[int]) -> Iterator[tuple[int, np.ndarray | DecodeError]]:
+    """Yield (page index, pixels) for each requested page, opening the file once.
+
+    A page that fails to decode yields a DecodeError instead of pixels; a file
+    that cannot be opened any more yields one per page.
+    """
+    reader = {"pil": _read_pil, "tiff": _read_tiff, "npy": _read_npy}[info.backend]
+    done: set[int] = set()
+    try:
+        for index, pixels in reader(info, indices):
+            done.add(index)
+            yield index, pixels
+    except DecodeError as exc:
+        error = exc
+    except Exception as exc:  # noqa: BLE001 - decoder failure on a corrupt file
+        error = DecodeError(f"cannot decode it ({_reason(exc)})")
+    else:
+        return
+    for index in indices:
+        if index not in done:
+            yield index, error
+
+
+def _native(array: np.ndarray) -> np.ndarray:
+    """Native byte order, without a copy when already native."""
+    if array.dtype.byteorder not in ("=", "|") and array.dtype.byteorder != (
+        "<" if np.little_endian else ">"
+    ):
+        return array.astype(array.dtype.newbyteorder("="))
+    return array
+
+
+def _check_dtype(dtype: np.dtype | None, what: str) -> np.dtype:
+    if dtype is None or dtype.kind not in "biuf" or dtype.itemsize > 8:
+        raise DecodeError(f"unsupported {what} data type {dtype} (need integer or float pixels)")
+    return dtype
+
+
+# ---------------------------------------------------------------- Pillow
+
+
+def _pil_color(im: Image.Image) -> tuple[str, int, int]:
+    """(color kind, channels, itemsize) of the array :func:`_pil_pixels` returns."""
+    mode = im.mode
+    if mode in ("1", "L"):
+        return GRAY, 1, 1
+    if mode in ("I", "F"):
+        return GRAY, 1, 4
+    if mode.startswith("I;16"):
+        return GRAY, 1, 2
+    if mode in ("LA", "La"):
+        return GRAY_ALPHA, 2, 1
+    if mode in ("P", "PA"):
+        palette = im.getpalette() or []
+        rgb = np.asarray(palette, dtype=np.int32).reshape(-1, 3) if palette else None
+        if rgb is not None and np.all(rgb[:, 0] == rgb[:, 1]) and np.all(rgb[:, 1] == rgb[:, 2]):
+            return GRAY, 1, 1  # gray palette: exactly a gray image
+        return PALETTE, 3, 1
+    if mode in ("RGBA", "RGBa"):
+        return RGBA, 4, 1
+    return RGB, 3, 1
+
+
+def _probe_pil(path: Path) -> FileInfo:
+    with Image.open(path, formats=PIL_FORMATS) as im:
+        width, height = im.size
+        color, channels, itemsize = _pil_color(im)
+        frames = getattr(im, "n_frames", 1)
+        fmt = im.format
+        orientation = _exif_orientation(im) if fmt in ("JPEG", "MPO") else 1
+    if width < 1 or height < 1:
+        raise DecodeError(f"image has no pixels ({width}x{height})")
+    if orientation >= 5:  # the stored image is turned a quarter
+        width, height = height, width
+    notes = ()
+    if orientation != 1:
+        notes = (f"turned upright by its EXIF orientation ({orientation})",)
+    if frames > 1 and fmt == "GIF":
+        notes = (f"used the first of its {frames} GIF frames",)
+    if fmt == "PNG" and color in (RGB, RGBA) and _png_bit_depth(path) == 16:
+        notes = ("16-bit colour PNG: Pillow reads it as 8 bits per channel",)
+    page = PageInfo(0, (height, width), channels, itemsize, color, orientation)
+    return FileInfo(path, "pil", (page,), notes)
+
+
+def _exif_orientation(im: Image.Image) -> int:
+    try:
+        value = int(im.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - corrupt EXIF: show the image as stored
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _orient(array: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply EXIF orientation 1..8 (what Pillow's ImageOps.exif_transpose does)."""
+    if orientation in (2, 4):
+        return np.flip(array, axis=1 if orientation == 2 else 0)
+    if orientation == 3:
+        return np.rot90(array, 2)
+    if orientation == 5:
+        return np.swapaxes(array, 0, 1)
+    if orientation == 6:
+        return np.rot90(array, -1)
+    if orientation == 7:
+        return np.swapaxes(np.rot90(array, 2), 0, 1)
+    if orientation == 8:
+        return np.rot90(array, 1)
+    return array
+
+
+def _png_bit_depth(path: Path) -> int:
+    with open(path, "rb") as fh:
+        header = fh.read(25)  # signature (8), IHDR length+type (8), width, height, depth
+    return header[24] if len(header) == 25 else 8
+
+
+def _pil_pixels(im: Image.Image, color: str) -> np.ndarray:
+    mode = im.mode
+    if mode in ("P", "PA"):
+        im = im.convert("L" if color == GRAY else "RGB")
+    elif mode in ("LA", "La"):
+        im = im.convert("LA")
+    elif mode == "RGBa":
+        im = im.convert("RGBA")
+    elif mode not in ("1", "L", "I", "F", "RGB", "RGBA") and not mode.startswith("I;16"):
+        im = im.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX ...
+    fmt = im.format
+    array = np.asarray(im)
+    if fmt == "PPM" and array.dtype == np.int32:
+        array = array.astype(np.uint16)  # Pillow widens 16-bit PGM/PPM to int32
+    if array.dtype == bool:
+        array = array.astype(np.uint8)  # bilevel: 0/1 as stored
+    return _native(array)
+
+
+def _read_pil(info: FileInfo, indices: list[int]):
+    with Image.open(info.path, formats=PIL_FORMATS) as im:
+        # first frame only (GIF); decode errors (truncated files) raise here
+        page = info.pages[0]
+        yield 0, _orient(_pil_pixels(im, page.color), page.orientation)
+
+
+# ---------------------------------------------------------------- TIFF
+
+
+def _tiff_page_info(index: int, page, file_size: int) -> PageInfo:
+    if page.is_reduced:
+        raise DecodeError("thumbnail page")
+    dtype = _check_dtype(page.dtype, "TIFF")
+    if getattr(page, "imagedepth", 1) > 1:
+        raise DecodeError("volumetric (3-D) TIFF pages are not supported")
+    offsets = [o + c for o, c in zip(page.dataoffsets, page.databytecounts) if c]
+    if offsets and max(offsets) > file_size:
+        raise DecodeError(f"file is truncated (page {index} needs {max(offsets)} bytes, "
+                          f"the file has {file_size})")
+    h, w = page.imagelength, page.imagewidth
+    if h < 1 or w < 1:
+        raise DecodeError(f"page {index} has no pixels")
+    samples = page.samplesperpixel
+    photometric = int(page.photometric)
+    if photometric == 3:  # PALETTE: looked up in the colour map, uint16
+        cmap = page.colormap
+        gray = cmap is not None and np.all(cmap[0] == cmap[1]) and np.all(cmap[1] == cmap[2])
+        return PageInfo(index, (h, w), 1 if gray else 3, 2, GRAY if gray else PALETTE)
+    if photometric in (2, 6) and samples >= 3:  # RGB, YCbCr (decoded to RGB)
+        return PageInfo(index, (h, w), samples, dtype.itemsize, RGBA if samples > 3 else RGB)
+    if samples > 1:
+        return PageInfo(index, (h, w), samples, dtype.itemsize, GRAY_ALPHA)
+    return PageInfo(index, (h, w), 1, dtype.itemsize, GRAY)
+
+
+def _probe_tiff(path: Path) -> FileInfo:
+    size = path.stat().st_size
+    pages, notes, skipped = [], [], {}
+    with tifffile.TiffFile(path) as tif:
+        n_pages = len(tif.pages)
+        for index in range(n_pages):
+            try:
+                pages.append(_tiff_page_info(index, tif.pages[index], size))
+            except DecodeError as exc:
+                skipped.setdefault(exc.reason, []).append(index)
+        declared = _declared_pages(tif)
+        values, unit = _wavelengths(tif)
+    if not pages:
+        reasons = "; ".join(skipped) or "no pages"
+        raise DecodeError(f"no readable pages ({reasons})")
+    for reason, idx in skipped.items():
+        if reason != "thumbnail page":
+            notes.append(f"skipped {len(idx)} page(s) ({reason})")
+    if declared is not None and declared > n_pages:
+        notes.append(f"only {n_pages} of the {declared} pages in its metadata are in the file "
+                     "(truncated?)")
+    if values is not None and len(values) != len(pages):
+        values = None
+    return FileInfo(path, "tiff", tuple(pages), tuple(notes), values, unit)
+
+
+def _declared_pages(tif: tifffile.TiffFile) -> int | None:
+    try:
+        meta = tif.shaped_metadata
+        if meta and "shape" in meta[0]:
+            shape = [int(s) for s in meta[0]["shape"]]
+            # trailing (h, w) or (h, w, samples) are per page
+            per_page = tif.pages.first.shape
+            return int(np.prod(shape[: len(shape) - len(per_page)], dtype=np.int64))
+    except Exception:  # noqa: BLE001 - metadata is optional, never fatal
+        return None
+    return None
+
+
+def _number(value) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        match = re.match(r"^\s*([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*(nm)?\s*$", value)
+        if match:
+            return float(match.group(1))
+    return None
+
+
+def _wavelengths(tif: tifffile.TiffFile) -> tuple[tuple[float, ...] | None, str | None]:
+    """Per-page wavelengths: key 'wavelengths' in tifffile's JSON (shaped)
+    description, or in ImageJ metadata, or numeric ImageJ slice 'Labels'."""
+    candidates = []
+    try:
+        for meta in tif.shaped_metadata or ():
+            candidates.append(meta)
+        if tif.imagej_metadata:
+            candidates.append(tif.imagej_metadata)
+        description = tif.pages.first.description
+        if description.startswith("{"):
+            candidates.append(json.loads(description))
+    except Exception:  # noqa: BLE001 - metadata is optional, never fatal
+        pass
+    for meta in candidates:
+        if not isinstance(meta, dict):
+            continue
+        unit = meta.get("wavelength_unit", "nm")
+        for key in (*_WAVELENGTH_KEYS, "Labels"):
+            raw = meta.get(key)
+            if isinstance(raw, (list, tuple)) and raw:
+                numbers = [_number(v) for v in raw]
+                if all(n is not None and np.isfinite(n) for n in numbers):
+                    return tuple(numbers), str(unit)
+    return None, None
+
+
+def _tiff_pixels(page, info: PageInfo) -> np.ndarray:
+    array = page.asarray()
+    if info.color in (GRAY, PALETTE) and int(page.photometric) == 3:
+        cmap = page.colormap
+        array = cmap[0][array] if info.color == GRAY else np.moveaxis(cmap[:, array], 0, -1)
+    elif array.ndim == 3 and page.axes.startswith("S"):
+        array = np.moveaxis(array, 0, -1)  # planar (separate) samples
+    if array.ndim != (2 if info.channels == 1 else 3):
+        array = np.squeeze(array)
+    if array.shape[:2] != info.shape:
+        raise DecodeError(f"page {info.index} decoded to an unexpected shape {array.shape}")
+    return _native(array)
+
+
+def _read_tiff(info: FileInfo, indices: list[int]):
+    pages = {p.index: p for p in info.pages}
+    with tifffile.TiffFile(info.path) as tif:
+        for index in indices:
+            try:
+                yield index, _tiff_pixels(tif.pages[index], pages[index])
+            except Exception as exc:  # noqa: BLE001 - e.g. compression tifffile cannot decode
+                yield index, _pil_fallback(info.path, index, exc)
+
+
+def _pil_fallback(path: Path, index: int, first_error: Exception) -> np.ndarray | DecodeError:
+    """Pillow decodes LZW/JPEG/deflate TIFFs without imagecodecs; try it."""
+    try:
+        with Image.open(path, formats=("TIFF",)) as im:
+            im.seek(index)
+            color, _, _ = _pil_color(im)
+            return _pil_pixels(im, color)
+    except Exception:  # noqa: BLE001
+        return DecodeError(f"cannot decode page {index} ({_reason(first_error)})")
+
+
+# ---------------------------------------------------------------- numpy
+
+
+def _probe_npy(path: Path) -> FileInfo:
+    array = np.load(path, mmap_mode="r", allow_pickle=False)
+    try:
+        dtype = _check_dtype(array.dtype, ".npy")
+        shape = array.shape
+    finally:
+        del array
+    if len(shape) == 4 and shape[-1] in (3, 4):
+        n, h, w, c = shape
+        color = RGB if c == 3 else RGBA
+    elif len(shape) in (2, 3):
+        n, h, w = (1, *shape) if len(shape) == 2 else shape
+        c, color = 1, GRAY
+    else:
+        raise DecodeError(f"array of shape {shape} is not an image or a stack of images "
+                          "(need (h, w), (n, h, w) or (n, h, w, 3|4))")
+    if 0 in (n, h, w):
+        raise DecodeError(f"array of shape {shape} has no pixels")
+    pages = tuple(PageInfo(i, (h, w), c, dtype.itemsize, color) for i in range(n))
+    return FileInfo(path, "npy", pages)
+
+
+def _read_npy(info: FileInfo, indices: list[int]):
+    array = np.load(info.path, mmap_mode="r", allow_pickle=False)
+    try:
+        stack = array.ndim != 2
+        for index in indices:
+            yield index, _native(np.array(array[index] if stack else array))
+    finally:
+        del array

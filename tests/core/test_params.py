@@ -1,0 +1,93 @@
+"""NMFParams and LoadOptions: validation once, at construction, with actionable messages."""
+
+import dataclasses
+
+import pytest
+
+from nmfviewer.core.errors import ParameterError
+from nmfviewer.core.params import LoadOptions, NMFParams
+
+
+def test_defaults_are_valid_and_frozen():
+    params = NMFParams(n_components=4)
+    assert params.loss == "frobenius" and params.solver == "hals" and params.dtype == "float32"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        params.n_components = 5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"n_components": 0}, "n_components"),
+        ({"n_components": -3}, "n_components"),
+        ({"n_components": 2.5}, "n_components"),
+        ({"tol": -1e-4}, "tol"),
+        ({"max_iter": 0}, "max_iter"),
+        ({"loss": "hinge"}, "loss"),
+        ({"solver": "lbfgs"}, "solver"),
+        ({"init": "zeros"}, "init"),
+        ({"seed": -1}, "seed"),
+        ({"alpha_W": -0.1}, "alpha_W"),
+        ({"l1_ratio": 1.5}, "l1_ratio"),
+        ({"dtype": "float16"}, "dtype"),
+        ({"time_budget": 0}, "time_budget"),
+        ({"loss": "kl", "solver": "hals"}, "solver='mu'"),
+    ],
+)
+def test_invalid_values_name_the_parameter(change, words):
+    args = {"n_components": 3, **change}
+    if change.get("loss") == "kl":
+        args["solver"] = "hals"
+    with pytest.raises(ParameterError) as info:
+        NMFParams(**args)
+    assert words in str(info.value)
+
+
+def test_scikit_learn_spellings_are_normalised():
+    params = NMFParams(n_components=2, loss="kullback-leibler", solver="mu")
+    assert params.loss == "kl" and params.beta == 1.0
+    assert NMFParams(n_components=2, solver="cd").solver == "hals"
+    assert NMFParams(n_components=2, loss="itakura-saito", solver="mu").beta == 0.0
+
+
+def test_replace_revalidates():
+    params = NMFParams(n_components=3)
+    assert dataclasses.replace(params, n_components=7).n_components == 7
+    with pytest.raises(ParameterError):
+        dataclasses.replace(params, tol=-1)
+
+
+def test_k_larger_than_data_allows_names_the_limit():
+    params = NMFParams(n_components=10)
+    params.check_data_shape(20, 400)
+    with pytest.raises(ParameterError) as info:
+        params.check_data_shape(6, 400)
+    assert "k must be <= 6" in str(info.value)
+
+
+def test_alpha_h_same_follows_alpha_w():
+    assert NMFParams(n_components=2, alpha_W=0.3).alpha_H_value == 0.3
+    assert NMFParams(n_components=2, alpha_W=0.3, alpha_H=0.1).alpha_H_value == 0.1
+
+
+def test_round_trip_through_dict():
+    params = NMFParams(n_components=5, loss="is", solver="mu", seed=7, time_budget=3.0)
+    assert NMFParams.from_dict(params.to_dict()) == params
+    options = LoadOptions(recursive=True, normalize="max", negative="clip")
+    assert LoadOptions.from_dict(options.to_dict()) == options
+
+
+def test_from_dict_rejects_unknown_fields():
+    with pytest.raises(ParameterError, match="unknown NMFParams"):
+        NMFParams.from_dict({"n_components": 2, "learning_rate": 0.1})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"color": "sepia"}, {"size_policy": "crop"}, {"normalize": "zscore"}, {"negative": "abs"},
+     {"nonfinite": "mean"}, {"max_memory_bytes": 0}, {"workers": 0}],
+)
+def test_invalid_load_options_name_the_option(change):
+    with pytest.raises(ParameterError) as info:
+        LoadOptions(**change)
+    assert next(iter(change)) in str(info.value)
