@@ -1,0 +1,167 @@
+"""Initial factors: random (seeded), nndsvd, nndsvda, nndsvdar, custom.
+
+Follows scikit-learn's ``_initialize_nmf`` (Boutsidis & Gallopoulos 2008 for
+NNDSVD). The SVD is exact for small X and a seeded randomized SVD (Halko et al.
+2011) for large X; neither copies X when it is large. The same seed, data and
+dtype give bit-for-bit the same factors on the same machine.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ParameterError
+
+#: X with at most this many entries gets an exact SVD (LAPACK works on a copy)
+EXACT_SVD_MAX_SIZE = 1 << 20
+
+
+def randomized_svd(
+    X: np.ndarray, k: int, *, seed: int, n_oversamples: int = 10, n_iter: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rank-k truncated SVD of X (n, m) by randomized range finding.
+
+    Returns U (n, k), S (k,), Vt (k, m) in X's dtype. Power iterations use QR
+    re-orthonormalisation; X is only used in products (never copied).
+    """
+    n, m = X.shape
+    p = min(k + n_oversamples, n, m)
+    if n_iter is None:
+        n_iter = 7 if k < 0.1 * min(n, m) else 4
+    rng = np.random.RandomState(seed)
+    omega = rng.standard_normal(size=(m, p)).astype(X.dtype, copy=False)
+    Q = X @ omega  # (n, p)
+    for _ in range(n_iter):
+        Q, _r = np.linalg.qr(Q)
+        Z = X.T @ Q  # (m, p)
+        Z, _r = np.linalg.qr(Z)
+        Q = X @ Z
+    Q, _r = np.linalg.qr(Q)
+    B = Q.T @ X  # (p, m)
+    Ub, S, Vt = np.linalg.svd(B, full_matrices=False)
+    U = Q @ Ub
+    return U[:, :k], S[:k], Vt[:k]
+
+
+def _svd(X: np.ndarray, k: int, seed: int):
+    if X.size <= EXACT_SVD_MAX_SIZE:
+        U, S, Vt = np.linalg.svd(X.astype(np.float64), full_matrices=False)
+        return U[:, :k], S[:k], Vt[:k]
+    return randomized_svd(X, k, seed=seed)
+
+
+def _nndsvd(X: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Plain NNDSVD factors W (n, k), H (k, m) in float64 (zeros kept)."""
+    U, S, Vt = _svd(X, k, seed)
+    U = U.astype(np.float64, copy=False)
+    Vt = Vt.astype(np.float64, copy=False)
+    n, m = X.shape
+    W = np.zeros((n, k))
+    H = np.zeros((k, m))
+    W[:, 0] = np.sqrt(S[0]) * np.abs(U[:, 0])
+    H[0, :] = np.sqrt(S[0]) * np.abs(Vt[0, :])
+    for j in range(1, k):
+        x, y = U[:, j], Vt[j, :]
+        xp, yp = np.maximum(x, 0), np.maximum(y, 0)
+        xn, yn = np.abs(np.minimum(x, 0)), np.abs(np.minimum(y, 0))
+        xpn, ypn = np.linalg.norm(xp), np.linalg.norm(yp)
+        xnn, ynn = np.linalg.norm(xn), np.linalg.norm(yn)
+        mp, mn = xpn * ypn, xnn * ynn
+        if mp > mn:
+            u, v, sigma = xp / xpn, yp / ypn, mp
+        elif mn > 0:
+            u, v, sigma = xn / xnn, yn / ynn, mn
+        else:  # a zero singular vector pair (rank-deficient X)
+            continue
+        lbd = np.sqrt(S[j] * sigma)
+        W[:, j] = lbd * u
+        H[j, :] = lbd * v
+    eps = 1e-6
+    W[W < eps] = 0
+    H[H < eps] = 0
+    return W, H
+
+
+def initialize(
+    X: np.ndarray,
+    n_components: int,
+    init: str,
+    *,
+    seed: int,
+    dtype,
+    W0: np.ndarray | None = None,
+    H0: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Initial W (n, k) and H (k, m), C-contiguous, in ``dtype``, both >= 0.
+
+    init: 'auto' (nndsvda if k <= min(n, m) else random), 'random' (scaled by
+    sqrt(mean(X) / k), scikit-learn's draw for the same seed), 'nndsvd' (zeros
+    kept: sparse, slow to leave zero), 'nndsvda' (zeros replaced by mean(X)),
+    'nndsvdar' (zeros replaced by small random values), 'custom' (W0 and H0).
+    W0/H0 given with another init continue a run from them (both needed).
+    """
+    n, m = X.shape
+    k = int(n_components)
+    dtype = np.dtype(dtype)
+    if W0 is not None or H0 is not None or init == "custom":
+        return _custom(X, k, dtype, W0, H0)
+    if init == "auto":
+        init = "nndsvda" if k <= min(n, m) else "random"
+    mean = float(X.mean(dtype=np.float64))
+    if init == "random":
+        avg = np.sqrt(X.mean() / k)
+        rng = np.random.RandomState(seed)
+        H = avg * rng.standard_normal(size=(k, m)).astype(X.dtype, copy=False)
+        W = avg * rng.standard_normal(size=(n, k)).astype(X.dtype, copy=False)
+        np.abs(H, out=H)
+        np.abs(W, out=W)
+    elif init in ("nndsvd", "nndsvda", "nndsvdar"):
+        if k > min(n, m):
+            raise ParameterError(
+                f"init={init!r} needs n_components (k)={k} <= min(n_images, n_pixels)="
+                f"{min(n, m)}; lower k or use init='random'."
+            )
+        W, H = _nndsvd(X, k, seed)
+        if init == "nndsvda":
+            W[W == 0] = mean
+            H[H == 0] = mean
+        elif init == "nndsvdar":
+            rng = np.random.RandomState(seed)
+            W[W == 0] = np.abs(mean * rng.standard_normal(size=int((W == 0).sum())) / 100)
+            H[H == 0] = np.abs(mean * rng.standard_normal(size=int((H == 0).sum())) / 100)
+    else:
+        raise ParameterError(
+            f"init={init!r} is not supported; use 'auto', 'random', 'nndsvd', 'nndsvda', "
+            "'nndsvdar' or 'custom'."
+        )
+    return (
+        np.ascontiguousarray(W, dtype=dtype),
+        np.ascontiguousarray(H, dtype=dtype),
+    )
+
+
+def _custom(X, k, dtype, W0, H0) -> tuple[np.ndarray, np.ndarray]:
+    n, m = X.shape
+    if W0 is None or H0 is None:
+        raise ParameterError(
+            "init='custom' needs both W0 (n_images x k) and H0 (k x n_pixels); "
+            f"got W0={'given' if W0 is not None else 'None'}, "
+            f"H0={'given' if H0 is not None else 'None'}."
+        )
+    out = []
+    for name, F, shape in (("W", W0, (n, k)), ("H", H0, (k, m))):
+        a = np.asarray(F)
+        if a.shape != shape:
+            raise ParameterError(
+                f"initial {name} has shape {a.shape}, expected {shape} for X of shape "
+                f"{X.shape} and n_components={k}."
+            )
+        if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
+            raise ParameterError(f"initial {name} has dtype {a.dtype}; it must be real numbers.")
+        if not np.isfinite(a).all():
+            raise ParameterError(f"initial {name} contains NaN or infinite values; give finite ones.")
+        if (a < 0).any():
+            raise ParameterError(f"initial {name} has negative values; NMF factors must be >= 0.")
+        # always a fresh, owned buffer: solvers update it in place
+        out.append(np.array(a, dtype=dtype, order="C", copy=True))
+    return out[0], out[1]

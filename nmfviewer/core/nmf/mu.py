@@ -1,0 +1,236 @@
+"""Multiplicative updates (Lee & Seung; Fevotte & Idier 2011) for beta in {2, 1, 0}.
+
+beta=2 (Frobenius) keeps Wt (k x n) and uses the trace-trick loss like HALS.
+beta=1 (KL) and beta=0 (Itakura-Saito) stream X in row blocks: each block of
+W H lives in a small preallocated buffer (about 1 MB), so no n x m temporary
+is ever formed and the work stays in cache. The loss of the current factors
+comes from the same block products the W update needs.
+
+Guards as in scikit-learn: W H >= eps (float32 eps) before dividing,
+denominators >= eps, exponent gamma = 1/(2 - beta) for beta < 1. Entries below
+``np.finfo(dtype).tiny`` are flushed to zero after each update: subnormal
+numbers slow float32 arithmetic by an order of magnitude.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from .loss import BLOCK_BYTES, Regularization, frobenius_trace, row_blocks, sqnorm
+from .state import NMFState
+
+EPS = float(np.finfo(np.float32).eps)
+#: bytes of one row block of an X-shaped temporary in the KL / IS passes
+MU_BLOCK_BYTES = 4 * BLOCK_BYTES
+
+
+def _flush(F: np.ndarray) -> None:
+    """Set entries below the smallest normal number to zero (F >= 0)."""
+    tiny = np.finfo(F.dtype).tiny
+    np.putmask(F, F < tiny, 0)
+
+
+def iterate_mu(
+    X: np.ndarray,
+    W: np.ndarray,
+    H: np.ndarray,
+    *,
+    beta: float,
+    reg: Regularization,
+    tracker,
+    update_H: bool = True,
+) -> Iterator[NMFState]:
+    """Yield NMFState for iterations 0, 1, ... of MU for the beta-divergence.
+
+    X (n, m) C-contiguous; W (n, k), H (k, m) initial factors in X's dtype.
+    update_H=False keeps H fixed and solves for W only (``NMF.transform``).
+    """
+    if beta == 2:
+        return _iterate_frobenius(X, W, H, reg=reg, tracker=tracker, update_H=update_H)
+    return _iterate_beta(X, W, H, beta=beta, reg=reg, tracker=tracker, update_H=update_H)
+
+
+def _iterate_frobenius(X, W, H, *, reg, tracker, update_H=True):
+    n, m = X.shape
+    k = H.shape[0]
+    dt = X.dtype
+    Wt = np.ascontiguousarray(W.T)
+    A = np.empty((k, n), dtype=dt)  # H X^T: numerator of the W update
+    C = np.empty((k, m), dtype=dt)  # Wt X: numerator of the H update
+    B = np.empty((k, k), dtype=dt)
+    D = np.empty((k, k), dtype=dt)
+    den_W = np.empty((k, n), dtype=dt)
+    den_H = np.empty((k, m), dtype=dt)
+    xx = sqnorm(X)
+
+    def loss() -> float:
+        value = frobenius_trace(xx, A, Wt, B, D)
+        if reg.any:
+            value += reg.penalty(Wt, H)
+        return value
+
+    def update(F, num, gram, den, l1, l2):
+        g = gram + dt.type(l2) * np.eye(k, dtype=dt) if l2 else gram
+        np.matmul(g, F, out=den)
+        if l1:
+            den += dt.type(l1)
+        np.maximum(den, EPS, out=den)
+        np.divide(num, den, out=den)
+        F *= den
+        _flush(F)
+
+    np.matmul(H, X.T, out=A)
+    np.matmul(H, H.T, out=B)
+    np.matmul(Wt, Wt.T, out=D)
+    yield tracker.state(0, Wt.T, H, loss())
+    it = 0
+    while True:
+        it += 1
+        update(Wt, A, B, den_W, reg.l1_W, reg.l2_W)
+        np.matmul(Wt, Wt.T, out=D)
+        if update_H:
+            np.matmul(Wt, X, out=C)
+            update(H, C, D, den_H, reg.l1_H, reg.l2_H)
+            np.matmul(H, X.T, out=A)
+            np.matmul(H, H.T, out=B)
+        yield tracker.state(it, Wt.T, H, loss())
+
+
+def _gemm_acc(C: np.ndarray, A: np.ndarray, B: np.ndarray, tmp: np.ndarray) -> None:
+    """C += A @ B (C, tmp (k, m); A (k, r); B (r, m)).
+
+    numpy's matmul, not scipy.linalg.blas: scipy links its own OpenBLAS, whose
+    thread pool fights numpy's for the cores.
+    """
+    np.matmul(A, B, out=tmp)
+    C += tmp
+
+
+class _Blocks:
+    """Row-block views of X and preallocated block buffers."""
+
+    def __init__(self, X: np.ndarray, nbuf: int):
+        n, m = X.shape
+        self.rows = max(1, min(n, MU_BLOCK_BYTES // max(1, m * X.itemsize)))
+        self.bufs = [np.empty((self.rows, m), dtype=X.dtype) for _ in range(nbuf)]
+        self.n = n
+
+    def __iter__(self):
+        for r0 in range(0, self.n, self.rows):
+            r1 = min(self.n, r0 + self.rows)
+            yield r0, r1, [b[: r1 - r0] for b in self.bufs]
+
+
+def _data_constants(X: np.ndarray, beta: float) -> tuple[float, float]:
+    """KL: (sum X, 0); IS: (number of zeros in X, number of X > 0)."""
+    if beta == 1:
+        return sum(float(b.sum(dtype=np.float64)) for b in row_blocks(X)), 0.0
+    zeros = sum(X.shape[1] * b.shape[0] - int(np.count_nonzero(b)) for b in row_blocks(X))
+    return float(zeros), float(X.size - zeros)
+
+
+def _iterate_beta(X, W, H, *, beta, reg, tracker, update_H=True):
+    n, m = X.shape
+    k = H.shape[0]
+    dt = X.dtype
+    tiny = np.finfo(dt).tiny
+    log_tiny = float(np.log(tiny))
+    W = np.ascontiguousarray(W)
+    W_new = np.empty_like(W)  # numerator, then the next W
+    den_W = np.empty_like(W) if beta == 0 else None
+    num_H = np.empty_like(H)
+    tmp_H = np.empty_like(H)
+    den_H = np.empty_like(H) if beta == 0 else None
+    blocks = _Blocks(X, 3 if beta == 0 else 2)
+    c1, c2 = _data_constants(X, beta)
+    gamma = 1.0 / (2.0 - beta) if beta < 1 else 1.0
+    it = 0
+    while True:
+        # --- pass 1: loss of (W, H) and the W update's numerator / denominator.
+        # Loss terms use r = X / WH (log(max(r, tiny)): X = 0 adds nothing for
+        # KL and a known constant for IS), which keeps float32 sums accurate.
+        s1 = s2 = 0.0
+        for r0, r1, bufs in blocks:
+            xb, wb, b, t = X[r0:r1], W[r0:r1], bufs[0], bufs[1]
+            np.matmul(wb, H, out=b)
+            np.maximum(b, EPS, out=b)
+            if beta == 1:
+                np.divide(xb, b, out=b)  # r
+                np.maximum(b, tiny, out=t)
+                np.log(t, out=t)
+                s1 += float(np.dot(xb.ravel(), t.ravel()))
+                np.matmul(b, H.T, out=W_new[r0:r1])
+            else:
+                t2 = bufs[2]
+                np.reciprocal(b, out=t)  # 1 / WH
+                np.multiply(xb, t, out=b)  # r
+                s1 += float(b.sum())
+                np.maximum(b, tiny, out=t2)
+                np.log(t2, out=t2)
+                s2 += float(t2.sum())
+                b *= t  # X / WH^2
+                np.matmul(b, H.T, out=W_new[r0:r1])
+                np.matmul(t, H.T, out=den_W[r0:r1])
+        if beta == 1:
+            sum_wh = float(np.dot(W.sum(axis=0, dtype=np.float64), H.sum(axis=1, dtype=np.float64)))
+            loss = s1 - c1 + sum_wh
+        else:
+            loss = s1 - (s2 - c1 * log_tiny) - c2
+        if reg.any:
+            loss += reg.penalty(W, H)
+        yield tracker.state(it, W, H, loss)
+        it += 1
+        # --- finish the W update: W <- W * (num / den)^gamma
+        if beta == 1:
+            den = H.sum(axis=1)[None, :] + dt.type(reg.l1_W)
+            den = np.broadcast_to(den, W.shape)
+        else:
+            den = den_W
+            if reg.l1_W:
+                den += dt.type(reg.l1_W)
+        if reg.l2_W:
+            den = den + dt.type(reg.l2_W) * W
+        _apply(W_new, W, den, gamma)
+        W, W_new = W_new, W
+        if not update_H:
+            continue
+        # --- pass 2: the H update's numerator / denominator with the new W
+        num_H.fill(0)
+        if den_H is not None:
+            den_H.fill(0)
+        for r0, r1, bufs in blocks:
+            xb, wb, b, t = X[r0:r1], W[r0:r1], bufs[0], bufs[1]
+            np.matmul(wb, H, out=b)
+            np.maximum(b, EPS, out=b)
+            if beta == 1:
+                np.divide(xb, b, out=b)
+                _gemm_acc(num_H, wb.T, b, tmp_H)
+            else:
+                np.reciprocal(b, out=t)
+                np.multiply(xb, t, out=b)
+                b *= t
+                _gemm_acc(num_H, wb.T, b, tmp_H)
+                _gemm_acc(den_H, wb.T, t, tmp_H)
+        if beta == 1:
+            den = W.sum(axis=0)[:, None] + dt.type(reg.l1_H)
+            den = np.broadcast_to(den, H.shape)
+        else:
+            den = den_H
+            if reg.l1_H:
+                den += dt.type(reg.l1_H)
+        if reg.l2_H:
+            den = den + dt.type(reg.l2_H) * H
+        _apply(num_H, H, den, gamma)
+        np.copyto(H, num_H)
+
+
+def _apply(num: np.ndarray, F: np.ndarray, den: np.ndarray, gamma: float) -> None:
+    """num <- F * (num / max(den, eps))^gamma, flushed; num becomes the new factor."""
+    den = np.maximum(den, EPS)
+    np.divide(num, den, out=num)
+    if gamma != 1.0:
+        np.power(num, gamma, out=num)
+    num *= F
+    _flush(num)

@@ -1,0 +1,161 @@
+"""Solvers: the loss never increases, runs are reproducible, dtypes are kept."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nmfviewer.core.nmf.fit import fit, iterate_nmf
+from nmfviewer.core.nmf.loss import beta_divergence
+from nmfviewer.core.params import NMFParams
+
+
+
+def low_rank(n=60, m=80, k=5, noise=0.05, seed=0, dtype=np.float64):
+    """X (n, m) = sparse-ish non-negative rank-k structure + non-negative noise."""
+    rng = np.random.default_rng(seed)
+    X = (rng.random((n, k)) ** 3) @ (rng.random((k, m)) ** 3) + noise * rng.random((n, m))
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+SOLVERS = [
+    ("hals", "frobenius", "plain"),
+    ("hals", "frobenius", "accelerated"),
+    ("mu", "frobenius", "auto"),
+    ("mu", "kl", "auto"),
+    ("mu", "is", "auto"),
+]
+
+
+@pytest.mark.parametrize("solver,loss,variant", SOLVERS)
+@pytest.mark.parametrize("alpha", [0.0, 0.02])
+@pytest.mark.parametrize("init", ["random", "nndsvda", "nndsvdar"])
+def test_loss_never_increases_float64(solver, loss, variant, alpha, init):
+    X = low_rank(seed=1)
+    params = NMFParams(
+        n_components=5, solver=solver, loss=loss, hals_variant=variant, init=init,
+        seed=3, dtype="float64", alpha_W=alpha, l1_ratio=0.5, max_iter=60, tol=0.0,
+    )
+    result = fit(X, params)
+    assert result.n_iter == 60 and result.stop_reason == "max_iter"
+    h = result.loss_history
+    assert h.shape == (61,) and np.all(np.isfinite(h))
+    # relative to the loss itself: float64 rounding only
+    assert np.all(np.diff(h) <= 1e-10 * h[1:]), np.diff(h).max()
+    assert h[-1] < h[0]
+
+
+@pytest.mark.parametrize("solver,loss,variant", SOLVERS)
+def test_loss_never_increases_float32(solver, loss, variant):
+    X = low_rank(seed=2, noise=0.2, dtype=np.float32)
+    params = NMFParams(
+        n_components=5, solver=solver, loss=loss, hals_variant=variant, init="nndsvda",
+        seed=0, max_iter=80, tol=0.0,
+    )
+    h = fit(X, params).loss_history
+    # float32 products: the loss is exact to ~1e-7 of ||X||^2 (trace trick)
+    slack = 1e-6 * float(np.sum(X.astype(np.float64) ** 2))
+    assert np.all(np.diff(h) <= slack)
+    assert h[-1] < 0.5 * h[0]
+
+
+@pytest.mark.parametrize("solver,loss", [("hals", "frobenius"), ("mu", "frobenius"),
+                                         ("mu", "kl"), ("mu", "is")])
+def test_reported_loss_is_the_objective(solver, loss):
+    X = low_rank(seed=4)
+    params = NMFParams(n_components=4, solver=solver, loss=loss, dtype="float64",
+                       max_iter=7, tol=0.0, alpha_W=0.01, l1_ratio=0.3, seed=0)
+    states = []
+    for state in iterate_nmf(X, params):
+        states.append(state.snapshot())
+        if state.iteration == 7:
+            break
+    n, m = X.shape
+    for s in (states[0], states[3], states[7]):
+        W, H = s.W, s.H
+        pen = (0.01 * 0.3 * (m * W.sum() + n * H.sum())
+               + 0.5 * 0.01 * 0.7 * (m * (W**2).sum() + n * (H**2).sum()))
+        expected = beta_divergence(X, W, H, params.beta) + pen
+        assert s.loss == pytest.approx(expected, rel=1e-9)
+
+
+def test_states_are_readonly_views_and_snapshots_own():
+    X = low_rank()
+    it = iterate_nmf(X, NMFParams(n_components=3, dtype="float64"))
+    s0 = next(it)
+    assert s0.iteration == 0 and np.isnan(s0.rel_change)
+    assert not s0.W.flags.writeable and not s0.H.flags.writeable
+    assert s0.W.shape == (60, 3) and s0.H.shape == (3, 80)
+    snap = s0.snapshot()
+    s1 = next(it)
+    assert s1.iteration == 1 and s1.elapsed >= s0.elapsed
+    assert not np.array_equal(snap.H, s1.H)  # the view moved on, the snapshot did not
+    assert np.shares_memory(s0.H, s1.H)
+
+
+@pytest.mark.parametrize("solver,loss", [("hals", "frobenius"), ("mu", "kl")])
+@pytest.mark.parametrize("init", ["random", "nndsvdar", "nndsvda"])
+def test_same_seed_same_factors(solver, loss, init):
+    X = low_rank(seed=5, dtype=np.float32)
+    p = NMFParams(n_components=4, solver=solver, loss=loss, init=init, seed=11, max_iter=30)
+    a, b = fit(X, p), fit(X, p)
+    assert np.array_equal(a.W, b.W) and np.array_equal(a.H, b.H)
+    assert np.array_equal(a.loss_history, b.loss_history)
+    if init != "nndsvda":  # nndsvda uses no randomness at this size
+        c = fit(X, NMFParams(n_components=4, solver=solver, loss=loss, init=init, seed=12,
+                             max_iter=30))
+        assert not np.array_equal(a.W, c.W)
+
+
+def test_seed_none_is_resolved_and_recorded():
+    X = low_rank(dtype=np.float32)
+    r = fit(X, NMFParams(n_components=3, init="random", seed=None, max_iter=20))
+    assert isinstance(r.params.seed, int)
+    again = fit(X, r.params)
+    assert np.array_equal(r.W, again.W)
+
+
+def test_float32_default_float64_on_request():
+    X64 = low_rank()
+    r32 = fit(X64, NMFParams(n_components=3, max_iter=20))
+    assert r32.W.dtype == np.float32 and r32.H.dtype == np.float32
+    r64 = fit(X64, NMFParams(n_components=3, max_iter=20, dtype="float64"))
+    assert r64.W.dtype == np.float64 and r64.H.dtype == np.float64
+    assert r32.loss == pytest.approx(r64.loss, rel=1e-3)
+
+
+def test_default_stop_is_converged_and_matches_a_long_run():
+    X = low_rank(n=120, m=90, k=6, noise=0.1, seed=7, dtype=np.float32)
+    default = fit(X, NMFParams(n_components=6))
+    assert default.stop_reason == "converged"
+    long = fit(X, NMFParams(n_components=6, tol=0.0, max_iter=3000))
+    assert default.reconstruction_err_ <= 1.005 * long.reconstruction_err_
+
+
+def test_time_budget_and_cancel():
+    import threading
+
+    X = low_rank(dtype=np.float32)
+    r = fit(X, NMFParams(n_components=3, tol=0.0, max_iter=10**6, time_budget=0.2))
+    assert r.stop_reason == "time_budget" and r.n_iter > 1
+    cancel = threading.Event()
+    seen = []
+
+    def callback(state):
+        seen.append(state.stop_reason)
+        if state.iteration == 4:
+            cancel.set()
+
+    r = fit(X, NMFParams(n_components=3, tol=0.0), callback=callback, cancel=cancel)
+    assert r.stop_reason == "cancelled" and r.n_iter == 5
+    assert seen[-1] == "cancelled" and seen[:-1] == [None] * 5
+    assert r.loss_history.shape == (6,) and r.loss == r.loss_history[-1]
+
+
+def test_continue_from_w0_h0():
+    X = low_rank(dtype=np.float64)
+    p = NMFParams(n_components=4, dtype="float64", tol=0.0, max_iter=20)
+    first = fit(X, p)
+    more = fit(X, p, W0=first.W, H0=first.H)
+    assert more.loss_history[0] == pytest.approx(first.loss, rel=1e-9)
+    assert more.loss <= first.loss
