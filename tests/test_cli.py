@@ -1,0 +1,394 @@
+"""The command line: headless fit + export, replay, GUI dispatch, user errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from nmfviewer import __version__, cli
+from nmfviewer._paths import sample_images_dir
+from nmfviewer.core.errors import ParameterError
+from nmfviewer.core.export import read_manifest
+from nmfviewer.core.nmf import fit as fit_module
+from nmfviewer.core.params import LoadOptions, NMFParams
+
+FACES = sample_images_dir() / "faces"
+FAST = ["-k", "4", "--max-iter", "15", "--seed", "3"]
+EXPORTED = {"basis_00.png", "basis_01.png", "basis_02.png", "basis_03.png",
+            "basis_montage.png", "weights.csv", "factors.npz", "run.json"}  # fmt: skip
+
+
+def _factors(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(folder / "factors.npz") as z:
+        return z["W"], z["H"]
+
+
+@pytest.fixture(scope="module")
+def faces_copy(tmp_path_factory) -> Path:
+    """20 of the sample faces in a folder the tests may change."""
+    folder = tmp_path_factory.mktemp("faces")
+    for src in sorted(FACES.glob("*.png"))[:20]:
+        shutil.copy(src, folder / src.name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def recorded(faces_copy, tmp_path_factory):
+    """One in-process headless run, reused by the replay tests."""
+    out = tmp_path_factory.mktemp("run") / "out"
+    assert cli.main(["fit", str(faces_copy), *FAST, "--normalize", "max", "--out", str(out)]) == 0
+    return out
+
+
+def test_fit_on_sample_faces_exports_everything(tmp_path, capsys):
+    out = tmp_path / "faces out"
+    code = cli.main(["fit", str(FACES), *FAST, "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert captured.out.strip() == str(out.absolute())
+    assert {p.name for p in out.iterdir()} == EXPORTED
+    assert "iteration" in captured.err and "it/s" in captured.err
+    assert "stopped (max_iter) after 15 iterations" in captured.err
+    W, H = _factors(out)
+    assert W.shape == (100, 4) and H.shape == (4, 25 * 25)
+    assert iio.imread(out / "basis_00.png").shape == (25, 25)
+    m = read_manifest(out / "run.json")
+    assert m.params == NMFParams(n_components=4, max_iter=15, seed=3)
+    assert m.paths == (FACES.absolute(),) and len(m.files) == 100
+
+
+def test_quiet_prints_only_the_folder(tmp_path, capsys):
+    out = tmp_path / "q"
+    assert cli.main(["fit", str(FACES), *FAST, "--out", str(out), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out.strip() == str(out.absolute())
+
+
+def test_options_reach_the_run_manifest(tmp_path, faces_copy):
+    out = tmp_path / "o"
+    argv = ["fit", str(faces_copy), "-k", "2", "--loss", "kl", "--max-iter", "5", "--tol", "0",
+            "--dtype", "float64", "--seed", "11", "--alpha-W", "0.01", "--l1-ratio", "0.5",
+            "--color", "mean", "--normalize", "sum", "--max-memory", "1G", "--bit-depth", "16",
+            "--out", str(out), "-q"]  # fmt: skip
+    assert cli.main(argv) == 0
+    m = read_manifest(out / "run.json")
+    assert (m.params.loss, m.params.solver, m.params.dtype) == ("kl", "mu", "float64")
+    assert (m.params.seed, m.params.max_iter, m.params.tol) == (11, 5, 0.0)
+    assert (m.params.alpha_W, m.params.l1_ratio) == (0.01, 0.5)
+    assert m.load_options == LoadOptions(color="mean", normalize="sum", max_memory_bytes=1 << 30)
+    assert _factors(out)[0].dtype == np.float64
+    assert iio.imread(out / "basis_00.png").dtype == np.uint16
+
+
+def test_python_m_nmfviewer_fit_in_a_subprocess(tmp_path):
+    out = tmp_path / "sub"
+    proc = subprocess.run(
+        [sys.executable, "-m", "nmfviewer", "fit", str(FACES), *FAST, "--out", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(out.absolute())
+    assert {p.name for p in out.iterdir()} == EXPORTED
+    assert "Traceback" not in proc.stderr
+
+
+def test_replay_gives_identical_factors(recorded, tmp_path, capsys):
+    out2 = tmp_path / "replayed"
+    assert cli.main(["fit", "--replay", str(recorded / "run.json"), "--out", str(out2)]) == 0
+    err = capsys.readouterr().err
+    assert "changed" not in err and "not read now" not in err
+    W1, H1 = _factors(recorded)
+    W2, H2 = _factors(out2)
+    assert np.array_equal(W1, W2) and np.array_equal(H1, H2)
+    first, again = read_manifest(recorded / "run.json"), read_manifest(out2 / "run.json")
+    assert again.params == first.params and again.load_options == first.load_options
+    assert again.load_options.normalize == "max"
+
+
+def test_replay_warns_when_an_input_changed(recorded, faces_copy, tmp_path, capsys):
+    victim = sorted(faces_copy.glob("*.png"))[5]
+    original = victim.read_bytes()
+    try:
+        iio.imwrite(victim, np.zeros((25, 25), np.uint8))
+        assert cli.main(["fit", "--replay", str(recorded / "run.json"), "--out",
+                         str(tmp_path / "r"), "-q"]) == 0  # fmt: skip
+    finally:
+        victim.write_bytes(original)
+    err = capsys.readouterr().err
+    assert "warning" in err and str(victim.absolute()) in err and "changed" in err
+
+
+def test_replay_of_moved_inputs_says_so(recorded, tmp_path, capsys):
+    doc = json.loads((recorded / "run.json").read_text(encoding="utf-8"))
+    doc["inputs"]["source"] = [str(tmp_path / "moved away")]
+    edited = tmp_path / "run.json"
+    edited.write_text(json.dumps(doc), encoding="utf-8")
+    code = cli.main(["fit", "--replay", str(edited), "--out", str(tmp_path / "o")])
+    line = _one_error_line(code, capsys.readouterr().err)
+    assert "moved away" in line and "no longer exists" in line
+
+
+def test_replay_of_a_custom_init_run_is_refused(recorded, tmp_path, capsys):
+    doc = json.loads((recorded / "run.json").read_text(encoding="utf-8"))
+    doc["params"]["init"] = "custom"
+    edited = tmp_path / "run.json"
+    edited.write_text(json.dumps(doc), encoding="utf-8")
+    code = cli.main(["fit", "--replay", str(edited), "--out", str(tmp_path / "o")])
+    line = _one_error_line(code, capsys.readouterr().err)
+    assert str(edited) in line and "custom" in line
+
+
+def test_replay_refuses_other_options(recorded, tmp_path, capsys):
+    code = cli.main(["fit", "--replay", str(recorded / "run.json"), "--out", str(tmp_path),
+                     "-k", "3", "--loss", "kl"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "-k/--n-components" in err and "--loss" in err
+
+
+def test_replay_of_a_time_budget_run_repeats_its_iterations(recorded, tmp_path, capsys):
+    doc = json.loads((recorded / "run.json").read_text(encoding="utf-8"))
+    doc["result"]["stop_reason"] = "time_budget"
+    doc["params"]["time_budget"] = 0.5
+    edited = tmp_path / "run.json"
+    edited.write_text(json.dumps(doc), encoding="utf-8")
+    out = tmp_path / "tb"
+    assert cli.main(["fit", "--replay", str(edited), "--out", str(out), "-q"]) == 0
+    assert "replaying exactly 15 iterations" in capsys.readouterr().err
+    assert np.array_equal(_factors(out)[1], _factors(recorded)[1])
+
+
+def _one_error_line(code: int, err: str) -> str:
+    assert code == 2
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nmfviewer: error: "), err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def bad_folders(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("bad")
+    (root / "empty").mkdir()
+    texts = root / "texts"
+    texts.mkdir()
+    (texts / "notes.txt").write_text("not an image")
+    (texts / "fake.png").write_text("a text file named .png")
+    return {"empty": root / "empty", "texts": texts, "missing": root / "no such folder"}
+
+
+@pytest.mark.parametrize(
+    "args, names",
+    [
+        (["-k", "0"], ["n_components", "k"]),
+        (["-k", "1000"], ["n_components", "100"]),
+        (["-k", "2", "--tol", "-1"], ["tol"]),
+        (["-k", "2", "--max-iter", "0"], ["max_iter"]),
+        (["-k", "2", "--loss", "nope"], ["--loss", "nope"]),
+        (["-k", "two"], ["-k", "two"]),
+        (["-k", "2", "--seed", "-5"], ["seed"]),
+        (["-k", "2", "--solver", "hals", "--loss", "is"], ["hals", "mu"]),
+        (["-k", "2", "--max-memory", "lots"], ["--max-memory", "lots"]),
+        (["-k", "2", "--bit-depth", "12"], ["--bit-depth"]),
+        (["-k", "2", "--threads", "0"], ["--threads"]),
+        (["-k", "2", "--no-such-option"], ["--no-such-option"]),
+        (["--max-iter", "5"], ["-k"]),
+    ],
+)
+def test_bad_parameters_exit_2_with_one_line(args, names, tmp_path, capsys):
+    code = cli.main(["fit", str(FACES), *args, "--out", str(tmp_path / "never")])
+    line = _one_error_line(code, capsys.readouterr().err)
+    for name in names:
+        assert name in line
+    assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize("which", ["missing", "empty", "texts"])
+def test_bad_inputs_exit_2_naming_the_folder(which, bad_folders, tmp_path, capsys):
+    path = bad_folders[which]
+    code = cli.main(["fit", str(path), "-k", "2", "--out", str(tmp_path / "never")])
+    line = _one_error_line(code, capsys.readouterr().err)
+    assert str(path) in line
+
+
+def _bad_file(folder: Path, case: str) -> Path:
+    good = (FACES / "face_000.png").read_bytes()
+    if case == "zero-byte.png":
+        (folder / case).write_bytes(b"")
+    elif case == "text named.png":
+        (folder / case).write_text("this is not a PNG")
+    elif case == "truncated.png":
+        (folder / case).write_bytes(good[: len(good) // 3])
+    elif case in ("negative.tif", "nan.tif"):
+        import tifffile
+
+        a = np.random.default_rng(0).random((10, 10)).astype(np.float32)
+        a[2, 3] = -1.0 if case == "negative.tif" else np.nan
+        tifffile.imwrite(folder / case, a)
+    return folder / case
+
+
+@pytest.mark.parametrize(
+    "case, fix",
+    [("zero-byte.png", ""), ("text named.png", ""), ("truncated.png", ""),
+     ("negative.tif", "--negative"), ("nan.tif", "--nonfinite")],
+)  # fmt: skip
+def test_bad_files_exit_2_naming_the_file_and_the_fix(case, fix, tmp_path, capsys):
+    bad = _bad_file(tmp_path, case)
+    code = cli.main(["fit", str(bad), "-k", "1", "--out", str(tmp_path / "never")])
+    line = _one_error_line(code, capsys.readouterr().err)
+    assert case in line and fix in line
+
+
+def test_a_bad_file_among_good_ones_is_skipped_with_a_warning(tmp_path, capsys):
+    for src in sorted(FACES.glob("*.png"))[:5]:
+        shutil.copy(src, tmp_path / src.name)
+    _bad_file(tmp_path, "text named.png")
+    out = tmp_path / "out"
+    assert cli.main(["fit", str(tmp_path), "-k", "2", "--max-iter", "3", "--out", str(out)]) == 0
+    warnings = [ln for ln in capsys.readouterr().err.splitlines() if "warning" in ln]
+    assert len(warnings) == 1 and "text named.png" in warnings[0]
+    assert _factors(out)[0].shape == (5, 2)
+
+
+def test_missing_out_and_missing_inputs(capsys, tmp_path):
+    _one_error_line(cli.main(["fit", str(FACES), "-k", "2"]), capsys.readouterr().err)
+    line = _one_error_line(cli.main(["fit", "-k", "2", "--out", str(tmp_path)]),
+                           capsys.readouterr().err)  # fmt: skip
+    assert "PATH" in line
+
+
+def test_unwritable_output_folder_exits_2_naming_it(tmp_path, capsys):
+    blocker = tmp_path / "a file"
+    blocker.write_text("x")
+    out = blocker / "results"
+    line = _one_error_line(
+        cli.main(["fit", str(FACES), *FAST, "--out", str(out), "-q"]), capsys.readouterr().err
+    )
+    assert str(out) in line and "choose another folder" in line
+
+
+def test_bad_manifest_exits_2(tmp_path, capsys):
+    bogus = tmp_path / "run.json"
+    bogus.write_text("{}")
+    line = _one_error_line(
+        cli.main(["fit", "--replay", str(bogus), "--out", str(tmp_path / "o")]),
+        capsys.readouterr().err,
+    )
+    assert str(bogus) in line
+
+
+def test_ctrl_c_during_the_fit_exits_130_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    real_fit = fit_module.fit
+
+    def fit_interrupted_at_iteration_3(X, params, *args, callback=None, **kwargs):
+        def cb(state):
+            callback(state)
+            if state.iteration >= 3:
+                raise KeyboardInterrupt
+
+        return real_fit(X, params, *args, callback=cb, **kwargs)
+
+    monkeypatch.setattr(fit_module, "fit", fit_interrupted_at_iteration_3)
+    out = tmp_path / "never"
+    code = cli.main(["fit", str(FACES), *FAST, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 130 and "interrupted while fitting" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_version_and_help(capsys):
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"nmfviewer {__version__}"
+    assert cli.main(["fit", "--help"]) == 0
+    assert "--replay" in capsys.readouterr().out
+    assert cli.main(["--help"]) == 0
+    assert "nmfviewer fit --help" in capsys.readouterr().out
+
+
+@pytest.fixture
+def fake_gui(monkeypatch):
+    """Stand-in for nmfviewer.gui.app that records the namespace it is given."""
+    calls: list[argparse.Namespace] = []
+    module = types.ModuleType("nmfviewer.gui.app")
+    module.main = lambda ns: calls.append(ns) or 0
+    monkeypatch.setitem(sys.modules, "nmfviewer.gui.app", module)
+    return calls
+
+
+def test_no_subcommand_opens_the_gui_with_the_options(fake_gui, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fit").mkdir()  # a folder literally named 'fit'
+    shot = tmp_path / "shot.png"
+    argv = ["./fit", "-k", "5", "--loss", "kl", "--seed", "random", "--start",
+            "--screenshot", str(shot), "--quit-when-done", "--recursive"]  # fmt: skip
+    assert cli.main(argv) == 0
+    (ns,) = fake_gui
+    assert ns.command == "gui" and ns.paths == [Path("./fit")]
+    assert ns.n_components == ns.k == 5 and ns.loss == "kl"
+    assert ns.start and ns.quit_when_done and ns.screenshot == shot
+    params = cli.params_from_args(ns)
+    assert (params.n_components, params.loss, params.solver, params.seed) == (5, "kl", "mu", None)
+    assert cli.load_options_from_args(ns) == LoadOptions(recursive=True)
+    assert cli.main(["--", "fit"]) == 0 and fake_gui[1].paths == [Path("fit")]
+
+
+def test_gui_with_nothing_given_and_bad_values(fake_gui, capsys):
+    assert cli.main([]) == 0
+    (ns,) = fake_gui
+    assert ns.paths == [] and ns.n_components is None and not ns.start
+    assert cli.load_options_from_args(ns) == LoadOptions()
+    assert cli.params_from_args(ns, n_components=7) == NMFParams(n_components=7)
+    with pytest.raises(ParameterError, match="-k"):
+        cli.params_from_args(ns)
+    # bad values are refused before the window opens
+    line = _one_error_line(cli.main(["-k", "0"]), capsys.readouterr().err)
+    assert "n_components" in line
+    line = _one_error_line(cli.main(["nowhere-to-be-found"]), capsys.readouterr().err)
+    assert "nowhere-to-be-found" in line
+    assert len(fake_gui) == 1
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("123", 123), ("2G", 2 << 30), ("512M", 512 << 20), ("1.5k", 1536), ("4GiB", 4 << 30)],
+)
+def test_parse_size(text, expected):
+    assert cli.parse_size(text) == expected
+
+
+def _blas_threads() -> set[int]:
+    from threadpoolctl import threadpool_info
+
+    return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+
+@pytest.mark.parametrize("threads, small", [("1", False), ("auto", True), (None, True)])
+def test_blas_threads_are_limited_during_the_fit_and_restored(
+    threads, small, tmp_path, monkeypatch
+):
+    seen = []
+    real_fit = fit_module.fit
+
+    def fit_recording_threads(*args, **kwargs):
+        seen.append(_blas_threads())
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(fit_module, "fit", fit_recording_threads)
+    before = _blas_threads()
+    extra = [] if threads is None else ["--threads", threads]
+    # the faces X (100 x 625) is below SMALL_PROBLEM: 'auto' means one thread
+    assert 100 * 625 < cli.SMALL_PROBLEM
+    assert cli.main(["fit", str(FACES), *FAST, "--out", str(tmp_path / "t"), "-q", *extra]) == 0
+    assert seen == [{1}]
+    assert _blas_threads() == before
+    assert cli.limit_blas_threads("auto", cli.SMALL_PROBLEM) is None
