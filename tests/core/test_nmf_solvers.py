@@ -93,11 +93,14 @@ def test_states_are_readonly_views_and_snapshots_own():
     assert np.shares_memory(s0.H, s1.H)
 
 
-@pytest.mark.parametrize("solver,loss", [("hals", "frobenius"), ("mu", "kl")])
+@pytest.mark.parametrize("solver,loss,variant", [("hals", "frobenius", "plain"),
+                                                 ("hals", "frobenius", "accelerated"),
+                                                 ("mu", "kl", "auto")])
 @pytest.mark.parametrize("init", ["random", "nndsvdar", "nndsvda"])
-def test_same_seed_same_factors(solver, loss, init):
+def test_same_seed_same_factors(solver, loss, variant, init):
     X = low_rank(seed=5, dtype=np.float32)
-    p = NMFParams(n_components=4, solver=solver, loss=loss, init=init, seed=11, max_iter=30)
+    p = NMFParams(n_components=4, solver=solver, loss=loss, init=init, seed=11, max_iter=30,
+                  hals_variant=variant)
     a, b = fit(X, p), fit(X, p)
     assert np.array_equal(a.W, b.W) and np.array_equal(a.H, b.H)
     assert np.array_equal(a.loss_history, b.loss_history)
@@ -159,3 +162,24 @@ def test_continue_from_w0_h0():
     more = fit(X, p, W0=first.W, H0=first.H)
     assert more.loss_history[0] == pytest.approx(first.loss, rel=1e-9)
     assert more.loss <= first.loss
+
+
+@pytest.mark.parametrize("variant", ["plain", "accelerated"])
+def test_float32_loss_is_exact_enough_on_a_near_exact_fit(variant):
+    # residual ~1e-6 of ||X||^2: the float32 trace trick alone is off by ~1%,
+    # the solver must switch to a precise loss so the stopping rule works
+    rng = np.random.default_rng(3)
+    X = ((rng.random((120, 4)) @ rng.random((4, 300))) + 1e-3 * rng.random((120, 300)))
+    X = X.astype(np.float32)
+    result = fit(X, NMFParams(n_components=4, hals_variant=variant, tol=1e-5))
+    exact = beta_divergence(X.astype(np.float64), result.W.astype(np.float64),
+                            result.H.astype(np.float64), 2)
+    assert result.loss == pytest.approx(exact, rel=1e-4)
+    assert np.isfinite(result.W).all() and result.W.max() < 1e6  # no scale drift
+
+
+def test_auto_variant_by_size():
+    from nmfviewer.core.nmf.hals import choose_variant
+
+    assert choose_variant(256, 1024, 17) == "plain"
+    assert choose_variant(2429, 361, 49) == "accelerated"

@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import NMFViewerError, ParameterError
 from ..params import NMFParams
 from ._track import Tracker
+from .extrapolation import iterate_extrapolated
 from .hals import choose_variant, iterate_hals
 from .initialize import initialize
 from .loss import Regularization
@@ -79,6 +80,13 @@ def check_X(X, dtype) -> np.ndarray:
         raise ParameterError(
             "X is all zeros: there is nothing to factorize. Check the images (all black?)."
         )
+    # products of X with factors of X's scale must neither overflow nor go subnormal
+    span = 1e15 if dtype == np.float32 else 1e150
+    if not 1.0 / span <= hi <= span:
+        raise ParameterError(
+            f"X's largest value {float(hi):g} is out of range for {dtype} NMF; rescale the "
+            "data (e.g. LoadOptions(normalize='max')) or use dtype='float64'."
+        )
     return X
 
 
@@ -114,16 +122,26 @@ def _run(X, params, W0, H0, update_H: bool = True) -> Iterator[NMFState]:
         W, H = W0, H0
     reg = Regularization.from_params(params, n, m)
     tracker = Tracker(params.window)
+    # the stopping rule compares losses `window` iterations apart; their noise
+    # must stay well below tol * window of the loss (tol=0: for display only)
+    precision = min(1e-4, params.tol * params.window / 10) if params.tol > 0 else 1e-4
     if params.solver == "hals":
         variant = params.hals_variant
         if variant == "auto" or not update_H:
             variant = choose_variant(n, m, params.n_components) if update_H else "plain"
+        if variant == "accelerated":
+            yield from iterate_extrapolated(
+                X, W, H, reg=reg, tracker=tracker, precision=precision, window=params.window
+            )
+            return
         yield from iterate_hals(
-            X, W, H, reg=reg, variant=variant, tracker=tracker, update_H=update_H
+            X, W, H, reg=reg, variant=variant, tracker=tracker, update_H=update_H,
+            precision=precision, window=params.window,
         )
     else:
         yield from iterate_mu(
-            X, W, H, beta=params.beta, reg=reg, tracker=tracker, update_H=update_H
+            X, W, H, beta=params.beta, reg=reg, tracker=tracker, update_H=update_H,
+            precision=precision, window=params.window,
         )
 
 

@@ -159,7 +159,9 @@ def _custom(X, k, dtype, W0, H0) -> tuple[np.ndarray, np.ndarray]:
         if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
             raise ParameterError(f"initial {name} has dtype {a.dtype}; it must be real numbers.")
         if not np.isfinite(a).all():
-            raise ParameterError(f"initial {name} contains NaN or infinite values; give finite ones.")
+            raise ParameterError(
+                f"initial {name} contains NaN or infinite values; give finite ones."
+            )
         if (a < 0).any():
             raise ParameterError(f"initial {name} has negative values; NMF factors must be >= 0.")
         # always a fresh, owned buffer: solvers update it in place

@@ -110,19 +110,154 @@ def frobenius_trace(
     return max(0.5 * (xx - 2.0 * cross + quad), 0.0)
 
 
-def frobenius_exact(X: np.ndarray, W: np.ndarray, H: np.ndarray) -> float:
-    """0.5 * ||X - W H||_F^2 computed directly over row blocks (no n x m temporary)."""
+#: absolute error of the trace-trick loss as a fraction of ||X||^2, per tier
+#: (measured on faces and spectra: float32 Gram matrices ~2e-8..9e-8; float64
+#: Gram matrices and cross term ~1e-9..2e-8)
+TRACE_NOISE = {
+    np.dtype(np.float32): (1.5e-7, 3e-8),
+    np.dtype(np.float64): (1e-15, 1e-15),
+}
+
+
+#: iterations between two measurements of tier 1's error (see FrobeniusLoss)
+RECALIBRATE = 50
+
+
+class FrobeniusLoss:
+    """The Frobenius loss of the current factors, as cheaply as its precision allows.
+
+    The trace trick subtracts numbers of the size of ||X||^2, so its error is a
+    fixed fraction of ||X||^2 (TRACE_NOISE). The loss must be known to
+    ``precision`` (relative) for the stopping rule to see the decrease (less
+    while the loss still falls fast: the rule's threshold is then far away);
+    for a good fit in float32 that takes three tiers, climbed once and never
+    left:
+
+    0. Gram matrices H H^T, W^T W in the working dtype (free);
+    1. Gram matrices and the cross term in float64 (a float64 copy of each
+       factor: O(k (n + m)) per iteration);
+    2. the residual X - WH over row blocks (one more GEMM per iteration).
+
+    The solver gets its Gram matrices from :meth:`gram` so that tier 1 costs no
+    second product. Tier 1's error is measured against the exact loss when the
+    prior says it may not suffice, and again every RECALIBRATE iterations
+    (4x the largest error seen is taken as its noise).
+    """
+
+    def __init__(self, X: np.ndarray, precision: float, k: int, window: int = 5):
+        self.X = X
+        self.xx = sqnorm(X)
+        n, m = X.shape
+        self.noise = [f * self.xx for f in TRACE_NOISE.get(X.dtype, (1.5e-7, 3e-8))]
+        self.base_precision = precision
+        self.window = window
+        self._recent: list[float] = []
+        self.tier = 0
+        self.calls = 0
+        self.calibrated: int | None = None  # call at which tier 1's error was measured
+        # float64 copies of the factors and their Gram matrices (tier >= 1)
+        self._f64 = {"W": None, "H": None}
+        self._g64 = {"W": np.empty((k, k)), "H": np.empty((k, k))}
+        self._cross64: dict[str, np.ndarray] = {}
+        self._shape = {"W": (k, n), "H": (k, m)}
+        # cross term from the pair whose product summed over the shorter
+        # dimension: A = H X^T sums over m, C = Wt X over n
+        self.by_C = n < m
+        self._buf: np.ndarray | None = None
+
+    def gram(self, F: np.ndarray, out: np.ndarray, which: str) -> np.ndarray:
+        """out (k, k) <- F F^T for F = Wt ('W') or H ('H'), in out's dtype."""
+        if self.tier == 0:
+            return np.matmul(F, F.T, out=out)
+        f64 = self._f64[which]
+        if f64 is None:
+            f64 = self._f64[which] = np.empty(self._shape[which])
+        np.copyto(f64, F)
+        np.matmul(f64, f64.T, out=self._g64[which])
+        np.copyto(out, self._g64[which])
+        return out
+
+    def __call__(self, A, Wt, C, H, B, D) -> float:
+        """Loss of (Wt (k, n), H (k, m)). A = H X^T (k, n) and C = Wt X (k, m)
+        for the current factors (C may be None: then A is used), B = H H^T and
+        D = Wt Wt^T from :meth:`gram`."""
+        self.calls += 1
+        # while the loss still falls fast, the stopping rule is far from its
+        # threshold and a coarser loss does: precision ~ (window/10) * decrease
+        r = self._recent
+        if len(r) < 2:
+            self.precision = max(self.base_precision, 1e-3)
+        else:
+            fall = (r[0] - r[-1]) / ((len(r) - 1) * max(r[-1], 1e-300))
+            self.precision = max(self.base_precision, 0.1 * self.window * fall)
+        while True:
+            value = self._value(A, Wt, C, H, B, D)
+            if self.tier == 1 and (
+                self.calibrated is None and self.noise[1] > self.precision * value
+                or self.calibrated is not None and self.calls - self.calibrated >= RECALIBRATE
+            ):
+                # measure tier 1's error on these factors instead of trusting
+                # the prior: on data with a short dimension it is far smaller
+                exact = self._exact(Wt, H)
+                err = abs(value - exact)
+                self.noise[1] = max(self.noise[1] if self.calibrated is not None else 0.0,
+                                    4.0 * err, 1e-10 * self.xx)
+                self.calibrated = self.calls
+            if self.tier == 2 or self.noise[self.tier] <= self.precision * value:
+                r.append(value)
+                if len(r) > self.window + 1:
+                    del r[0]
+                return value
+            self.tier += 1
+            if self.tier == 1:  # the float64 Gram matrices of the current factors
+                self.gram(Wt, np.empty_like(D), "W")
+                self.gram(H, np.empty_like(B), "H")
+
+    def _exact(self, Wt, H) -> float:
+        if self._buf is None:
+            rows = max(1, BLOCK_BYTES // max(1, self.X.shape[1] * self.X.itemsize))
+            self._buf = np.empty((min(rows, self.X.shape[0]), self.X.shape[1]), self.X.dtype)
+        return frobenius_exact(self.X, Wt.T, H, self._buf)
+
+    def _value(self, A, Wt, C, H, B, D) -> float:
+        if self.tier == 2:
+            return self._exact(Wt, H)
+        if self.tier == 0:
+            small_C = C is not None and C.size <= A.size
+            cross = trace_dot(C, H) if small_C else trace_dot(A, Wt)
+            quad = float(np.dot(B.ravel().astype(np.float64), D.ravel().astype(np.float64)))
+        else:
+            if self.by_C and C is not None:
+                G, F64, which = C, self._f64["H"], "H"
+            else:
+                G, F64, which = A, self._f64["W"], "W"
+            g64 = self._cross64.get(which)
+            if g64 is None:
+                g64 = self._cross64[which] = np.empty(G.shape)
+            np.copyto(g64, G)
+            cross = float(np.dot(g64.ravel(), F64.ravel()))
+            quad = float(np.dot(self._g64["H"].ravel(), self._g64["W"].ravel()))
+        return max(0.5 * (self.xx - 2.0 * cross + quad), 0.0)
+
+
+def frobenius_exact(X: np.ndarray, W: np.ndarray, H: np.ndarray, buf=None) -> float:
+    """0.5 * ||X - W H||_F^2 computed directly over row blocks (no n x m temporary).
+
+    buf: optional (rows, m) work buffer in X's dtype; its row count sets the block.
+    """
     W = np.asarray(W)
     total = 0.0
-    rows = max(1, BLOCK_BYTES // max(1, X.shape[1] * X.itemsize))
-    buf = np.empty((min(rows, X.shape[0]), X.shape[1]), dtype=np.result_type(X, W, H))
+    if buf is None:
+        rows = max(1, BLOCK_BYTES // max(1, X.shape[1] * X.itemsize))
+        buf = np.empty((min(rows, X.shape[0]), X.shape[1]), dtype=np.result_type(X, W, H))
+    rows = buf.shape[0]
     for r0 in range(0, X.shape[0], rows):
         xb = X[r0 : r0 + rows]
         b = buf[: xb.shape[0]]
         np.matmul(W[r0 : r0 + rows], H, out=b)
         np.subtract(xb, b, out=b)
         v = b.ravel()
-        total += float(np.dot(v, v))
+        total += float(np.dot(v, v))  # a residual block: float32 rounding is harmless
     return 0.5 * total
 
 

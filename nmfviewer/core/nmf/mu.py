@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .loss import BLOCK_BYTES, Regularization, frobenius_trace, row_blocks, sqnorm
+from .loss import BLOCK_BYTES, FrobeniusLoss, Regularization, row_blocks
 from .state import NMFState
 
 EPS = float(np.finfo(np.float32).eps)
@@ -41,18 +41,24 @@ def iterate_mu(
     reg: Regularization,
     tracker,
     update_H: bool = True,
+    precision: float = 1e-6,
+    window: int = 5,
 ) -> Iterator[NMFState]:
     """Yield NMFState for iterations 0, 1, ... of MU for the beta-divergence.
 
     X (n, m) C-contiguous; W (n, k), H (k, m) initial factors in X's dtype.
     update_H=False keeps H fixed and solves for W only (``NMF.transform``).
+    precision: relative accuracy the reported Frobenius loss needs.
     """
     if beta == 2:
-        return _iterate_frobenius(X, W, H, reg=reg, tracker=tracker, update_H=update_H)
+        return _iterate_frobenius(
+            X, W, H, reg=reg, tracker=tracker, update_H=update_H, precision=precision,
+            window=window,
+        )
     return _iterate_beta(X, W, H, beta=beta, reg=reg, tracker=tracker, update_H=update_H)
 
 
-def _iterate_frobenius(X, W, H, *, reg, tracker, update_H=True):
+def _iterate_frobenius(X, W, H, *, reg, tracker, update_H=True, precision=1e-6, window=5):
     n, m = X.shape
     k = H.shape[0]
     dt = X.dtype
@@ -63,10 +69,10 @@ def _iterate_frobenius(X, W, H, *, reg, tracker, update_H=True):
     D = np.empty((k, k), dtype=dt)
     den_W = np.empty((k, n), dtype=dt)
     den_H = np.empty((k, m), dtype=dt)
-    xx = sqnorm(X)
+    frob = FrobeniusLoss(X, precision, k, window)
 
     def loss() -> float:
-        value = frobenius_trace(xx, A, Wt, B, D)
+        value = frob(A, Wt, C if update_H else None, H, B, D)
         if reg.any:
             value += reg.penalty(Wt, H)
         return value
@@ -82,19 +88,21 @@ def _iterate_frobenius(X, W, H, *, reg, tracker, update_H=True):
         _flush(F)
 
     np.matmul(H, X.T, out=A)
-    np.matmul(H, H.T, out=B)
-    np.matmul(Wt, Wt.T, out=D)
+    frob.gram(H, B, "H")
+    frob.gram(Wt, D, "W")
+    if update_H:
+        np.matmul(Wt, X, out=C)
     yield tracker.state(0, Wt.T, H, loss())
     it = 0
     while True:
         it += 1
         update(Wt, A, B, den_W, reg.l1_W, reg.l2_W)
-        np.matmul(Wt, Wt.T, out=D)
+        frob.gram(Wt, D, "W")
         if update_H:
             np.matmul(Wt, X, out=C)
             update(H, C, D, den_H, reg.l1_H, reg.l2_H)
             np.matmul(H, X.T, out=A)
-            np.matmul(H, H.T, out=B)
+            frob.gram(H, B, "H")
         yield tracker.state(it, Wt.T, H, loss())
 
 
