@@ -1,0 +1,89 @@
+"""Dock layout of the main window, and the settings it remembers (recent paths)."""
+
+from __future__ import annotations
+
+import json
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QScrollArea, QWidget
+
+MAX_RECENT = 8
+DEFAULT_SIZE = (1480, 940)  # window size the layout is designed for (and screenshots use)
+#: dock key, title; the widgets are given by the window
+DOCKS = (("run", "Run"), ("collection", "Collection"), ("loss", "Loss"), ("weights", "Weights"),
+         ("image", "Image and reconstruction"))
+
+
+def make_docks(window: QMainWindow, widgets: dict[str, QWidget]) -> dict[str, QDockWidget]:
+    """One QDockWidget per entry of DOCKS (object names let QSettings restore them)."""
+    docks = {}
+    for key, title in DOCKS:
+        widget = widgets[key]
+        if key == "run":  # a long form: scroll rather than squeeze
+            scroll = QScrollArea()
+            scroll.setWidgetResizable(True)
+            scroll.setWidget(widget)
+            scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+            scroll.setMinimumWidth(220)
+            widget = scroll
+        dock = QDockWidget(title, window)
+        dock.setObjectName(f"dock_{key}")
+        dock.setWidget(widget)
+        docks[key] = dock
+    return docks
+
+
+def default_layout(window: QMainWindow, d: dict[str, QDockWidget],
+                   size: tuple[int, int] | None = None) -> None:
+    """Run + Collection on the left, Loss + Weights on the right, the image
+    inspector under the basis grid. size: the window size; None fits
+    DEFAULT_SIZE into the screen."""
+    window.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+    window.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+    for dock in d.values():
+        dock.setFloating(False)
+        dock.show()
+    window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, d["run"])
+    window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, d["collection"])
+    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, d["loss"])
+    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, d["weights"])
+    window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, d["image"])
+    if size is None:
+        screen = window.screen().availableGeometry()
+        size = (min(DEFAULT_SIZE[0], int(screen.width() * 0.95)),
+                min(DEFAULT_SIZE[1], int(screen.height() * 0.92)))
+    w, h = size
+    window.resize(w, h)
+    sx, sy = w / DEFAULT_SIZE[0], h / DEFAULT_SIZE[1]
+    window.resizeDocks([d["run"], d["loss"]], [int(320 * sx), int(440 * sx)],
+                       Qt.Orientation.Horizontal)
+    window.resizeDocks([d["run"], d["collection"]], [int(520 * sy), int(380 * sy)],
+                       Qt.Orientation.Vertical)
+    window.resizeDocks([d["loss"], d["weights"]], [int(330 * sy), int(570 * sy)],
+                       Qt.Orientation.Vertical)
+    window.resizeDocks([d["image"]], [int(300 * sy)], Qt.Orientation.Vertical)
+
+
+class RecentPaths:
+    """Recently opened path lists and the last folder, kept in QSettings."""
+
+    def __init__(self, settings: QSettings, home: str):
+        self.settings = settings
+        self._home = home
+
+    def last_folder(self) -> str:
+        return str(self.settings.value("lastFolder", self._home))
+
+    def set_last_folder(self, folder: str) -> None:
+        self.settings.setValue("lastFolder", folder)
+
+    def entries(self) -> list[list[str]]:
+        try:
+            value = json.loads(str(self.settings.value("recent", "[]")))
+            return [list(map(str, v)) for v in value if isinstance(v, list)][:MAX_RECENT]
+        except (ValueError, TypeError):
+            return []
+
+    def add(self, paths: list[str]) -> None:
+        recent = [r for r in self.entries() if r != paths]
+        self.settings.setValue("recent", json.dumps(([paths] + recent)[:MAX_RECENT]))

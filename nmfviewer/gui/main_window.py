@@ -1,0 +1,389 @@
+"""The main window: composes the views as docks, the menus and drag-and-drop,
+and wires them to the session. No computation lives here.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QWidget,
+)
+
+from .._paths import sample_images_dir
+from ..core.errors import NMFViewerError
+from .dialogs import about, ask_user, open_message
+from .layout import RecentPaths, default_layout, make_docks
+from .menus import build_menus
+from .session import FINISHED, PAUSED, RUNNING, Session
+from .views.basis_view import BasisPanel
+from .views.collection_view import CollectionPanel
+from .views.common import COLORMAPS, DEFAULT_COLORMAP
+from .views.load_options import LoadOptionsDialog
+from .views.loss_view import LossView
+from .views.params_panel import ParamsPanel
+from .views.reconstruction_view import ReconstructionView
+from .views.weights_view import WeightsView
+
+SAMPLES = (("Faces (100 photographs, 25 × 25)", "faces"),
+           ("Swimmer (256 images, 32 × 32)", "swimmer/images"),
+           ("Spectral cube (100 bands, 64 × 64)", "spectral/cube.tif"))
+
+
+class MainWindow(QMainWindow):
+    """settings: where geometry, dock state, last folder and recent paths live
+    (tests pass a temporary one). confirm: see Session."""
+
+    def __init__(self, session: Session | None = None, settings: QSettings | None = None,
+                 confirm: Callable[[str], bool] | None = None):
+        super().__init__()
+        self.setWindowTitle("nmfviewer")
+        self.settings = settings if settings is not None else QSettings()
+        self.session = session or Session(self)
+        self.session.confirm = confirm or ask_user(self)
+        self.ask_on_close = True
+        self.messages: list[str] = []  # every error/notice shown, newest last
+        self._image = 0
+        self._component = 0
+
+        self.basis_panel = BasisPanel()
+        self.basis, self.basis_title = self.basis_panel.grid, self.basis_panel.title
+        self.colormap_box = self.basis_panel.colormap_box
+        self.collection_panel = CollectionPanel()
+        self.params_panel = ParamsPanel()
+        self.loss_view = LossView()
+        self.weights_view = WeightsView()
+        self.recon_view = ReconstructionView()
+        self.setCentralWidget(self.basis_panel)
+        self.docks = make_docks(self, {
+            "run": self.params_panel, "collection": self.collection_panel,
+            "loss": self.loss_view, "weights": self.weights_view, "image": self.recon_view})
+        self.recent = RecentPaths(self.settings, str(Path.home()))
+        self.actions = build_menus(self, self.docks.values())
+        self._make_status_bar()
+        self._connect()
+        default_layout(self, self.docks)
+        self._default_geometry = self.saveGeometry()
+        self._default_state = self.saveState()
+        self._restore_settings()
+        self._refresh_recent()
+        self.setAcceptDrops(True)
+        for child in self.findChildren(QWidget):
+            child.setAcceptDrops(False)  # drops anywhere reach the window
+        self._on_run_state(self.session.run_state)
+
+    # -- construction ------------------------------------------------------------
+    def _make_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.load_progress = QProgressBar()
+        self.load_progress.setMaximumWidth(220)
+        self.load_progress.setMaximumHeight(16)
+        self.load_cancel = QPushButton("Cancel")
+        self.load_cancel.setToolTip("Cancel loading")
+        bar.addPermanentWidget(self.load_progress)
+        bar.addPermanentWidget(self.load_cancel)
+        self.load_progress.hide()
+        self.load_cancel.hide()
+
+    def _connect(self) -> None:
+        s, a, p = self.session, self.actions, self.params_panel
+        s.loadStarted.connect(self._on_load_started)
+        s.loadProgress.connect(self._on_load_progress)
+        s.loadFinished.connect(self._on_load_finished)
+        s.loadFailed.connect(lambda msg, details: self.show_error("Could not load", msg, details))
+        s.collectionChanged.connect(self._on_collection)
+        s.updated.connect(self._on_update)
+        s.runStarted.connect(self._on_run_started)
+        s.runStateChanged.connect(self._on_run_state)
+        s.runFinished.connect(self._on_run_finished)
+        s.runFailed.connect(lambda msg, details: self.show_error("The run failed", msg, details))
+        self.load_cancel.clicked.connect(s.cancel_load)
+
+        p.runRequested.connect(self.start_run)
+        p.pauseRequested.connect(s.pause)
+        p.resumeRequested.connect(s.resume)
+        p.stopRequested.connect(s.stop)
+        p.continueRequested.connect(self.continue_run)
+        p.validityChanged.connect(lambda: self._on_run_state(s.run_state))
+
+        a.open_folder.triggered.connect(self.open_folder_dialog)
+        a.open_files.triggered.connect(self.open_files_dialog)
+        a.load_options.triggered.connect(self.load_options_dialog)
+        a.export.triggered.connect(self.export_dialog)
+        a.quit.triggered.connect(self.close)
+        a.run.triggered.connect(self.start_run)
+        a.pause.triggered.connect(lambda: s.resume() if s.run_state == PAUSED else s.pause())
+        a.stop.triggered.connect(s.stop)
+        a.continue_.triggered.connect(lambda: self.continue_run(p.continue_n.value()))
+        a.reset_layout.triggered.connect(lambda: self.reset_layout())
+        a.about.triggered.connect(self._about)
+        for name, action in a.colormaps.items():
+            # the argument-less overload: no `checked=True` crosses into Python (app.py)
+            action.triggered[()].connect(lambda n=name: self.set_colormap(n))
+        self.colormap_box.currentTextChanged.connect(self.set_colormap)
+
+        self.basis.componentClicked.connect(self.select_component)
+        self.basis.saveRequested.connect(self.save_basis_dialog)
+        self.weights_view.componentClicked.connect(self.select_component)
+        self.weights_view.imageClicked.connect(self.select_image)
+        self.collection_panel.imageClicked.connect(self.select_image)
+        self.recon_view.imageClicked.connect(self.select_image)
+
+    # -- loading -----------------------------------------------------------------
+    def open_paths(self, paths) -> bool:
+        paths = [str(p) for p in paths]
+        if not paths:
+            return False
+        if not self.session.load(paths):
+            return False
+        absolute = [str(Path(p).absolute()) for p in paths]  # recent entries work from anywhere
+        first = Path(absolute[0])
+        self.recent.set_last_folder(str(first if first.is_dir() else first.parent))
+        self.recent.add(absolute)
+        self._refresh_recent()
+        return True
+
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images",
+                                                  self.recent.last_folder())
+        if folder:
+            self.open_paths([folder])
+
+    def open_files_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Open images or TIFF stacks", self.recent.last_folder(),
+            "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.gif *.webp);;All files (*)")
+        if files:
+            self.open_paths(files)
+
+    def load_options_dialog(self) -> None:
+        dialog = LoadOptionsDialog(self.session.load_options, self)
+        if dialog.exec():
+            self.session.load_options = dialog.options()
+            c = self.session.collection
+            if c is not None and c.source:
+                self.session.load(list(c.source))
+
+    def _refresh_recent(self) -> None:
+        menu = self.actions.recent_menu
+        menu.clear()
+        for paths in self.recent.entries():
+            text = paths[0] if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1})"
+            menu.addAction(text, lambda p=paths: self.open_paths(p))
+        menu.setEnabled(bool(menu.actions()))
+        samples = self.actions.samples_menu
+        samples.clear()
+        for title, rel in SAMPLES:
+            path = sample_images_dir() / rel
+            if path.exists():
+                samples.addAction(title, lambda p=path: self.open_paths([p]))
+        samples.setEnabled(bool(samples.actions()))
+
+    def _on_load_started(self, paths) -> None:
+        self.load_progress.setRange(0, 0)
+        self.load_progress.show()
+        self.load_cancel.show()
+        self.statusBar().showMessage(f"Loading {', '.join(paths)[:120]} …")
+
+    def _on_load_progress(self, done: int, total: int) -> None:
+        self.load_progress.setRange(0, max(total, 1))
+        self.load_progress.setValue(done)
+        self.load_progress.setFormat(f"{done} / {total} files")
+
+    def _on_load_finished(self) -> None:
+        self.load_progress.hide()
+        self.load_cancel.hide()
+        self.statusBar().clearMessage()
+
+    def _on_collection(self, c) -> None:
+        self.collection_panel.set_collection(c)
+        self.weights_view.set_axis(c.axis_values, c.axis_label, c.names)
+        self.recon_view.set_images(c.images, c.names,
+                                   "image" if c.axis_label == "image" else "band")
+        self.basis.reset()
+        self.loss_view.clear()
+        h, w = c.image_shape
+        self.params_panel.set_data_shape(c.n_images, h * w)
+        self._image, self._component = 0, 0
+        self.select_image(0)
+        name = Path(c.source[0]).name if c.source else "collection"
+        self.setWindowTitle(f"{name} — nmfviewer")
+        noun = "images" if c.axis_label == "image" else "bands"
+        self.statusBar().showMessage(f"Loaded {c.n_images} {noun} of {h} × {w}"
+                                     + (f" ({len(c.warnings)} warnings)" if c.warnings else ""),
+                                     8000)
+
+    # -- running -----------------------------------------------------------------
+    def start_run(self) -> bool:
+        try:
+            params = self.params_panel.params()
+            return self.session.start(params)
+        except NMFViewerError as exc:
+            self.show_error("Cannot start", str(exc))
+            return False
+
+    def continue_run(self, n_iter: int) -> None:
+        try:
+            self.session.continue_run(n_iter)
+        except NMFViewerError as exc:
+            self.show_error("Cannot continue", str(exc))
+
+    def _on_update(self, update) -> None:
+        c = self.session.collection
+        state = update.state
+        first = self.basis.n_tiles != state.H.shape[0]
+        self.basis.set_basis(state.H, c.image_shape)
+        self.weights_view.set_weights(state.W, state.H.max(axis=1))
+        self.recon_view.set_factors(state.W, state.H)
+        self.loss_view.set_progress(update.loss_history, state.iteration, update.max_iter,
+                                    state.elapsed, state.stop_reason, update.paused, state.loss)
+        self.basis_title.setText(f"<b>Basis images</b> (rows of H) — k = {state.H.shape[0]}, "
+                                 f"iteration {state.iteration}")
+        if first or self._component >= state.H.shape[0]:
+            self.select_component(min(self._component, state.H.shape[0] - 1))
+
+    def _on_run_state(self, state: str) -> None:
+        s, a = self.session, self.actions
+        has_results = s.latest is not None
+        self.params_panel.set_run_state(state, has_results)
+        active = state in (RUNNING, PAUSED)
+        a.run.setEnabled(self.params_panel.run_button.isEnabled())
+        a.pause.setEnabled(active)
+        a.pause.setText("&Resume" if state == PAUSED else "&Pause")
+        a.stop.setEnabled(active)
+        a.continue_.setEnabled(has_results and not active)
+        a.export.setEnabled(has_results and state == FINISHED)
+
+    def _on_run_started(self, _run_id: int) -> None:
+        if self.session.latest is None:  # a fresh run (a continuation keeps its curve)
+            self.loss_view.clear()
+            self.loss_view.status_label.setText("initialising…")
+        seed = self.session.run_params.seed if self.session.run_params else None
+        self.statusBar().showMessage(f"Run started (seed {seed})", 8000)
+
+    def _on_run_finished(self, reason: str) -> None:
+        self._on_run_state(self.session.run_state)
+        self.statusBar().showMessage(f"Run finished: {reason}", 8000)
+
+    # -- selection ---------------------------------------------------------------
+    def select_image(self, index: int) -> None:
+        self._image = int(index)
+        self.weights_view.set_selected_image(index)
+        self.recon_view.set_selected_image(index)
+        self.collection_panel.set_selected_image(index)
+
+    def select_component(self, component: int) -> None:
+        self._component = int(component)
+        self.basis.set_selected(component)
+        self.weights_view.set_selected_component(component)
+        self.recon_view.set_selected_component(component)
+
+    def set_colormap(self, name: str) -> None:
+        self.basis.set_colormap(name)
+        self.colormap_box.setCurrentText(name)
+        self.actions.colormaps[name].setChecked(True)
+        self.settings.setValue("colormap", name)
+
+    # -- export ------------------------------------------------------------------
+    def export_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, "Export results to folder",
+            str(self.settings.value("lastExport", self.recent.last_folder())))
+        if folder:
+            self.export_to(folder)
+
+    def export_to(self, folder) -> bool:
+        try:
+            written = self.session.export(folder)
+        except NMFViewerError as exc:
+            self.show_error("Export failed", f"{exc}\n\nThe results are still here; "
+                                             "export them to another folder.")
+            return False
+        self.settings.setValue("lastExport", str(folder))
+        self.statusBar().showMessage(f"Exported {len(written)} files to {folder}", 10000)
+        return True
+
+    def save_basis_dialog(self, component: int) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, f"Save basis image {component}",
+            str(Path(self.recent.last_folder()) / f"basis_{component:02d}.png"),
+            "PNG image (*.png)")
+        if path:
+            self.save_basis_to(component, path)
+
+    def save_basis_to(self, component: int, path) -> bool:
+        try:
+            saved = self.session.save_basis(component, path)
+        except NMFViewerError as exc:
+            self.show_error("Could not save the basis image", str(exc))
+            return False
+        self.statusBar().showMessage(f"Saved {saved}", 8000)
+        return True
+
+    # -- messages, drops, settings, close -------------------------------------------
+    def show_error(self, title: str, message: str, details: str = "") -> None:
+        """Tell the user without blocking: a window-modal message box plus the status bar."""
+        self.messages.append(message)
+        self.statusBar().showMessage(f"{title}: {message.splitlines()[0]}", 15000)
+        if self.session.collection is None and title == "Could not load":
+            self.collection_panel.set_message(message)
+        open_message(self, title, message, details)
+
+    def _about(self) -> None:
+        from .. import __version__
+
+        about(self, __version__)
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+            self.statusBar().showMessage("Drop to load as a new collection", 3000)
+
+    dragMoveEvent = dragEnterEvent
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            # load after the drop returns, so the drag source is not kept waiting
+            QTimer.singleShot(0, lambda: self.open_paths(paths))
+
+    def reset_layout(self, size: tuple[int, int] | None = None) -> None:
+        """Docks back where they start; size: window size (None: fit to the screen)."""
+        self.restoreState(self._default_state)
+        default_layout(self, self.docks, size)
+
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value("geometry")
+        state = self.settings.value("windowState")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+        cmap = str(self.settings.value("colormap", DEFAULT_COLORMAP))
+        self.set_colormap(cmap if cmap in COLORMAPS else DEFAULT_COLORMAP)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if (self.ask_on_close and self.session.has_unsaved_results
+                and not self.session.confirm("Quit? The current results have not been "
+                                             "exported and will be lost.")):
+            event.ignore()
+            return
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("windowState", self.saveState())
+        self.settings.sync()
+        self.hide()
+        if not self.session.shutdown(timeout_ms=30_000):
+            # a solver step (e.g. the initial SVD of a huge matrix) cannot be interrupted:
+            # wait for it rather than leave a thread behind
+            print("nmfviewer: waiting for the solver to finish its current step…",
+                  file=sys.stderr)
+            self.session.shutdown(timeout_ms=None)
+        super().closeEvent(event)

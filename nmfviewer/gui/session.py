@@ -1,0 +1,338 @@
+"""The controller: current collection, parameters, the latest state of the run.
+
+The session owns the background workers (see :mod:`.worker`) and is the only
+place that starts, pauses, resumes, stops or continues a run. Every run gets a
+new id; an update that arrives with any other id is dropped, so a late
+snapshot of a superseded run never reaches the views.
+
+Views never see the session: the main window connects its signals to the
+views' ``set_*`` methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+import time
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from ..core.collection import Collection, load_collection
+from ..core.errors import ParameterError
+from ..core.export import export_run, save_basis_png
+from ..core.nmf.fit import FitResult, resolve_seed
+from ..core.params import LoadOptions, NMFParams
+from .worker import FitUpdate, FitWorker, LoadWorker, stop_threads
+
+#: at most ~10 view updates per second ...
+MIN_UPDATE_INTERVAL = 0.09
+#: ... and the views may take at most 1/UPDATE_COST_FACTOR of the GUI thread's time
+#: (the cost measured is the update itself; its repaint costs about as much again)
+UPDATE_COST_FACTOR = 5.0
+
+#: run states reported by ``runStateChanged``
+IDLE, RUNNING, PAUSED, FINISHED = "idle", "running", "paused", "finished"
+
+
+class Session(QObject):
+    """Holds what the window shows and runs the work behind it.
+
+    confirm: callable(question) -> bool, asked before unexported results are
+    discarded (a new run, a new collection). The default says yes; the main
+    window installs a dialog, tests install their own answer.
+    """
+
+    loadStarted = Signal(list)  # paths
+    loadProgress = Signal(int, int)  # done, total
+    loadFinished = Signal()  # loaded, failed or cancelled: the progress can go
+    loadFailed = Signal(str, str)  # message, details
+    collectionChanged = Signal(object)  # Collection
+    runStarted = Signal(int)  # run id
+    updated = Signal(object)  # FitUpdate (only ever of the current run)
+    runStateChanged = Signal(str)
+    runFinished = Signal(str)  # stop reason
+    runFailed = Signal(str, str)  # message, details
+
+    def __init__(self, parent=None, *, confirm: Callable[[str], bool] | None = None,
+                 load_fn=load_collection):
+        super().__init__(parent)
+        self.confirm: Callable[[str], bool] = confirm or (lambda question: True)
+        self.load_options = LoadOptions()
+        self.collection: Collection | None = None
+        self.latest: FitUpdate | None = None
+        self.run_params: NMFParams | None = None
+        self.run_state = IDLE
+        self.exported = False
+        self._load_fn = load_fn
+        self._run_id = 0
+        self._load_id = 0
+        self._fit: FitWorker | None = None
+        self._loader: LoadWorker | None = None
+        self._threads: set = set()  # every worker whose thread may still run
+        self._next_delivery = 0.0
+        self._delivery_timer = QTimer(self)
+        self._delivery_timer.setSingleShot(True)
+        self._delivery_timer.timeout.connect(self._deliver)
+
+    # -- loading -------------------------------------------------------------
+    def load(self, paths: Sequence[str | Path], options: LoadOptions | None = None, *,
+             ask: bool = True) -> bool:
+        """Load ``paths`` in the background; False when the user kept the old results."""
+        if ask and not self._may_discard("Load a new collection"):
+            return False
+        if options is not None:
+            self.load_options = options
+        self.cancel_load()
+        self._load_id += 1
+        worker = LoadWorker(self._load_id, [str(p) for p in paths], self.load_options,
+                            self._load_fn)
+        worker.progress.connect(self._on_load_progress)
+        worker.loaded.connect(self._on_loaded)
+        worker.failed.connect(self._on_load_failed)
+        self._loader = worker
+        self._track(worker)
+        self.loadStarted.emit([str(p) for p in paths])
+        worker.start()
+        return True
+
+    def cancel_load(self) -> None:
+        if self._loader is not None:
+            self._loader.cancel()
+            self._loader = None
+            self.loadFinished.emit()
+
+    @property
+    def loading(self) -> bool:
+        return self._loader is not None
+
+    def set_collection(self, collection: Collection) -> None:
+        """Show ``collection`` (already loaded); any run on the old one ends."""
+        self._end_run()
+        self.collection = collection
+        self.latest = None
+        self.run_params = None
+        self.exported = False
+        self._set_state(IDLE)
+        self.collectionChanged.emit(collection)
+
+    def _on_load_progress(self, request_id: int, done: int, total: int) -> None:
+        if request_id == self._load_id and self._loader is not None:
+            self.loadProgress.emit(done, total)
+
+    def _on_loaded(self, request_id: int, collection: Collection) -> None:
+        if request_id != self._load_id or self._loader is None:
+            return
+        self._loader = None
+        self.loadFinished.emit()
+        self.set_collection(collection)
+
+    def _on_load_failed(self, request_id: int, message: str, details: str) -> None:
+        if request_id != self._load_id or self._loader is None:
+            return  # superseded or cancelled: nobody is waiting for it
+        self._loader = None
+        self.loadFinished.emit()
+        self.loadFailed.emit(message, details)
+
+    # -- running -------------------------------------------------------------
+    def start(self, params: NMFParams, *, ask: bool = True) -> bool:
+        """Start a new run from scratch; the previous run (if any) is discarded.
+
+        Raises ParameterError when ``params`` do not fit the collection.
+        """
+        if self.collection is None:
+            raise ParameterError("no collection is loaded; open a folder of images first.")
+        X = self.collection.to_matrix()
+        params.check_data_shape(*X.shape)
+        if ask and not self._may_discard("Start a new run"):
+            return False
+        self._end_run()
+        self.run_params = resolve_seed(params)
+        self.latest = None
+        self.exported = False
+        self._launch(FitWorker(self._run_id, X, self.run_params))
+        return True
+
+    def continue_run(self, n_iter: int) -> None:
+        """Run ``n_iter`` more iterations from the current factors (init='custom')."""
+        if self.latest is None or self.collection is None or self.run_params is None:
+            raise ParameterError("there is no result to continue from; press Run first.")
+        if self.run_state in (RUNNING, PAUSED):
+            raise ParameterError("a run is in progress; stop it before continuing.")
+        state = self.latest.state
+        # exactly n_iter more: a convergence window longer than the segment never fills
+        params = replace(self.run_params, init="custom", max_iter=int(n_iter),
+                         window=int(n_iter) + 1, time_budget=None)
+        W0 = np.array(state.W, copy=True)
+        H0 = np.array(state.H, copy=True)
+        self._end_run()
+        self.exported = False
+        self._launch(FitWorker(
+            self._run_id, self.collection.to_matrix(), params, W0, H0,
+            offset=state.iteration, prior_history=self.latest.loss_history,
+            prior_elapsed=state.elapsed,
+        ))
+
+    def pause(self) -> None:
+        if self._fit is not None and self.run_state == RUNNING:
+            self._fit.pause()
+            self._set_state(PAUSED)
+
+    def resume(self) -> None:
+        if self._fit is not None and self.run_state == PAUSED:
+            self._fit.resume()
+            self._set_state(RUNNING)
+
+    def stop(self) -> None:
+        """Stop after the current iteration; the factors so far stay (stop reason 'cancelled')."""
+        if self._fit is not None:
+            self._fit.cancel()
+
+    @property
+    def run_id(self) -> int:
+        return self._run_id
+
+    @property
+    def has_unsaved_results(self) -> bool:
+        return (self.latest is not None and self.latest.state.iteration > 0
+                and not self.exported)
+
+    def _launch(self, worker: FitWorker) -> None:
+        worker.updateReady.connect(self._on_update_ready)
+        worker.failed.connect(self._on_fit_failed)
+        self._fit = worker
+        self._set_state(RUNNING)
+        self.runStarted.emit(worker.run_id)
+        self._start_when_free()
+
+    def _start_when_free(self) -> None:
+        """Start the current run's thread once no older solver thread is running.
+
+        A superseded run stops at its next iteration, but its initialisation (an
+        SVD) cannot be interrupted; running two solvers at once would only share
+        the cores (and concurrent BLAS calls can stall for seconds).
+        """
+        fit = self._fit
+        if fit is None or fit.launched:
+            return
+        if any(isinstance(t, FitWorker) and t.isRunning() for t in self._threads):
+            return  # _on_thread_finished calls again
+        self._track(fit)
+        fit.launched = True
+        fit.start()
+
+    def _end_run(self) -> None:
+        """Cancel the current run (if any) and move on to a new run id."""
+        if self._fit is not None:
+            self._fit.cancel()
+            self._fit = None
+        self._run_id += 1
+
+    def _on_update_ready(self) -> None:
+        worker = self.sender()
+        if not isinstance(worker, FitWorker):
+            return
+        if worker is not self._fit:
+            worker.take_update()  # stale: from a run that was superseded
+            return
+        wait = self._next_delivery - time.perf_counter()
+        if wait > 0:
+            # the views are still busy with the last update: take the newest one later
+            if not self._delivery_timer.isActive():
+                self._delivery_timer.start(int(wait * 1000) + 1)
+            return
+        self._deliver()
+
+    def _deliver(self) -> None:
+        worker = self._fit
+        update = worker.take_update() if worker is not None else None
+        if update is None or update.run_id != self._run_id:
+            return  # nothing new, or stale
+        self.latest = update
+        t0 = time.perf_counter()
+        self.updated.emit(update)
+        # the views (and their repaint, about as long again) may use at most
+        # about a third of the event loop's time; never more than ~10 per second
+        cost = time.perf_counter() - t0
+        self._next_delivery = t0 + max(MIN_UPDATE_INTERVAL, UPDATE_COST_FACTOR * cost)
+        if update.done:
+            self._fit = None
+            self._set_state(FINISHED)
+            self.runFinished.emit(update.stop_reason or "cancelled")
+
+    def _on_fit_failed(self, run_id: int, message: str, details: str) -> None:
+        if run_id != self._run_id:
+            return
+        self._fit = None
+        self._set_state(FINISHED if self.latest is not None else IDLE)
+        self.runFailed.emit(message, details)
+
+    def _set_state(self, state: str) -> None:
+        if state != self.run_state:
+            self.run_state = state
+            self.runStateChanged.emit(state)
+
+    def _may_discard(self, action: str) -> bool:
+        if not self.has_unsaved_results:
+            return True
+        return bool(self.confirm(
+            f"{action}? The current results have not been exported and will be discarded."
+        ))
+
+    # -- results -------------------------------------------------------------
+    def result(self) -> FitResult:
+        """The latest state as a FitResult (what ``nmfviewer fit`` would return)."""
+        if self.latest is None or self.run_params is None:
+            raise ParameterError("there are no results yet; press Run first.")
+        state = self.latest.state
+        return FitResult(
+            W=state.W, H=state.H, n_iter=int(state.iteration), loss=float(state.loss),
+            loss_history=np.asarray(self.latest.loss_history, dtype=np.float64),
+            stop_reason=state.stop_reason or "cancelled", elapsed=float(state.elapsed),
+            params=self.run_params,
+        )
+
+    def export(self, out_dir: str | Path) -> list[Path]:
+        """Write the results like ``nmfviewer fit`` does; ExportError on failure."""
+        if self.run_state in (RUNNING, PAUSED):
+            raise ParameterError("a run is in progress; stop it (or let it finish) to export.")
+        assert self.collection is not None or self.latest is None
+        written = export_run(out_dir, self.collection, self.result())
+        self.exported = True
+        return written
+
+    def save_basis(self, component: int, path: str | Path) -> Path:
+        """Save basis image ``component`` as a PNG (full-range scaled)."""
+        if self.latest is None or self.collection is None:
+            raise ParameterError("there are no basis images yet; press Run first.")
+        image = np.asarray(self.latest.state.H[component]).reshape(self.collection.image_shape)
+        return save_basis_png(path, image)
+
+    # -- threads -------------------------------------------------------------
+    def _track(self, worker) -> None:
+        self._threads.add(worker)
+        # a bound method of this QObject: delivered in the GUI thread (queued)
+        worker.finished.connect(self._on_thread_finished)
+
+    def _on_thread_finished(self) -> None:
+        worker = self.sender()
+        if worker in self._threads:
+            worker.wait()  # 'finished' is emitted just before the thread really ends
+            self._threads.discard(worker)
+        self._start_when_free()
+
+    def shutdown(self, timeout_ms: int | None = 10_000) -> bool:
+        """Stop all work and wait for every thread (None: as long as it takes);
+        True when all ended in time."""
+        self._delivery_timer.stop()
+        self._loader = None
+        self._end_run()
+        ok = stop_threads(list(self._threads), timeout_ms)
+        # keep a thread that is still running referenced: destroying it would abort
+        self._threads = {t for t in self._threads if t.isRunning()}
+        return ok
+
+    @property
+    def busy_threads(self) -> int:
+        return sum(1 for t in self._threads if t.isRunning())

@@ -1,0 +1,84 @@
+"""Small helpers shared by the views: colormaps, scaling to 8 bits, QImage from numpy."""
+
+from __future__ import annotations
+
+import math
+from types import MappingProxyType
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtGui import QColor, QImage, QPixmap
+
+#: colormaps offered for images: name shown -> pyqtgraph colormap name (None = gray)
+COLORMAPS = MappingProxyType(
+    {"gray": None, "viridis": "viridis", "magma": "magma", "inferno": "inferno"})
+DEFAULT_COLORMAP = "viridis"
+#: diverging colormap for residuals (blue - white - red)
+DIVERGING = "CET-D1"
+
+ACCENT = QColor(255, 170, 0)  # selection highlight
+BACKGROUND = QColor(30, 30, 34)  # plot / montage background
+
+
+def lookup_table(name: str) -> np.ndarray:
+    """(256, 3) uint8 RGB table for a colormap name from COLORMAPS (or a pyqtgraph name)."""
+    pg_name = COLORMAPS.get(name, name)
+    if pg_name is None:
+        ramp = np.arange(256, dtype=np.uint8)
+        return np.stack([ramp, ramp, ramp], axis=1)
+    return pg.colormap.get(pg_name).getLookupTable(nPts=256, alpha=False)
+
+
+def to_uint8(image: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:
+    """Scale ``image`` (any shape, finite) so lo -> 0 and hi -> 255 (own min/max by default)."""
+    a = np.asarray(image, dtype=np.float32)
+    if a.size == 0:
+        return np.zeros(a.shape, np.uint8)
+    lo = float(a.min()) if lo is None else lo
+    hi = float(a.max()) if hi is None else hi
+    span = hi - lo
+    if not span > 0:
+        return np.zeros(a.shape, np.uint8)
+    scaled = (a - lo) * (255.0 / span) + 0.5  # round to nearest
+    np.clip(scaled, 0, 255, out=scaled)
+    return scaled.astype(np.uint8)
+
+
+def gray_qimage(image8: np.ndarray) -> QImage:
+    """A QImage (owning a copy) of a (h, w) uint8 array."""
+    a = np.ascontiguousarray(image8, dtype=np.uint8)
+    h, w = a.shape
+    return QImage(a.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
+
+
+def rgb_qimage(rgb: np.ndarray) -> QImage:
+    """A QImage (owning a copy) of a (h, w, 3) uint8 array."""
+    a = np.ascontiguousarray(rgb, dtype=np.uint8)
+    h, w, _ = a.shape
+    return QImage(a.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+def thumbnail_pixmap(image: np.ndarray, size: int) -> QPixmap:
+    """A pixmap of ``image`` (h, w) with its own contrast, fitted into size x size."""
+    from PySide6.QtCore import Qt
+
+    qimg = gray_qimage(to_uint8(image))
+    scaled = qimg.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
+                         Qt.TransformationMode.FastTransformation
+                         if max(image.shape) < size else Qt.TransformationMode.SmoothTransformation)
+    return QPixmap.fromImage(scaled)
+
+
+def grid_columns(n_tiles: int, tile_hw: tuple[int, int], area_wh: tuple[float, float]) -> int:
+    """Number of columns that makes ``n_tiles`` tiles of shape (h, w) largest in the area (w, h)."""
+    if n_tiles <= 0:
+        return 1
+    th, tw = tile_hw
+    aw, ah = max(area_wh[0], 1.0), max(area_wh[1], 1.0)
+    best, best_scale = 1, -1.0
+    for cols in range(1, n_tiles + 1):
+        rows = math.ceil(n_tiles / cols)
+        scale = min(aw / (cols * tw * 1.08), ah / (rows * th * 1.08))
+        if scale > best_scale * 1.0001:
+            best, best_scale = cols, scale
+    return best

@@ -1,0 +1,69 @@
+"""Load options dialog: how files become a collection (LoadOptions of the core)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from types import MappingProxyType
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QVBoxLayout,
+)
+
+from ...core.params import LoadOptions
+
+CHOICES = MappingProxyType({
+    "size_policy": (("resize", "resize to the most common size"),
+                    ("refuse", "refuse images of another size")),
+    "color": (("luminance", "convert to gray (luminance)"), ("mean", "convert to gray (mean)"),
+              ("refuse", "refuse colour images")),
+    "normalize": (("none", "keep values as read"), ("max", "divide each image by its max"),
+                  ("sum", "scale each image to sum 1")),
+    "negative": (("error", "refuse (error)"), ("clip", "clip at zero"),
+                 ("shift", "shift each image to min 0")),
+    "nonfinite": (("error", "refuse (error)"), ("zero", "replace by zero")),
+})
+LABELS = MappingProxyType({
+    "size_policy": "Mixed sizes", "color": "Colour images", "normalize": "Normalisation",
+    "negative": "Negative values", "nonfinite": "NaN / infinite values"})
+
+
+class LoadOptionsDialog(QDialog):
+    """Edit LoadOptions; ``options()`` returns the edited copy."""
+
+    def __init__(self, options: LoadOptions, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Load options")
+        self._base = options
+        self.boxes: dict[str, QComboBox] = {}
+        form = QFormLayout()
+        for field, choices in CHOICES.items():
+            box = QComboBox()
+            for value, text in choices:
+                box.addItem(text, value)
+            box.setCurrentIndex(max(0, box.findData(getattr(options, field))))
+            self.boxes[field] = box
+            form.addRow(LABELS[field], box)
+        self.recursive = QCheckBox("Include sub-folders")
+        self.recursive.setChecked(options.recursive)
+        form.addRow("Folders", self.recursive)
+        note = QLabel("The options apply to the next collection you open; "
+                      "OK reloads the current one with them.")
+        note.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(note)
+        layout.addWidget(buttons)
+
+    def options(self) -> LoadOptions:
+        values = {field: box.currentData() for field, box in self.boxes.items()}
+        return replace(self._base, recursive=self.recursive.isChecked(), **values)
