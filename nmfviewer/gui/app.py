@@ -14,7 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QSettings, QTimer
+from PySide6.QtCore import QObject, QSettings, QTimer, qInstallMessageHandler
 from PySide6.QtGui import QColor, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -214,10 +214,30 @@ def _limit_blas_threads(threads):
     return threadpool_limits(limits=int(threads), user_api="blas")
 
 
+def _drop_offscreen_noise(app: QApplication) -> None:
+    """The offscreen platform (scripted screenshots, CI) warns about window size
+    hints it cannot apply, once per dock; those lines say nothing to a user."""
+    if app.platformName() != "offscreen" or app.property("nmfviewer_quiet") is not None:
+        return
+    app.setProperty("nmfviewer_quiet", 1)
+    previous = None
+
+    def handler(mode, context, message):
+        if "propagateSizeHints" in message:
+            return
+        if previous is not None:
+            previous(mode, context, message)
+        else:
+            print(message, file=sys.stderr)
+
+    previous = qInstallMessageHandler(handler)
+
+
 def main(args=None) -> int:
     """Open the window (sample faces when no paths are given); return the exit code."""
     ns = args if args is not None else SimpleNamespace()
     app = create_app()
+    _drop_offscreen_noise(app)
     try:
         params = params_from_namespace(ns)
         options = load_options_from_namespace(ns)

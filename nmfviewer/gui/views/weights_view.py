@@ -149,9 +149,14 @@ class WeightsView(QWidget):
         scaled = self.scaled.isChecked() and self._basis_max is not None
         if scaled:
             heights = heights * self._basis_max
-        self.bars_plot.setLabel("left", "weight × basis max" if scaled else "weight")
+        label = "weight × basis max" if scaled else "weight"
+        self.bars_plot.setLabel("left", label)
+        self.line_plot.setLabel("left", label)
         self._bars.setOpts(x=np.arange(k), height=heights, width=0.8, brushes=brushes)
-        self._line.setData(self._x, W[:, self._component])
+        line = np.asarray(W[:, self._component], dtype=float)
+        if scaled:  # same scale as the bars, so one image's bar equals its point on the line
+            line = line * self._basis_max[self._component]
+        self._line.setData(self._x, line)
         self._marker.setValue(self._x[self._image])
 
     # -- mouse -----------------------------------------------------------------
