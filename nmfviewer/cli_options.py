@@ -44,6 +44,9 @@ _LOAD_DESTS = {
     "max_memory_bytes": "max_memory", "workers": "workers",
 }  # fmt: skip
 _SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+#: the field name a ParameterError message starts with ("max_iter=0 must be ...")
+_FIELD_AT_START = re.compile(r"^(\w+)(?: \(k\))?=")
 
 
 class UsageError(Exception):
@@ -51,6 +54,12 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # argparse takes only '-1' and '-.5' for negative numbers: '-1e-4' would be read as
+        # an option ("--tol: expected one argument") instead of the value it is
+        self._negative_number_matcher = _NEGATIVE_NUMBER
+
     def error(self, message: str):  # type: ignore[override]
         raise UsageError(message)
 
@@ -239,7 +248,10 @@ def params_from_args(ns: argparse.Namespace, n_components: int | None = None) ->
             kwargs[dest] = None if (dest == "seed" and value == "random") else value
     if kwargs.get("loss", "frobenius") != "frobenius" and "solver" not in kwargs:
         kwargs["solver"] = "mu"  # the only solver for KL / IS: no need to say it
-    return NMFParams(n_components=k, **kwargs)
+    try:
+        return NMFParams(n_components=k, **kwargs)
+    except ParameterError as exc:
+        raise _name_the_option(exc, {d: d for d in ("n_components", *_PARAM_DESTS)}) from None
 
 
 def load_options_from_args(ns: argparse.Namespace) -> LoadOptions:
@@ -249,4 +261,23 @@ def load_options_from_args(ns: argparse.Namespace) -> LoadOptions:
         for name, dest in _LOAD_DESTS.items()
         if getattr(ns, dest, None) is not None
     }
-    return LoadOptions(**kwargs)
+    try:
+        return LoadOptions(**kwargs)
+    except ParameterError as exc:
+        raise _name_the_option(exc, _LOAD_DESTS) from None
+
+
+def _option_string(dest: str) -> str:
+    return "-k" if dest == "n_components" else "--" + dest.replace("_", "-")
+
+
+def _name_the_option(exc: ParameterError, dests: dict[str, str]) -> ParameterError:
+    """The core's message ("max_iter=0 must be ...") with the option the user typed
+    in front ("--max-iter: max_iter=0 must be ...")."""
+    message = str(exc).replace("use None for no limit", "leave the option out for no limit")
+    match = _FIELD_AT_START.match(message)
+    if match is not None and match.group(1) == "seed":
+        message = message.replace(" or None.", " or 'random'.")
+    if match is not None and match.group(1) in dests:
+        message = f"{_option_string(dests[match.group(1)])}: {message}"
+    return ParameterError(message)

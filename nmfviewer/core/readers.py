@@ -28,6 +28,12 @@ from PIL import Image, UnidentifiedImageError
 # logging; without a handler Python would print them to stderr as stray lines.
 logging.getLogger("tifffile").addHandler(logging.NullHandler())
 
+# Pillow's decompression-bomb guard (a warning above 89 M pixels, refusal above
+# 179 M) would judge large scientific images before our own check, which
+# estimates the whole stack's memory from the headers before any pixel is
+# decoded (policies.check_memory) and names the file and the fix.
+Image.MAX_IMAGE_PIXELS = None
+
 #: Pillow plugins we let guess a file's format (others may misread random bytes).
 PIL_FORMATS = ("PNG", "JPEG", "BMP", "DIB", "GIF", "PPM", "TIFF")
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")

@@ -1,0 +1,497 @@
+"""The bad inputs of issue 5 as data: how to build each one, what ``nmfviewer fit``
+must do with it, and the checks of both outcomes. Shared by tests/test_bad_input.py (the
+command line), tests/gui/test_gui_errors.py (the window) and the trust-table scripts.
+
+Two outcomes are accepted, as the issue says:
+- refused: exit code 2, exactly one stderr line ``nmfviewer: error: ...``
+  naming the file, folder or parameter and the fix; nothing written;
+- loaded under a skip/convert policy: exit code 0, a warning line naming the
+  file, and the export written (weights.csv has one row per image loaded).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import struct
+import tempfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from nmfviewer import cli
+
+PROG = "nmfviewer"
+#: every run is tiny and short: the suite checks messages, not numerics
+FAST = ["--max-iter", "3", "--seed", "0"]
+
+
+# --------------------------------------------------------------------------- builders
+def pixels(n: int = 6, shape: tuple[int, int] = (12, 12), seed: int = 0) -> np.ndarray:
+    """(n, h, w) uint8 images in 20..220 (never all zero)."""
+    rng = np.random.default_rng(seed)
+    return (rng.random((n, *shape)) * 200 + 20).astype(np.uint8)
+
+
+def good_folder(folder: Path, n: int = 6, shape: tuple[int, int] = (12, 12)) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, a in enumerate(pixels(n, shape)):
+        Image.fromarray(a).save(folder / f"img_{i:02d}.png")
+    return folder
+
+
+def png_bytes(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _truncated(path: Path, kind: str) -> Path:
+    """A real PNG/JPEG/TIFF of 48x48 cut to half its bytes."""
+    a = pixels(1, (48, 48), seed=7)[0]
+    buf = io.BytesIO()
+    if kind == "tiff":
+        tifffile.imwrite(buf, a)
+    else:
+        Image.fromarray(a).save(buf, format=kind.upper())
+    data = buf.getvalue()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def header_only_png(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header says width x height but that holds no pixel data:
+    reading its pixels fails, so only a check made from the header can refuse it
+    as too large."""
+    data = bytearray(png_bytes(np.zeros((8, 8), np.uint8)))
+    chunk = b"IHDR" + struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    data[8:33] = struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _float_tiff(path: Path, value: float | None = None) -> Path:
+    a = pixels(1, seed=3)[0].astype(np.float32) / 255
+    if value is not None:
+        a[3, 4] = value
+    tifffile.imwrite(path, a)
+    return path
+
+
+def _bad_file(kind: str) -> Callable[[Path], Path]:
+    """Builder of one bad file in a folder; returns its path."""
+
+    def build(folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        if kind == "zero":
+            path = folder / "zero bytes.png"
+            path.write_bytes(b"")
+        elif kind in ("png", "jpeg", "tiff"):
+            path = _truncated(folder / f"cut.{'jpg' if kind == 'jpeg' else kind}", kind)
+        elif kind == "text":
+            path = folder / "notes.png"
+            path.write_text("this is a text file, not a PNG\n", encoding="utf-8")
+        elif kind == "dangling":
+            path = folder / "gone.png"
+            os.symlink(folder / "no such target.png", path)
+        else:  # pragma: no cover - a typo in CASES
+            raise ValueError(kind)
+        return path
+
+    return build
+
+
+# --------------------------------------------------------------------------- cases
+@dataclass(frozen=True)
+class Case:
+    """One bad input: how to build it, and what the command line must do.
+
+    build(root) -> the arguments after ``fit`` (paths and options, no --out).
+    outcome: 'refused' (exit 2, one error line) or 'loaded' (exit 0).
+    expect: fragments of the error line ('refused'), or of one warning line
+            ('loaded'; empty when the input loads without any note).
+    n_images: rows of weights.csv ('loaded').
+    verify: optional extra check of the output folder ('loaded').
+    """
+
+    id: str
+    issue_case: str
+    build: Callable[[Path], list[str]]
+    outcome: str
+    expect: tuple[str, ...] = ()
+    n_images: int | None = None
+    tags: tuple[str, ...] = field(default=())
+    verify: Callable[[Path], None] | None = None
+
+
+def _alone(kind: str, k: str = "1"):
+    def build(root: Path) -> list[str]:
+        return [str(_bad_file(kind)(root / "in")), "-k", k]
+
+    return build
+
+
+def _among_good(kind: str):
+    def build(root: Path) -> list[str]:
+        folder = good_folder(root / "in")
+        _bad_file(kind)(folder)
+        return [str(folder), "-k", "2"]
+
+    return build
+
+
+def _folder(fill: Callable[[Path], object], *options: str, k: str = "2"):
+    def build(root: Path) -> list[str]:
+        folder = root / "in"
+        folder.mkdir(parents=True)
+        fill(folder)
+        return [str(folder), "-k", k, *options]
+
+    return build
+
+
+def _non_images(folder: Path) -> None:
+    (folder / "readme.txt").write_text("notes", encoding="utf-8")
+    (folder / "table.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    (folder / "script.py").write_text("print('hi')\n", encoding="utf-8")
+
+
+def _nested_only(folder: Path) -> None:
+    good_folder(folder / "day 1", n=3)
+    good_folder(folder / "day 2" / "late", n=3)
+
+
+def _nested_mixed(folder: Path) -> None:
+    good_folder(folder, n=4)
+    good_folder(folder / "extra", n=3)
+
+
+def _link_loop(folder: Path) -> None:
+    good_folder(folder, n=4)
+    good_folder(folder / "sub", n=2)
+    os.symlink("..", folder / "sub" / "back up")  # sub/back up -> the folder itself
+
+
+UNICODE_NAMES = ["scan 01 (copy).png", "Zelle ä ö ü.png", "細胞 画像.png",
+                 "naïve-ﬁle ☃.png"]
+
+
+def _unicode_names(folder: Path) -> None:
+    for name, a in zip(UNICODE_NAMES, pixels(len(UNICODE_NAMES))):
+        Image.fromarray(a).save(folder / name)
+
+
+def _names_kept(out: Path) -> None:
+    """The odd names reach weights.csv and run.json unchanged (UTF-8)."""
+    rows = list(csv.reader(io.StringIO((out / "weights.csv").read_text(encoding="utf-8"))))
+    assert sorted(r[0] for r in rows[1:]) == sorted(UNICODE_NAMES)
+    assert json.loads((out / "run.json").read_text(encoding="utf-8"))["data"]["names"] == [
+        r[0] for r in rows[1:]]
+
+
+def _dir_named_png(folder: Path) -> None:
+    good_folder(folder)
+    (folder / "looks like.png").mkdir()
+
+
+def _mixed_sizes(folder: Path) -> None:
+    good_folder(folder, n=5)
+    Image.fromarray(pixels(1, (20, 16))[0]).save(folder / "bigger.png")
+
+
+def _mixed_colour(folder: Path) -> None:
+    rng = np.random.default_rng(1)
+    gray = pixels(2)
+    rgb = (rng.random((12, 12, 3)) * 255).astype(np.uint8)
+    Image.fromarray(gray[0]).save(folder / "a_gray.png")
+    Image.fromarray(gray[1]).save(folder / "b_gray.png")
+    Image.fromarray(rgb).save(folder / "c_rgb.png")
+    rgba = np.dstack([rgb[::-1], np.full((12, 12), 200, np.uint8)])
+    Image.fromarray(rgba).save(folder / "d_rgba.png")
+    Image.fromarray(rgb[:, ::-1].copy()).convert("P", palette=Image.Palette.ADAPTIVE,
+                                                  colors=16).save(folder / "e_palette.png")
+
+
+def _deep_and_float(folder: Path) -> None:
+    for i, a in enumerate(pixels(3)):
+        Image.fromarray(a.astype(np.uint16) * 250).save(folder / f"deep_{i}.png")  # up to 55000
+    for i in range(3):
+        tifffile.imwrite(folder / f"float_{i}.tif",
+                         pixels(1, seed=10 + i)[0].astype(np.float32) / 255)
+
+
+def _depths_kept(out: Path) -> None:
+    """16-bit values are kept as read (not squeezed to 8 bits), floats too."""
+    data = json.loads((out / "run.json").read_text(encoding="utf-8"))["data"]
+    assert set(data["original_dtypes"]) == {"uint16", "float32"}
+    assert data["value_range"][1] > 255 * 40  # the 16-bit values, up to 55000
+    assert data["value_range"][0] < 1  # the float images in 0..1
+
+
+def _with_value(name: str, value: float):
+    def fill(folder: Path) -> None:
+        good_folder(folder, n=4)
+        _float_tiff(folder / name, value)
+
+    return fill
+
+
+def _tiny(folder: Path) -> None:
+    for i, v in enumerate([10, 50, 90, 130]):
+        Image.fromarray(np.full((1, 1), v, np.uint8)).save(folder / f"dot_{i}.png")
+
+
+def _single(root: Path, k: str) -> list[str]:
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "only one.png"
+    Image.fromarray(pixels(1)[0]).save(path)
+    return [str(path), "-k", k]
+
+
+def _pages(root: Path, *options: str) -> list[str]:
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "stack.tif"
+    with tifffile.TiffWriter(path) as tif:
+        for a in pixels(3):
+            tif.write(a, contiguous=False)
+        tif.write(pixels(1, (20, 9), seed=5)[0], contiguous=False)
+    return [str(path), "-k", "2", *options]
+
+
+def _params(*options: str):
+    def build(root: Path) -> list[str]:
+        return [str(good_folder(root / "in")), *options]
+
+    return build
+
+
+def _too_big_from_header(folder: Path) -> None:
+    good_folder(folder, n=4)
+    header_only_png(folder / "huge header.png", 8000, 8000)  # 8000x8000: 256 MB as float32
+
+
+def _locked(folder: Path) -> None:
+    good_folder(folder)
+    locked = folder / "locked.png"
+    locked.write_bytes(png_bytes(pixels(1)[0]))
+    locked.chmod(0)
+
+
+def _huge_header(side: int):
+    def fill(folder: Path) -> None:
+        good_folder(folder, n=3)
+        header_only_png(folder / "slide scan.png", side, side)
+
+    return fill
+
+
+CASES: list[Case] = [
+    # -- broken files: alone they are refused, among good ones skipped with a warning
+    Case("zero-byte", "zero-byte file", _alone("zero"), "refused",
+         ("zero bytes.png", "empty file", "choose other ones")),
+    Case("zero-byte-in-folder", "zero-byte file", _among_good("zero"), "loaded",
+         ("skipped", "zero bytes.png", "empty file"), 6),
+    Case("truncated-png", "truncated PNG", _alone("png"), "refused",
+         ("cut.png", "truncated", "choose other ones")),
+    Case("truncated-png-in-folder", "truncated PNG", _among_good("png"), "loaded",
+         ("skipped", "cut.png", "truncated"), 6),
+    Case("truncated-jpeg", "truncated JPEG", _alone("jpeg"), "refused",
+         ("cut.jpg", "truncated", "choose other ones")),
+    Case("truncated-jpeg-in-folder", "truncated JPEG", _among_good("jpeg"), "loaded",
+         ("skipped", "cut.jpg", "truncated"), 6),
+    Case("truncated-tiff", "truncated TIFF", _alone("tiff"), "refused",
+         ("cut.tiff", "truncated", "choose other ones")),
+    Case("truncated-tiff-in-folder", "truncated TIFF", _among_good("tiff"), "loaded",
+         ("skipped", "cut.tiff", "truncated"), 6),
+    Case("text-named-png", "a text file named .png", _alone("text"), "refused",
+         ("notes.png", "not a recognised image format", "choose other ones")),
+    Case("text-named-png-in-folder", "a text file named .png", _among_good("text"), "loaded",
+         ("skipped", "notes.png", "not a recognised image format"), 6),
+    # -- folders
+    Case("non-images-folder", "a folder of non-images only", _folder(_non_images), "refused",
+         ("no images in folder", "readme.txt", "choose a folder of PNG")),
+    Case("empty-folder", "an empty folder", _folder(lambda f: None), "refused",
+         ("is empty", "choose a folder of PNG")),
+    Case("nested-only", "nested folders", _folder(_nested_only), "refused",
+         ("sub-folder", "day 1", "--recursive")),
+    Case("nested-recursive", "nested folders", _folder(_nested_only, "--recursive"), "loaded",
+         (), 6),
+    Case("nested-mixed", "nested folders", _folder(_nested_mixed), "loaded",
+         ("ignored 1 sub-folder", "extra", "--recursive"), 4),
+    Case("symlink-loop", "a symbolic-link loop", _folder(_link_loop, "--recursive"), "loaded",
+         ("skipped folder link", "sub/back up", "loop"), 6),
+    Case("unicode-names", "names with spaces and non-ASCII characters", _folder(_unicode_names),
+         "loaded", (), 4, verify=_names_kept),
+    # -- unreadable: root reads everything, so the in-process cases simulate it with a
+    #    dangling link and a folder named like an image; test_unreadable_file_really_
+    #    without_permission drops root's override capabilities to get a real EACCES
+    Case("unreadable-dangling-link", "an unreadable file (simulated: dangling link)",
+         _alone("dangling"), "refused", ("gone.png", "does not exist", "check the path")),
+    Case("unreadable-dangling-link-in-folder", "an unreadable file (simulated: dangling link)",
+         _among_good("dangling"), "loaded", ("skipped", "gone.png", "cannot open it"), 6),
+    Case("unreadable-permission", "an unreadable file (mode 000, not root)",
+         _folder(_locked), "loaded", ("skipped locked.png", "Permission denied"), 6,
+         tags=("permission",)),
+    Case("unreadable-folder-named-png", "an unreadable file (simulated: folder named x.png)",
+         _folder(_dir_named_png), "loaded", ("ignored 1 sub-folder", "looks like.png"), 6),
+    # -- sizes, colours, depths, values
+    Case("mixed-sizes", "images of mixed sizes", _folder(_mixed_sizes), "loaded",
+         ("resized 1 image", "16x20", "12x12", "bigger.png"), 6),
+    Case("mixed-sizes-refuse", "images of mixed sizes",
+         _folder(_mixed_sizes, "--size-policy", "refuse"), "refused",
+         ("differ in size", "--size-policy resize", "bigger.png")),
+    Case("mixed-colour", "mixed grayscale, RGB, RGBA and palette images",
+         _folder(_mixed_colour), "loaded", ("converted", "colour", "c_rgb.png", "d_rgba.png"), 5),
+    Case("mixed-colour-palette", "mixed grayscale, RGB, RGBA and palette images",
+         _folder(_mixed_colour), "loaded", ("palette", "e_palette.png"), 5),
+    Case("mixed-colour-alpha", "mixed grayscale, RGB, RGBA and palette images",
+         _folder(_mixed_colour), "loaded", ("alpha", "d_rgba.png"), 5),
+    Case("mixed-colour-refuse", "mixed grayscale, RGB, RGBA and palette images",
+         _folder(_mixed_colour, "--color", "refuse"), "refused",
+         ("colour image", "--color luminance")),
+    Case("16-bit-and-float", "16-bit and float images", _folder(_deep_and_float), "loaded",
+         (), 6, verify=_depths_kept),
+    Case("negative", "negative values", _folder(_with_value("minus.tif", -0.5)), "refused",
+         ("minus.tif", "negative", "--negative clip")),
+    Case("negative-clip", "negative values",
+         _folder(_with_value("minus.tif", -0.5), "--negative", "clip"), "loaded",
+         ("clipped", "minus.tif"), 5),
+    Case("nan", "NaN values", _folder(_with_value("nan.tif", np.nan)), "refused",
+         ("nan.tif", "NaN", "--nonfinite zero")),
+    Case("infinite", "infinite values", _folder(_with_value("inf.tif", np.inf)), "refused",
+         ("inf.tif", "infinite", "--nonfinite zero")),
+    Case("nan-zero", "NaN values", _folder(_with_value("nan.tif", np.nan), "--nonfinite",
+                                           "zero"), "loaded", ("replaced", "nan.tif"), 5),
+    Case("one-by-one", "1x1 images", _folder(_tiny, k="1"), "loaded", (), 4),
+    Case("one-by-one-k2", "1x1 images", _folder(_tiny, k="2"), "refused",
+         ("n_components (k)=2", "k must be <= 1", "Lower k")),
+    Case("single-image", "a single image", lambda r: _single(r, "1"), "loaded", (), 1),
+    Case("single-image-k2", "a single image", lambda r: _single(r, "2"), "refused",
+         ("n_components (k)=2", "k must be <= 1", "Lower k")),
+    Case("multipage-sizes", "a multi-page TIFF with pages of different sizes", _pages,
+         "loaded", ("resized 1 image", "stack.tif[page 3]"), 4),
+    Case("multipage-sizes-refuse", "a multi-page TIFF with pages of different sizes",
+         lambda r: _pages(r, "--size-policy", "refuse"), "refused",
+         ("differ in size", "stack.tif[page 3]", "--size-policy resize")),
+    # -- memory, refused from the headers
+    Case("memory", "a collection that would not fit in memory",
+         _params("-k", "2", "--max-memory", "2K"), "refused",
+         ("6 images of 12x12", "limit is 2.0 KB", "--max-memory")),
+    Case("memory-from-header", "a collection that would not fit in memory (header only)",
+         _folder(_too_big_from_header, "--max-memory", "100M"), "refused",
+         ("limit is 100.0 MB", "--max-memory")),
+    Case("memory-huge-image", "a collection that would not fit in memory (a 10000x10000 image)",
+         _folder(_huge_header(10_000), "--max-memory", "100M"), "refused",
+         ("limit is 100.0 MB", "--max-memory")),
+    Case("memory-very-large-image",
+         "a collection that would not fit in memory (a 14000x14000 image)",
+         _folder(_huge_header(14_000), "--max-memory", "100M"), "refused",
+         ("limit is 100.0 MB", "--max-memory")),
+    # -- parameters
+    Case("k-zero", "k = 0", _params("-k", "0"), "refused",
+         ("-k: n_components (k)=0", "whole number >= 1")),
+    Case("k-too-large", "k larger than min(n_images, n_pixels)", _params("-k", "7"), "refused",
+         ("n_components (k)=7", "6 images x 144 pixels", "Lower k to at most 6")),
+    Case("tol-negative", "negative tol", _params("-k", "2", "--tol", "-1"), "refused",
+         ("--tol: tol=-1.0", "number >= 0")),
+    Case("tol-negative-exponent", "negative tol (written -1e-4)",
+         _params("-k", "2", "--tol", "-1e-4"), "refused", ("--tol: tol=-0.0001", "number >= 0")),
+    Case("max-iter-zero", "max_iter = 0", _params("-k", "2", "--max-iter", "0"), "refused",
+         ("--max-iter: max_iter=0", ">= 1")),
+    Case("unknown-loss", "an unknown loss name", _params("-k", "2", "--loss", "euclid"),
+         "refused", ("--loss", "'euclid'", "frobenius, kl, is")),
+]
+
+
+def run_case(case: Case, root: Path) -> tuple[int, Path]:
+    """Build the case under ``root`` and run ``nmfviewer fit`` in process.
+
+    Returns (exit code, output folder); the caller captures stderr and stdout.
+    """
+    args = case.build(root)
+    if "--max-iter" not in args:
+        args = [*args, *FAST]
+    out = root / "out"
+    code = cli.main(["fit", *args, "--out", str(out)])
+    return code, out
+
+
+# --------------------------------------------------------------------------- checks
+def check_refused(code: int, err: str, out: Path, expect: tuple[str, ...]) -> str:
+    lines = err.splitlines()
+    assert code == 2, err
+    assert len(lines) == 1, f"expected one stderr line, got:\n{err}"
+    line = lines[0]
+    assert line.startswith(f"{PROG}: error: ")
+    assert "Traceback" not in err
+    for fragment in expect:
+        assert fragment in line, f"{fragment!r} missing from: {line}"
+    assert not out.exists(), "a refused run must write nothing"
+    return line
+
+
+_PROGRESS = ("iteration ", "stopped (", "loading: ")
+
+
+def check_loaded(code: int, err: str, std: str, out: Path, expect: tuple[str, ...],
+                 n_images: int) -> list[str]:
+    assert code == 0, err
+    warnings = [ln for ln in err.splitlines() if ln.startswith(f"{PROG}: warning: ")]
+    others = [ln for ln in err.splitlines()
+              if not ln.startswith(f"{PROG}: warning: ") and not ln.startswith(_PROGRESS)]
+    assert others == [], f"unexpected stderr lines: {others}"
+    if expect:
+        assert any(all(f in w for f in expect) for w in warnings), (
+            f"no warning with {expect}:\n" + "\n".join(warnings))
+    else:
+        assert warnings == []
+    assert std.strip() == str(out.absolute())
+    rows = list(csv.reader(io.StringIO((out / "weights.csv").read_text(encoding="utf-8"))))
+    assert len(rows) == n_images + 1
+    assert {"run.json", "factors.npz", "basis_montage.png", "basis_00.png"} <= {
+        p.name for p in out.iterdir()}
+    return warnings
+
+
+def permissions_enforced() -> bool:
+    """False when this process can read a mode-000 file (root with CAP_DAC_OVERRIDE)."""
+    with tempfile.TemporaryDirectory() as folder:
+        probe = Path(folder) / "probe"
+        probe.write_bytes(b"x")
+        probe.chmod(0)
+        try:
+            probe.read_bytes()
+        except PermissionError:
+            return True
+        return False
+
+
+def case_param(case: Case):
+    """``pytest.param`` of a case, xfail(strict) for a known gap, skipped for a
+    permission case when this process reads every file."""
+    marks = []
+    if "permission" in case.tags and not permissions_enforced():
+        marks.append(pytest.mark.skip(reason="this process reads mode-000 files (root); see "
+                                             "test_unreadable_file_really_without_permission"))
+    return pytest.param(case, id=case.id, marks=marks)
+
+
+def drop_root_override() -> tuple[str, ...] | None:
+    """A command prefix under which root obeys file permissions (setpriv drops
+    CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH), or () when not root."""
+    if os.geteuid() != 0:
+        return ()
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    caps = "-dac_override,-dac_read_search"
+    return (setpriv, f"--bounding-set={caps}", f"--inh-caps={caps}")
