@@ -330,6 +330,9 @@ class MainWindow(QMainWindow):
     # -- messages, drops, settings, close -------------------------------------------
     def show_error(self, title: str, message: str, details: str = "") -> None:
         """Tell the user without blocking: a window-modal message box plus the status bar."""
+        if title == "Could not load" and "(--" in message:
+            # the core names the command-line option; in the window it lives in a dialog
+            message += "\nIn the window: change it in File ▸ Load options… and open the files again."
         self.messages.append(message)
         self.statusBar().showMessage(f"{title}: {message.splitlines()[0]}", 15000)
         if self.session.collection is None and title == "Could not load":

@@ -156,6 +156,11 @@ def test_load_options_dialog_round_trip(qtbot):
     assert dialog.options() == options
     dialog.boxes["negative"].setCurrentIndex(dialog.boxes["negative"].findData("clip"))
     assert dialog.options().negative == "clip"
+    assert dialog.options().max_memory_bytes is None  # automatic
+    dialog.max_memory.setValue(2.0)
+    assert dialog.options().max_memory_bytes == 2 * 1024**3
+    dialog.max_memory.setValue(0.0)
+    assert dialog.options().max_memory_bytes is None
 
 
 def test_weights_can_be_shown_times_the_basis_max(qtbot):

@@ -7,6 +7,7 @@ from types import MappingProxyType
 
 from PySide6.QtWidgets import (
     QCheckBox,
+    QDoubleSpinBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -28,6 +29,7 @@ CHOICES = MappingProxyType({
                  ("shift", "shift each image to min 0")),
     "nonfinite": (("error", "refuse (error)"), ("zero", "replace by zero")),
 })
+GB = 1024**3
 LABELS = MappingProxyType({
     "size_policy": "Mixed sizes", "color": "Colour images", "normalize": "Normalisation",
     "negative": "Negative values", "nonfinite": "NaN / infinite values"})
@@ -52,6 +54,16 @@ class LoadOptionsDialog(QDialog):
         self.recursive = QCheckBox("Include sub-folders")
         self.recursive.setChecked(options.recursive)
         form.addRow("Folders", self.recursive)
+        self.max_memory = QDoubleSpinBox()
+        self.max_memory.setRange(0.0, 4096.0)
+        self.max_memory.setDecimals(1)
+        self.max_memory.setSuffix(" GB")
+        self.max_memory.setSpecialValueText("automatic (half the free memory)")
+        self.max_memory.setToolTip("Collections whose float32 stack would exceed this are "
+                                   "refused before any pixel is read.")
+        limit = options.max_memory_bytes
+        self.max_memory.setValue(0.0 if limit is None else limit / GB)
+        form.addRow("Memory limit", self.max_memory)
         note = QLabel("The options apply to the next collection you open; "
                       "OK reloads the current one with them.")
         note.setWordWrap(True)
@@ -66,4 +78,7 @@ class LoadOptionsDialog(QDialog):
 
     def options(self) -> LoadOptions:
         values = {field: box.currentData() for field, box in self.boxes.items()}
-        return replace(self._base, recursive=self.recursive.isChecked(), **values)
+        gb = self.max_memory.value()
+        limit = None if gb == 0 else int(gb * GB)
+        return replace(self._base, recursive=self.recursive.isChecked(),
+                       max_memory_bytes=limit, **values)
