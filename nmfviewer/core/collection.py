@@ -240,12 +240,15 @@ def load_collection(paths, options: LoadOptions | None = None, *,
     if not slots:
         _raise_nothing_loadable(sources, found, skipped)
     workers = options.workers or min(4, len(infos))
-    largest = max(p.decoded_bytes for _, info in infos for p in info.pages)
+    # at most `workers` pages are decoded at once: count the largest ones
+    pages = sorted(((p.decoded_bytes, item.name) for item, info in infos for p in info.pages),
+                   reverse=True)[:workers]
     for attempt in range(2):
         target = _target_shape(slots, options, folder)
         # per worker: decoded page + float32 gray + a resized copy
         h, w = target
-        check_memory(len(slots), target, workers * (largest * 3 + h * w * 8), options)
+        decode = sum(3 * size for size, _ in pages) + len(pages) * h * w * 8
+        check_memory(len(slots), target, decode, options, largest=pages[0])
         images = np.empty((len(slots),) + target, dtype=np.float32)
         _decode_all(slots, images, options, workers, progress, cancel)
         keep = [i for i, s in enumerate(slots) if s.ok]

@@ -150,10 +150,11 @@ def human_bytes(n: float) -> str:
 
 
 def check_memory(n_images: int, shape: tuple[int, int], decode_bytes: int,
-                 options: LoadOptions) -> int:
+                 options: LoadOptions, largest: tuple[int, str] | None = None) -> int:
     """Raise MemoryLimitError when the (n, h, w) float32 stack plus the decoding
     buffers exceed ``options.max_memory_bytes`` (default: half of the memory
-    available now). Returns the estimate in bytes."""
+    available now). ``largest``: (decoded bytes, name) of the largest page, named
+    in the message when decoding it is what costs most. Returns the estimate in bytes."""
     stack = n_images * shape[0] * shape[1] * 4
     need = stack + decode_bytes
     if options.max_memory_bytes is not None:
@@ -164,9 +165,13 @@ def check_memory(n_images: int, shape: tuple[int, int], decode_bytes: int,
             return need
         limit, why = available // 2, "half the available memory"
     if need > limit:
+        fix = "load fewer images or a sub-folder"
+        if largest is not None and 3 * largest[0] > stack:
+            fix = (f"the largest image, {largest[1]}, alone needs {human_bytes(3 * largest[0])} "
+                   "to decode: leave it out or shrink it")
         raise MemoryLimitError(
             f"loading {n_images} images of {shape[1]}x{shape[0]} pixels needs "
             f"{human_bytes(need)} as float32 but the limit is {human_bytes(limit)} ({why}); "
-            "load fewer images or a sub-folder, or raise max_memory_bytes (--max-memory)."
+            f"{fix}, or raise max_memory_bytes (--max-memory)."
         )
     return need

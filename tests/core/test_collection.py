@@ -713,3 +713,15 @@ def test_jpeg_exif_orientation_is_applied(tmp_path):
         upright = np.asarray(ImageOps.exif_transpose(im))
     np.testing.assert_array_equal(coll.images[0], upright)
     assert any("turned.jpg" in w and "EXIF orientation" in w for w in coll.warnings)
+
+
+def test_memory_refusal_names_the_one_huge_image(tmp_path):
+    from PIL import Image
+
+    for i in range(4):
+        Image.fromarray(np.full((12, 12), 10 * i, np.uint8)).save(tmp_path / f"small{i}.png")
+    Image.fromarray(np.zeros((3000, 3000), np.uint8)).save(tmp_path / "big scan.png")
+    with pytest.raises(MemoryLimitError) as info:
+        load_collection(tmp_path, LoadOptions(max_memory_bytes=20 * 2**20))
+    message = str(info.value)
+    assert "big scan.png" in message and "leave it out" in message and "--max-memory" in message
