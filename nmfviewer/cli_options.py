@@ -74,7 +74,7 @@ def _choice_type(name: str, allowed: tuple[str, ...] | dict[str, str]):
         if key in mapping:
             return mapping[key]
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a {name}; use one of {', '.join(canonical)}"
+            f"{text!r} is not a valid {name}; use one of {', '.join(canonical)}"
         )
 
     parse.__name__ = name

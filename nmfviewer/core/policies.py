@@ -170,7 +170,7 @@ def check_memory(n_images: int, shape: tuple[int, int], decode_bytes: int,
             fix = (f"the largest image, {largest[1]}, alone needs {human_bytes(3 * largest[0])} "
                    "to decode: leave it out or shrink it")
         raise MemoryLimitError(
-            f"loading {n_images} images of {shape[1]}x{shape[0]} pixels needs "
+            f"loading {n_images} image{'' if n_images == 1 else 's'} of {shape[1]}x{shape[0]} pixels needs "
             f"{human_bytes(need)} as float32 but the limit is {human_bytes(limit)} ({why}); "
             f"{fix}, or raise max_memory_bytes (--max-memory)."
         )

@@ -217,7 +217,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{name} — nmfviewer")
         noun = "images" if c.axis_label == "image" else "bands"
         self.statusBar().showMessage(f"Loaded {c.n_images} {noun} of {h} × {w}"
-                                     + (f" ({len(c.warnings)} warnings)" if c.warnings else ""),
+                                     + (f" ({len(c.warnings)} warning{'' if len(c.warnings) == 1 else 's'})" if c.warnings else ""),
                                      8000)
 
     # -- running -----------------------------------------------------------------
