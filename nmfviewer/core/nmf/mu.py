@@ -191,16 +191,8 @@ def _iterate_beta(X, W, H, *, beta, reg, tracker, update_H=True):
         yield tracker.state(it, W, H, loss)
         it += 1
         # --- finish the W update: W <- W * (num / den)^gamma
-        if beta == 1:
-            den = H.sum(axis=1)[None, :] + dt.type(reg.l1_W)
-            den = np.broadcast_to(den, W.shape)
-        else:
-            den = den_W
-            if reg.l1_W:
-                den += dt.type(reg.l1_W)
-        if reg.l2_W:
-            den = den + dt.type(reg.l2_W) * W
-        _apply(W_new, W, den, gamma)
+        kl_sums = H.sum(axis=1)[None, :] if beta == 1 else None
+        _apply(W_new, W, _denominator(W, kl_sums, den_W, reg.l1_W, reg.l2_W), gamma)
         W, W_new = W_new, W
         if not update_H:
             continue
@@ -221,17 +213,28 @@ def _iterate_beta(X, W, H, *, beta, reg, tracker, update_H=True):
                 b *= t
                 _gemm_acc(num_H, wb.T, b, tmp_H)
                 _gemm_acc(den_H, wb.T, t, tmp_H)
-        if beta == 1:
-            den = W.sum(axis=0)[:, None] + dt.type(reg.l1_H)
-            den = np.broadcast_to(den, H.shape)
-        else:
-            den = den_H
-            if reg.l1_H:
-                den += dt.type(reg.l1_H)
-        if reg.l2_H:
-            den = den + dt.type(reg.l2_H) * H
-        _apply(num_H, H, den, gamma)
+        kl_sums = W.sum(axis=0)[:, None] if beta == 1 else None
+        _apply(num_H, H, _denominator(H, kl_sums, den_H, reg.l1_H, reg.l2_H), gamma)
         np.copyto(H, num_H)
+
+
+def _denominator(F: np.ndarray, kl_sums: np.ndarray | None, den_buf: np.ndarray | None,
+                 l1: float, l2: float) -> np.ndarray:
+    """The MU denominator for factor F (W (n, k) or H (k, m)), penalties included.
+
+    KL: the other factor's sums, kl_sums ((1, k) for W, (k, 1) for H), broadcast;
+    IS: den_buf, accumulated in the pass over X (updated in place by l1).
+    """
+    dt = F.dtype.type
+    if kl_sums is not None:
+        den = np.broadcast_to(kl_sums + dt(l1), F.shape)
+    else:
+        den = den_buf
+        if l1:
+            den += dt(l1)
+    if l2:
+        den = den + dt(l2) * F
+    return den
 
 
 def _apply(num: np.ndarray, F: np.ndarray, den: np.ndarray, gamma: float) -> None:
