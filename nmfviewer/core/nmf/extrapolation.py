@@ -28,6 +28,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from .hals import _penalty, _Updater, max_inner
+from .products import HXt
 from .loss import FrobeniusLoss, Regularization
 from .state import NMFState
 
@@ -64,6 +65,7 @@ def iterate_extrapolated(
     Wt = np.ascontiguousarray(W.T)  # last accepted W^T (k, n)
     Hacc = np.array(H, dtype=dt, order="C")  # last accepted H_n (k, m)
     A = np.empty((k, n), dtype=dt)  # H_y X^T
+    hxt = HXt(X, k)
     C = np.empty((k, m), dtype=dt)  # W_y X
     B = np.empty((k, k), dtype=dt)  # H_y H_y^T
     D = np.empty((k, k), dtype=dt)  # W_n W_n^T (for the loss)
@@ -75,7 +77,7 @@ def iterate_extrapolated(
             value += _penalty(reg, Wt_, H_, B, D)
         return value
 
-    np.matmul(Hacc, X.T, out=A)
+    hxt(Hacc, A)
     frob.gram(Hacc, B, "H")
     frob.gram(Wt, D, "W")
     best = last = loss(Wt, Hacc)
@@ -103,7 +105,7 @@ def iterate_extrapolated(
         if dead.any():
             Hy[dead] = Hn[dead]
         # W update from W_y against H_y; (W_n, H_y) is the candidate iterate
-        np.matmul(Hy, X.T, out=A)
+        hxt(Hy, A)
         frob.gram(Hy, B, "H")
         np.copyto(Wn, Wy)
         up_W(Wn, A, B)

@@ -2,9 +2,11 @@
 
 Cichocki & Phan 2009; accelerated variant of Gillis & Glineur 2012. The factors
 are kept as Wt (k x n) and H (k x m), C-contiguous, so that each update reads
-contiguous rows. One iteration is two GEMMs, ``A = H X^T`` and ``C = Wt X``,
-written into preallocated buffers, two k x k Gram matrices, and the k x k
-coordinate sweeps. X is never copied.
+contiguous rows. One iteration is two GEMMs, ``A = H X^T`` (see
+``products.HXt``) and ``C = Wt X``, written into preallocated buffers, two
+k x k Gram matrices, and the k x k coordinate sweeps (blocked: BLAS for the
+bulk, a compiled kernel for the rows inside a block, see ``_kernels``).
+X is never copied.
 
 Row update (for W; H is symmetric): with ``B = H H^T``, ``d_j = B_jj + l2``,
 
@@ -20,6 +22,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ._kernels import hals_block, hals_coefficients
+from .products import HXt
 from .loss import FrobeniusLoss, Regularization
 from .state import NMFState
 
@@ -54,12 +58,14 @@ def choose_variant(n: int, m: int, k: int) -> str:
 
 
 #: cost model for the inner repeats (2 cores, AVX-512 OpenBLAS class machine):
-#: flop/s of the big products, of the sweeps' skinny GEMMs, seconds per numpy
-#: call, bytes/s of elementwise passes. Deterministic: the same shapes give
-#: the same number of repeats on every machine (reproducible runs).
+#: flop/s of the big products, of the sweeps' skinny GEMMs, element updates/s
+#: of the in-block kernel, seconds per call, bytes/s of elementwise passes.
+#: Deterministic: the same shapes give the same number of repeats on every
+#: machine (reproducible runs).
 GEMM_RATE = 1.2e11
 SWEEP_RATE = 5e10
-CALL_SECONDS = 1.2e-6
+KERNEL_RATE = 1.2e10
+CALL_SECONDS = 1.5e-6
 MEM_RATE = 1e10
 
 
@@ -75,7 +81,8 @@ def max_inner(p: int, q: int, k: int) -> int:
     gemm = max(2.0 * p * q * k / GEMM_RATE, 4.0 * p * q / MEM_RATE)  # small k: reading X
     sweep = (
         2.0 * p * k * k / SWEEP_RATE
-        + (2 * k + 4 * blocks) * max(1, chunks) * CALL_SECONDS
+        + p * k * (BLOCK_ROWS / 2 + 2) / KERNEL_RATE  # rows inside the blocks
+        + 2 * blocks * max(1, chunks) * CALL_SECONDS
         + 4.0 * p * k * 4 / MEM_RATE
     )
     return int(max(1, min(MAX_INNER, 1 + ALPHA * gemm / sweep)))
@@ -84,63 +91,36 @@ def max_inner(p: int, q: int, k: int) -> int:
 class _Updater:
     """One regularised HALS update of a (k x p) factor F from G (k x p) and M (k x k).
 
-    The sequential row sweep is done in blocks of rows (same result as row by
-    row, up to rounding): for a block J, one GEMM gives each row's residual
-    ``G_j - l1 - sum_l M_jl F_l`` over the rows l outside J and the rows of J
-    not updated yet; then row j of J needs one short GEMV over the rows of J
-    already updated, which also applies 1 / d_j, and a clip at zero. So the
-    k x k x p work runs in BLAS-3 and a row costs two numpy calls.
+    The sequential row sweep is done in blocks of BLOCK_ROWS rows (the same
+    result as row by row, up to rounding): for a block J, one GEMM gives
+    ``sum_l M_jl F_l`` over the rows l outside J and the rows of J not updated
+    yet; a compiled kernel (``_kernels.hals_block``) then finishes the rows of
+    J in order, adding the rows of J already updated. So the k x k x p work
+    runs in BLAS-3 and a block costs two calls, whatever its size.
     """
 
     def __init__(self, k: int, p: int, dtype, l1: float, l2: float, inner: int):
-        self.l1, self.l2, self.inner = l1, l2, inner
+        dt = np.dtype(dtype).type
+        self.l1, self.l2, self.inner = dt(l1), dt(l2), inner  # kernels run in F's dtype
         self.chunk = min(p, max(256, CHUNK_BYTES // (k * np.dtype(dtype).itemsize)))
-        b = min(k, BLOCK_ROWS)
+        self.b = b = min(k, BLOCK_ROWS)
         self.blocks = [(s, min(k, s + b)) for s in range(0, k, b)]
         self.Q = np.empty((b, self.chunk), dtype=dtype)
-        self.t = np.empty(self.chunk, dtype=dtype)
-        self.zero = np.zeros(self.chunk, dtype=dtype)
+        self.T = np.empty(self.chunk, dtype=dtype)
         self.Mup = np.empty((k, k), dtype=dtype)
-        self.coef = np.zeros((k, b), dtype=dtype)
+        self.coef = np.empty((k, b), dtype=dtype)
         self.prev = np.empty((k, p), dtype=dtype) if inner > 1 else None
-        # index maps for building Mup and coef from M in a few vectorised calls:
-        # row j sits at position jj = j - s in its block [s, e)
-        start = np.array([s for s, e in self.blocks for _ in range(e - s)])
-        self.jj = np.arange(k) - start
-        self.rows = np.arange(k)
-        cols = np.minimum(start[:, None] + np.arange(b)[None, :], k - 1)
-        self.gather = (self.rows[:, None], cols)  # M[j, s + i] for i < b
-        self.lower = (np.arange(b)[None, :] < self.jj[:, None]).astype(dtype)
-        keep = np.ones((k, k), dtype=dtype)
-        for s_, e_ in self.blocks:
-            keep[s_:e_, s_:e_] = np.triu(np.ones((e_ - s_, e_ - s_)), 1)
-        self.keep = keep
 
     def __call__(self, F: np.ndarray, G: np.ndarray, M: np.ndarray) -> None:
         """Update F (k, p) in place; G (k, p) and M (k, k) are left intact."""
-        d = np.diagonal(M).astype(np.float64) + self.l2
-        inv = np.divide(1.0, d, out=np.zeros_like(d), where=d > 0).astype(M.dtype)
-        # Mup: M without each block's lower triangle and diagonal (those rows
-        # enter through the GEMV). coef row j: (-M_jl / d_j for the rows l of
-        # j's block before j, then 1 / d_j).
-        Mup = np.multiply(M, self.keep, out=self.Mup)
-        coef = self.coef
-        np.multiply(M[self.gather], self.lower, out=coef)
-        coef *= -inv[:, None]
-        coef[self.rows, self.jj] = inv
-        # a row whose Gram diagonal is 0 (the other factor's row is all zero)
-        # does not enter the loss: keep it (as scikit-learn does) so the
-        # component can come back. Its residual row is then F_j itself.
-        for j in np.flatnonzero(d <= 0):
-            Mup[j, j] = -1
-            coef[j, self.jj[j]] = 1
-        self._sweep(F, G, Mup, coef)
+        hals_coefficients(M, self.l2, self.b, self.Mup, self.coef)
+        self._sweep(F, G)
         if self.inner > 1:
             prev = self.prev
             first = None
             for _ in range(self.inner - 1):
                 np.copyto(prev, F)
-                self._sweep(F, G, Mup, coef)
+                self._sweep(F, G)
                 np.subtract(F, prev, out=prev)
                 v = prev.ravel()
                 change = float(np.dot(v, v))  # a heuristic: float32 is plenty
@@ -149,29 +129,19 @@ class _Updater:
                 if change <= DELTA * DELTA * first or change == 0.0:
                     break
 
-    def _sweep(self, F, G, Mup, coef) -> None:
+    def _sweep(self, F, G) -> None:
         # F_j <- max(0, (G_j - l1 - sum_{l != j} M_jl F_l) / d_j), rows in
         # order (Gauss-Seidel), over column chunks that stay in cache.
-        k, p = F.shape
+        p = F.shape[1]
         c = self.chunk
-        l1 = F.dtype.type(self.l1)
-        matmul, subtract, maximum, dot = np.matmul, np.subtract, np.maximum, np.dot
+        Mup, coef, Q, T, l1 = self.Mup, self.coef, self.Q, self.T, self.l1
+        matmul = np.matmul
         for c0 in range(0, p, c):
-            Fc = F[:, c0 : c0 + c]
-            Gc = G[:, c0 : c0 + c]
-            w = Fc.shape[1]
-            t, zero = self.t[:w], self.zero[:w]
+            c1 = min(p, c0 + c)
+            Fc = F[:, c0:c1]
             for s, e in self.blocks:
-                Q = self.Q[: e - s, :w]
-                matmul(Mup[s:e], Fc, out=Q)
-                subtract(Gc[s:e], Q, out=Q)
-                if l1:
-                    Q -= l1
-                for jj in range(e - s):
-                    # Q[:jj] hold J's new rows, Q[jj] the residual of row s + jj
-                    dot(coef[s + jj, : jj + 1], Q[: jj + 1], out=t)
-                    maximum(t, zero, out=Q[jj])
-                Fc[s:e] = Q
+                matmul(Mup[s:e], Fc, out=Q[: e - s, : c1 - c0])
+                hals_block(F, G, Q, coef, s, e, c0, c1, l1, T)
 
 
 def iterate_hals(
@@ -198,6 +168,7 @@ def iterate_hals(
     dt = X.dtype
     Wt = np.ascontiguousarray(W.T)  # (k, n)
     A = np.empty((k, n), dtype=dt)  # H X^T
+    hxt = HXt(X, k)
     C = np.empty((k, m), dtype=dt)  # Wt X
     B = np.empty((k, k), dtype=dt)  # H H^T
     D = np.empty((k, k), dtype=dt)  # Wt Wt^T
@@ -213,7 +184,7 @@ def iterate_hals(
             value += _penalty(reg, Wt, H, B, D)
         return value
 
-    np.matmul(H, X.T, out=A)
+    hxt(H, A)
     frob.gram(H, B, "H")
     frob.gram(Wt, D, "W")
     if have_C:
@@ -227,7 +198,7 @@ def iterate_hals(
         if update_H:
             np.matmul(Wt, X, out=C)
             up_H(H, C, D)
-            np.matmul(H, X.T, out=A)
+            hxt(H, A)
             frob.gram(H, B, "H")
         yield tracker.state(it, Wt.T, H, loss())
 
