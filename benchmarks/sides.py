@@ -181,17 +181,25 @@ def nmfviewer_per_iter(X, W0, H0, k: int, n_iter: int, *, variant: str = "plain"
 
 
 def nmfviewer_kl(X, W0, H0, k: int, n_iter: int) -> dict:
-    """KL multiplicative updates: seconds per iteration and the divergence reached."""
+    """KL multiplicative updates: seconds per iteration and the divergence reached.
+
+    The engine evaluates the divergence every few iterations (states in between
+    carry loss=None), as scikit-learn's 'mu' does when tol > 0; the last value
+    it reported is recorded with its iteration.
+    """
     iterate_nmf, _, _ = engine()
     params = nmf_params(k, solver="mu", loss="kl", max_iter=n_iter + 1, tol=0.0)
     gen = iterate_nmf(X, params, W0=W0.copy(), H0=H0.copy())
-    stamps, final = [], None
+    stamps, final, reported = [], None, None
     for state in gen:
         stamps.append(time.perf_counter())
+        if state.loss is not None:
+            reported = (state.iteration, float(state.loss))
         if state.iteration >= n_iter:
             final = state.snapshot()
             break
     gen.close()
     # per iteration over iterations 1..n: the same differential footing as scikit-learn's
     return {"s_per_iter": (stamps[-1] - stamps[0]) / n_iter, "n_iter": n_iter,
-            "loss_reported": float(final.loss), "kl": kl_divergence(X, final.W, final.H)}
+            "loss_reported": reported[1], "loss_reported_at": reported[0],
+            "kl": kl_divergence(X, final.W, final.H)}

@@ -86,6 +86,7 @@ class _Progress:
         self._first_iteration = True
         self._started = time.monotonic()
         self._loading_shown = False
+        self._loss: float | None = None  # the latest evaluated loss
 
     def line(self, text: str, force: bool = False) -> None:
         if not self.enabled:
@@ -105,10 +106,15 @@ class _Progress:
         self.line(f"loading: {done}/{total} files", force=done == total)
 
     def iteration(self, state: Any) -> None:
+        # KL / IS solvers evaluate the loss only every few iterations (loss None
+        # in between): show the latest evaluated one
+        if state.loss is not None:
+            self._loss = state.loss
         ok = state.iteration > 0 and state.elapsed > 0
         rate = f"{state.iteration / state.elapsed:8.1f} it/s" if ok else ""
         first, self._first_iteration = self._first_iteration, False
-        text = f"iteration {state.iteration:6d}  loss {state.loss:.6g}  {rate}"
+        loss = "-" if self._loss is None else f"{self._loss:.6g}"
+        text = f"iteration {state.iteration:6d}  loss {loss}  {rate}"
         self.line(text.rstrip(), force=first)
 
 

@@ -89,6 +89,32 @@ def test_options_reach_the_run_manifest(tmp_path, faces_copy):
     assert iio.imread(out / "basis_00.png").dtype == np.uint16
 
 
+def test_fit_kl_mu_reports_the_latest_evaluated_loss(tmp_path, faces_copy, capsys,
+                                                     monkeypatch):
+    # KL multiplicative updates evaluate the loss only every 10th iteration
+    monkeypatch.setattr(cli, "_PROGRESS_INTERVAL", 0.0)  # a progress line per iteration
+    out = tmp_path / "kl"
+    argv = ["fit", str(faces_copy), "-k", "3", "--solver", "mu", "--loss", "kl",
+            "--max-iter", "25", "--tol", "0", "--seed", "0", "--out", str(out)]  # fmt: skip
+    assert cli.main(argv) == 0
+    err = capsys.readouterr().err
+    assert {p.name for p in out.iterdir()} == EXPORTED - {"basis_03.png"}
+    shown = {}
+    for line in err.splitlines():
+        if line.startswith("iteration"):
+            words = line.split()
+            shown[int(words[1])] = float(words[3])
+    assert sorted(shown) == list(range(26))
+    raw = json.loads((out / "run.json").read_text(encoding="utf-8"))["result"]
+    history = raw["loss_history"]
+    assert raw["n_iter"] == 25 and len(history) == 26 and history[-1] == raw["final_loss"]
+    for t, loss in shown.items():  # the latest evaluated loss, to the 6 digits shown
+        latest = history[t] if t == 25 else history[t - t % 10]
+        assert loss == pytest.approx(latest, rel=1e-5)
+    assert [t for t, v in enumerate(history) if v is not None] == [0, 10, 20, 25]
+    assert f"loss {raw['final_loss']:.6g}" in err.splitlines()[-1]
+
+
 def test_python_m_nmfviewer_fit_in_a_subprocess(tmp_path):
     out = tmp_path / "sub"
     proc = subprocess.run(

@@ -239,8 +239,9 @@ def write_factors_npz(
     axis_label: str | None = None,
 ) -> None:
     """Write factors.npz to a binary file object: W (n, k), H (k, h*w),
-    image_shape (2,), names (n,) str, loss_history (n_iter+1,), and
-    axis_values (n,) / axis_label when given. Loads without ``allow_pickle``."""
+    image_shape (2,), names (n,) str, loss_history (n_iter+1,) (nan where the
+    loss was not evaluated), and axis_values (n,) / axis_label when given.
+    Loads without ``allow_pickle``."""
     arrays: dict[str, Any] = {
         "W": np.asarray(W),
         "H": np.asarray(H),

@@ -4,6 +4,9 @@ It records the inputs (absolute paths, sizes, sha256 of every file read), the
 load options, the NMF parameters with the seed actually used, library versions,
 the loss history, why the run stopped and how long it took. ``read_manifest``
 turns one back into the objects a replay needs.
+
+The JSON is strict (no NaN): a non-finite number is written as null, so the
+``loss_history`` of a KL / IS run has null where the loss was not evaluated.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from ..core.collection import Collection, load_collection
 from ..core.errors import ParameterError
 from ..core.export import export_run, save_basis_png
 from ..core.nmf.fit import FitResult, resolve_seed
+from ..core.nmf.loss import Regularization, objective
 from ..core.params import LoadOptions, NMFParams
 from .worker import FitUpdate, FitWorker, LoadWorker, stop_threads
 
@@ -286,9 +287,15 @@ class Session(QObject):
         if self.latest is None or self.run_params is None:
             raise ParameterError("there are no results yet; press Run first.")
         state = self.latest.state
+        history = np.array(self.latest.loss_history, dtype=np.float64)
+        loss = state.loss
+        if loss is None:  # a run that failed between two evaluations of the loss
+            X = self.collection.to_matrix()
+            reg = Regularization.from_params(self.run_params, *X.shape)
+            loss = history[-1] = objective(X, state.W, state.H, self.run_params.beta, reg)
         return FitResult(
-            W=state.W, H=state.H, n_iter=int(state.iteration), loss=float(state.loss),
-            loss_history=np.asarray(self.latest.loss_history, dtype=np.float64),
+            W=state.W, H=state.H, n_iter=int(state.iteration), loss=float(loss),
+            loss_history=history,
             stop_reason=state.stop_reason or "cancelled", elapsed=float(state.elapsed),
             params=self.run_params,
         )

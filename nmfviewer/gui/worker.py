@@ -16,6 +16,7 @@ the final state.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import traceback
@@ -27,6 +28,7 @@ from PySide6.QtCore import QThread, Signal
 
 from ..core.errors import NMFViewerError
 from ..core.nmf.fit import StopRule, iterate_nmf
+from ..core.nmf.loss import Regularization, objective
 from ..core.nmf.state import NMFState
 
 #: seconds between two snapshots sent to the GUI (about 10 per second)
@@ -43,7 +45,10 @@ class FitUpdate:
     state:         snapshot NMFState; W (n, k), H (k, m) owning and read-only.
                    ``iteration`` counts from the start of the whole run
                    (a continuation adds to the iterations before it).
-    loss_history:  (iteration + 1,) float64, every iteration's loss so far.
+    loss_history:  (iteration + 1,) float64, every iteration's loss so far
+                   (nan where the solver did not evaluate it; ``state.loss``
+                   is None then). The last update of a segment (done) always
+                   carries a real loss, also as its history's last entry.
     max_iter:      the iteration at which this segment stops at the latest.
     done:          True on the last update of a run segment.
     paused:        True when sent because the worker paused.
@@ -160,10 +165,11 @@ class FitWorker(QThread):
                     iteration=state.iteration + self._offset,
                     elapsed=state.elapsed - paused_total + self._prior_elapsed,
                 )
+                loss = math.nan if state.loss is None else state.loss
                 if first and self._offset > 0 and self._history:
-                    self._history[-1] = state.loss  # iteration 0 repeats the last state
+                    self._history[-1] = loss  # iteration 0 repeats the last state
                 else:
-                    self._history.append(state.loss)
+                    self._history.append(loss)
                 if not self._running.is_set():
                     paused_total += self._wait_while_paused(state, max_iter)
                 reason = rule.check(replace(
@@ -172,6 +178,9 @@ class FitWorker(QThread):
                 if self._cancel.is_set():
                     reason = "cancelled"
                 if reason is not None:
+                    if state.loss is None:  # the last state shows a real loss
+                        state = replace(state, loss=self._objective(state))
+                        self._history[-1] = state.loss
                     self._send(replace(state, stop_reason=reason), max_iter, done=True)
                     return
                 now = time.perf_counter()
@@ -182,6 +191,12 @@ class FitWorker(QThread):
                 first = False
         finally:
             segment.close()
+
+    def _objective(self, state: NMFState) -> float:
+        """The loss of the state's W (n, k) and H (k, m), for states the solver
+        did not evaluate it at."""
+        reg = Regularization.from_params(self._params, *self._X.shape)
+        return objective(self._X, state.W, state.H, self._params.beta, reg)
 
     def _wait_while_paused(self, state: NMFState, max_iter: int) -> float:
         t0 = time.perf_counter()

@@ -186,6 +186,23 @@ def test_read_manifest_gives_what_a_replay_needs(run, exported):
     assert m.raw["format"] == "nmfviewer-run"
 
 
+def test_kl_run_history_with_unevaluated_losses_exports(run, tmp_path):
+    # KL multiplicative updates evaluate the loss every 10th iteration: nan in
+    # between, written as null in the strict JSON and kept as nan in the NPZ
+    collection, _ = run
+    params = NMFParams(n_components=3, solver="mu", loss="kl", max_iter=13, tol=0.0, seed=7)
+    result = fit(collection.to_matrix(), params)
+    assert np.isnan(result.loss_history).sum() == 11
+    export_run(tmp_path, collection, result)
+    res = json.loads((tmp_path / "run.json").read_text(encoding="utf-8"))["result"]
+    assert res["loss_history"] == [None if np.isnan(v) else v for v in result.loss_history]
+    assert res["loss_history"][0] is not None and res["loss_history"][-1] == result.loss
+    assert res["final_loss"] == result.loss
+    assert res["reconstruction_err"] == pytest.approx(result.reconstruction_err_)
+    with np.load(tmp_path / "factors.npz") as z:
+        np.testing.assert_array_equal(z["loss_history"], result.loss_history)
+
+
 def test_changed_inputs_are_reported(run, exported, tmp_path):
     collection, _ = run
     m = read_manifest(exported[0] / "run.json")

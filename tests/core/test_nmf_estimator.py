@@ -53,6 +53,22 @@ def test_kl_reconstruction_err_matches_sklearn_definition():
     assert model.reconstruction_err_ == pytest.approx(expected, rel=1e-6)
 
 
+@pytest.mark.parametrize("max_iter", [13, 40])  # stops between / at loss evaluations
+def test_kl_mu_reconstruction_err_is_sqrt_2_divergence(max_iter, capsys):
+    X = _X()
+    model = NMF(4, solver="mu", beta_loss="kullback-leibler", random_state=0, tol=0,
+                max_iter=max_iter, verbose=1)
+    W = model.fit_transform(X)
+    WH = W @ model.components_
+    divergence = np.sum(X * np.log(X / WH) - X + WH)  # X > 0 everywhere here
+    assert model.n_iter_ == max_iter
+    assert model.reconstruction_err_ == pytest.approx(np.sqrt(2 * divergence), rel=1e-6)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("iteration 0: loss ")
+    assert lines[-1] == f"iteration {max_iter}: loss {model.result_.loss:.6g} (max_iter)"
+    assert "not evaluated" not in "".join(lines)
+
+
 @pytest.mark.parametrize("solver,beta", [("cd", "frobenius"), ("mu", "frobenius"),
                                          ("mu", "kullback-leibler"), ("mu", 0)])
 def test_transform_recovers_fitted_weights(solver, beta):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from nmfviewer.core.nmf.fit import fit, iterate_nmf
-from nmfviewer.core.nmf.loss import beta_divergence
+from nmfviewer.core.nmf.loss import Regularization, beta_divergence, objective
+from nmfviewer.core.nmf.mu import LOSS_EVERY
 from nmfviewer.core.params import NMFParams
-
 
 
 def low_rank(n=60, m=80, k=5, noise=0.05, seed=0, dtype=np.float64):
@@ -16,6 +16,18 @@ def low_rank(n=60, m=80, k=5, noise=0.05, seed=0, dtype=np.float64):
     rng = np.random.default_rng(seed)
     X = (rng.random((n, k)) ** 3) @ (rng.random((k, m)) ** 3) + noise * rng.random((n, m))
     return np.ascontiguousarray(X, dtype=dtype)
+
+
+def evaluated_losses(h: np.ndarray, solver: str, loss: str) -> np.ndarray:
+    """The evaluated entries of a loss history, after checking where they are:
+    KL / IS multiplicative updates evaluate every LOSS_EVERY iterations (and fit
+    adds the last one), the others every iteration."""
+    expected = np.ones(len(h), dtype=bool)
+    if solver == "mu" and loss != "frobenius":
+        expected = np.arange(len(h)) % LOSS_EVERY == 0
+        expected[-1] = True
+    np.testing.assert_array_equal(np.isfinite(h), expected)
+    return h[expected]
 
 
 SOLVERS = [
@@ -38,8 +50,8 @@ def test_loss_never_increases_float64(solver, loss, variant, alpha, init):
     )
     result = fit(X, params)
     assert result.n_iter == 60 and result.stop_reason == "max_iter"
-    h = result.loss_history
-    assert h.shape == (61,) and np.all(np.isfinite(h))
+    assert result.loss_history.shape == (61,)
+    h = evaluated_losses(result.loss_history, solver, loss)
     # relative to the loss itself: float64 rounding only
     assert np.all(np.diff(h) <= 1e-10 * h[1:]), np.diff(h).max()
     assert h[-1] < h[0]
@@ -52,7 +64,7 @@ def test_loss_never_increases_float32(solver, loss, variant):
         n_components=5, solver=solver, loss=loss, hals_variant=variant, init="nndsvda",
         seed=0, max_iter=80, tol=0.0,
     )
-    h = fit(X, params).loss_history
+    h = evaluated_losses(fit(X, params).loss_history, solver, loss)
     # float32 products: the loss is exact to ~1e-7 of ||X||^2 (trace trick)
     slack = 1e-6 * float(np.sum(X.astype(np.float64) ** 2))
     assert np.all(np.diff(h) <= slack)
@@ -68,15 +80,20 @@ def test_reported_loss_is_the_objective(solver, loss):
     states = []
     for state in iterate_nmf(X, params):
         states.append(state.snapshot())
-        if state.iteration == 7:
+        if state.iteration == 10:
             break
     n, m = X.shape
-    for s in (states[0], states[3], states[7]):
+    reg = Regularization.from_params(params, n, m)
+    for s in (states[0], states[3], states[7], states[10]):
         W, H = s.W, s.H
         pen = (0.01 * 0.3 * (m * W.sum() + n * H.sum())
                + 0.5 * 0.01 * 0.7 * (m * (W**2).sum() + n * (H**2).sum()))
         expected = beta_divergence(X, W, H, params.beta) + pen
-        assert s.loss == pytest.approx(expected, rel=1e-9)
+        assert objective(X, W, H, params.beta, reg) == pytest.approx(expected, rel=1e-12)
+        if solver == "mu" and loss != "frobenius" and s.iteration % LOSS_EVERY:
+            assert s.loss is None and np.isnan(s.rel_change)  # not evaluated here
+        else:
+            assert s.loss == pytest.approx(expected, rel=1e-9)
 
 
 def test_states_are_readonly_views_and_snapshots_own():
@@ -103,7 +120,7 @@ def test_same_seed_same_factors(solver, loss, variant, init):
                   hals_variant=variant)
     a, b = fit(X, p), fit(X, p)
     assert np.array_equal(a.W, b.W) and np.array_equal(a.H, b.H)
-    assert np.array_equal(a.loss_history, b.loss_history)
+    assert np.array_equal(a.loss_history, b.loss_history, equal_nan=True)
     if init != "nndsvda":  # nndsvda uses no randomness at this size
         c = fit(X, NMFParams(n_components=4, solver=solver, loss=loss, init=init, seed=12,
                              max_iter=30))
@@ -183,3 +200,74 @@ def test_auto_variant_by_size():
 
     assert choose_variant(256, 1024, 17) == "plain"
     assert choose_variant(2429, 361, 49) == "accelerated"
+
+
+# ---- KL / IS multiplicative updates evaluate the loss every LOSS_EVERY iterations
+def _objective(X, result):
+    reg = Regularization.from_params(result.params, *X.shape)
+    return objective(X, result.W, result.H, result.params.beta, reg)
+
+
+@pytest.mark.parametrize("loss", ["kl", "is"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("max_iter", [13, 30])
+def test_sparse_loss_history_and_a_real_final_loss(loss, dtype, max_iter):
+    X = low_rank(seed=6, noise=0.1)
+    params = NMFParams(n_components=4, solver="mu", loss=loss, dtype=dtype, seed=1,
+                       max_iter=max_iter, tol=0.0, alpha_W=0.01, l1_ratio=0.5)
+    seen = []
+    result = fit(X, params, callback=lambda s: seen.append((s.iteration, s.loss)))
+    assert result.n_iter == max_iter and result.stop_reason == "max_iter"
+    h = result.loss_history
+    assert h.shape == (max_iter + 1,) and h.dtype == np.float64
+    finite = evaluated_losses(h, "mu", loss)  # nan except every 10th and the last
+    assert np.all(np.diff(finite) <= 1e-6 * finite[1:])
+    # the last state (FitResult and callback) carries the objective of the factors
+    assert isinstance(result.loss, float) and result.loss == h[-1]
+    assert result.loss == pytest.approx(_objective(X, result), rel=1e-6)
+    assert seen[-1] == (max_iter, result.loss)
+    assert all((loss is None) == (t % LOSS_EVERY != 0) for t, loss in seen[:-1])
+
+
+@pytest.mark.parametrize("loss", ["kl", "is"])
+def test_sparse_loss_converges_at_an_evaluated_iteration(loss):
+    X = low_rank(seed=7, noise=0.1)
+    params = NMFParams(n_components=4, solver="mu", loss=loss, dtype="float64", seed=0,
+                       tol=1e-4, max_iter=5000)
+    result = fit(X, params)
+    assert result.stop_reason == "converged"
+    assert result.n_iter > LOSS_EVERY and result.n_iter % LOSS_EVERY == 0
+    h = result.loss_history
+    t = result.n_iter
+    t_old = t - LOSS_EVERY * -(-params.window // LOSS_EVERY)  # latest evaluated <= t - window
+    assert (h[t_old] - h[t]) / ((t - t_old) * h[t_old]) < params.tol
+    assert result.loss == pytest.approx(_objective(X, result), rel=1e-9)
+
+
+def test_cancel_between_evaluations_gives_a_real_loss():
+    import threading
+
+    X = low_rank()
+    cancel = threading.Event()
+
+    def callback(state):
+        if state.iteration == 4:
+            cancel.set()
+
+    params = NMFParams(n_components=3, solver="mu", loss="kl", dtype="float64", tol=0.0)
+    r = fit(X, params, callback=callback, cancel=cancel)
+    assert r.stop_reason == "cancelled" and r.n_iter == 5
+    assert r.loss == r.loss_history[-1] == pytest.approx(_objective(X, r), rel=1e-12)
+    assert np.isnan(r.loss_history[1:5]).all()
+
+
+def test_transform_with_kl_stops_with_a_real_loss():
+    from nmfviewer.core.nmf.fit import solve_W
+
+    X = low_rank(seed=8)
+    params = NMFParams(n_components=4, solver="mu", loss="kl", dtype="float64", seed=0,
+                       max_iter=17, tol=0.0)
+    first = fit(X, params)
+    r = solve_W(X, first.H, params)
+    assert r.n_iter == 17 and np.isfinite(r.loss)
+    assert r.loss == pytest.approx(_objective(X, r), rel=1e-12)

@@ -136,6 +136,45 @@ def test_changing_k_and_loss_then_running_again(loaded, qtbot):
     assert s.run_params.solver == "mu"  # picked for KL by the panel
 
 
+def test_kl_run_shows_evaluated_losses_and_ends_with_a_real_loss(loaded, qtbot, tmp_path):
+    # KL multiplicative updates evaluate the loss every 10th iteration only
+    import json
+    import re
+
+    from nmfviewer.core.nmf.loss import Regularization, objective
+
+    w, s = loaded, loaded.session
+    params = set_params(w, loss="kl", solver="mu", **LONG)
+    statuses = []
+    s.updated.connect(lambda u: statuses.append(w.loss_view.status_label.text()))
+    assert w.start_run()
+    qtbot.waitUntil(lambda: s.latest is not None and s.latest.state.iteration >= 25,
+                    timeout=20_000)
+    with qtbot.waitSignal(s.runFinished, timeout=10_000):
+        s.stop()
+    assert all(re.fullmatch(r"(running|stopped by user) · loss [0-9.e+-]+", t) for t in statuses)
+
+    set_params(w, loss="kl", solver="mu", max_iter=23, tol=0.0, window=1000)
+    with qtbot.waitSignal(s.runFinished, timeout=20_000) as finished:
+        assert w.start_run()
+    assert finished.args == ["max_iter"]
+    last = s.latest
+    h = last.loss_history
+    assert last.done and last.state.iteration == 23 and h.shape == (24,)
+    np.testing.assert_array_equal(np.flatnonzero(np.isfinite(h)), [0, 10, 20, 23])
+    X = s.collection.to_matrix()
+    reg = Regularization.from_params(params, *X.shape)
+    expected = objective(X, last.state.W, last.state.H, params.beta, reg)
+    assert last.state.loss == h[-1] == pytest.approx(expected, rel=1e-6)
+    # the curve shows the evaluated points; the status the final loss
+    np.testing.assert_array_equal(w.loss_view._curve.xData, [0, 10, 20, 23])
+    assert w.loss_view.status_label.text() == (
+        f"reached max iterations · loss {last.state.loss:.4g}")
+    s.export(tmp_path / "out")
+    res = json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))["result"]
+    assert res["final_loss"] == last.state.loss and res["loss_history"][1] is None
+
+
 def test_closing_mid_run_stops_every_thread(window, image_dir, qtbot):
     w, s = window, window.session
     with qtbot.waitSignal(s.collectionChanged, timeout=10_000):

@@ -131,6 +131,27 @@ def test_loss_view_survives_zero_and_shows_speed(qtbot):
     assert "converged" in view.status_label.text()
 
 
+def test_loss_view_draws_only_evaluated_losses(qtbot):
+    # KL / IS: the loss is evaluated every 10th iteration, nan in between
+    view = LossView()
+    qtbot.addWidget(view)
+    h = np.full(24, np.nan)
+    h[[0, 10, 20, 23]] = [100.0, 10.0, 5.0, 4.9]
+    view.set_progress(h, 23, 30, 1.0, None, False, None)
+    np.testing.assert_array_equal(view._curve.xData, [0, 10, 20, 23])
+    np.testing.assert_array_equal(view._curve.yData, [100.0, 10.0, 5.0, 4.9])
+    assert view.status_label.text() == "running · loss 4.9"  # the latest evaluated one
+    view.show()
+    qtbot.waitExposed(view)
+    view.plot.getViewBox().updateAutoRange()
+    (_, _), (y0, y1) = view.plot.viewRange()  # log10 of the drawn losses
+    assert np.isfinite([y0, y1]).all() and y0 < np.log10(4.9) and y1 > np.log10(100.0)
+    h = h[:15]  # between two evaluations
+    view.set_progress(h, 14, 30, 1.0, None, True, None)
+    np.testing.assert_array_equal(view._curve.xData, [0, 10])
+    assert view.status_label.text() == "paused · loss 10"
+
+
 def test_params_panel_validates_as_you_type(qtbot):
     panel = ParamsPanel()
     qtbot.addWidget(panel)

@@ -171,9 +171,11 @@ class NMF:
             return None
 
         def report(state):
+            # every 10th iteration: where KL / IS multiplicative updates evaluate the loss
             if state.iteration % 10 == 0 or state.stop_reason:
                 end = f" ({state.stop_reason})" if state.stop_reason else ""
-                print(f"iteration {state.iteration}: loss {state.loss:.6g}{end}")
+                loss = "not evaluated" if state.loss is None else f"{state.loss:.6g}"
+                print(f"iteration {state.iteration}: loss {loss}{end}")
 
         return report
 

@@ -1,8 +1,9 @@
 """Run a solver: validate X, initialise, iterate; stop by a rule; FitResult.
 
-``iterate_nmf`` is the single entry point to the solvers (generators of
-NMFState). ``fit`` runs it to a :class:`StopRule` and returns a
-:class:`FitResult` that owns its arrays.
+``iterate_nmf`` is the entry point to the solvers (generators of NMFState).
+``fit`` runs them to a :class:`StopRule` and returns a :class:`FitResult` that
+owns its arrays; where the solver did not evaluate the loss at the stopping
+iteration (KL / IS multiplicative updates), ``fit`` computes it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ._track import Tracker
 from .extrapolation import iterate_extrapolated
 from .hals import choose_variant, iterate_hals
 from .initialize import initialize
-from .loss import Regularization
+from .loss import Regularization, objective
 from .mu import iterate_mu
 from .state import NMFState
 
@@ -102,14 +103,17 @@ def iterate_nmf(
     runs on the first ``next()``. X is converted to params.dtype once if needed;
     a C-contiguous X of that dtype is used as is, never copied.
     """
+    X, params = _prepare(X, params)
+    return _run(X, params, W0, H0)
+
+
+def _prepare(X, params: NMFParams) -> tuple[np.ndarray, NMFParams]:
+    """(X checked and in params.dtype, params with a resolved seed)."""
     if not isinstance(params, NMFParams):
         raise ParameterError(f"params must be an NMFParams, got {type(params).__name__}.")
     X = check_X(X, params.dtype)
-    n, m = X.shape
-    params.check_data_shape(n, m)
-    if params.seed is None:
-        params = resolve_seed(params)
-    return _run(X, params, W0, H0)
+    params.check_data_shape(*X.shape)
+    return X, resolve_seed(params)
 
 
 def _run(X, params, W0, H0, update_H: bool = True) -> Iterator[NMFState]:
@@ -167,14 +171,17 @@ def solve_W(X, H: np.ndarray, params: NMFParams) -> FitResult:
         W0 = np.maximum(np.linalg.pinv(B) @ G, 0).T.astype(X.dtype)
     else:
         W0 = np.full((n, k), np.sqrt(X.mean(dtype=np.float64) / k), dtype=X.dtype)
-    return _fit_states(_run(X, params, np.ascontiguousarray(W0), H.copy(), False), params)
+    it = _run(X, params, np.ascontiguousarray(W0), H.copy(), False)
+    return _fit_states(it, X, params)
 
 
 class StopRule:
     """When to stop: 'converged' (relative loss decrease per iteration over
     the window below tol; tol=0 never converges), 'max_iter', 'time_budget';
     None to go on. A loss that rose over the window (rounding noise at the
-    data type's precision) counts as converged."""
+    data type's precision) counts as converged. rel_change is nan where the
+    loss was not evaluated, so a solver that evaluates it only every few
+    iterations can converge only at those."""
 
     def __init__(self, params: NMFParams):
         self.tol = params.tol
@@ -197,8 +204,11 @@ class FitResult:
     """The outcome of :func:`fit`. W (n, k) and H (k, m) own their memory.
 
     loss: the objective (0.5*||X - WH||^2 for Frobenius, the beta-divergence
-    for KL / IS, plus any penalty) at the last iteration; loss_history[i] is
-    the loss after i iterations (index 0: initial factors).
+    for KL / IS, plus any penalty) at the last iteration, always evaluated.
+    loss_history: (n_iter + 1,) float64; [i] is the loss after i iterations
+    (index 0: initial factors), nan where the solver did not evaluate it
+    (KL / IS multiplicative updates: all but every 10th). The last entry is
+    always ``loss``.
     """
 
     W: np.ndarray
@@ -234,11 +244,22 @@ def fit(
     stop_reason set (the state is a view: call snapshot() to keep it).
     cancel: a threading.Event; when set, the fit stops with 'cancelled'.
     """
-    params = resolve_seed(params)
-    return _fit_states(iterate_nmf(X, params, W0, H0), params, callback, cancel)
+    X, params = _prepare(X, params)
+    return _fit_states(_run(X, params, W0, H0), X, params, callback, cancel)
 
 
-def _fit_states(it, params, callback=None, cancel=None) -> FitResult:
+def _check_finite(loss: float, iteration: int) -> None:
+    if not math.isfinite(loss):
+        raise NMFViewerError(
+            f"the loss became {loss} at iteration {iteration}; the data "
+            "may be badly scaled. Try float64 (dtype='float64') or rescale X."
+        )
+
+
+def _fit_states(it, X, params, callback=None, cancel=None) -> FitResult:
+    """Run the solver iterator ``it`` on X (n, m) (as the solver sees it) to
+    params' stop rule. The stopping state gets a real loss: when the solver did
+    not evaluate it there, it is computed from that state's W and H."""
     t0 = time.perf_counter()
     rule = StopRule(params)
     history: list[float] = []
@@ -246,18 +267,20 @@ def _fit_states(it, params, callback=None, cancel=None) -> FitResult:
     reason = None
     try:
         for state in it:
-            history.append(state.loss)
-            if not math.isfinite(state.loss):
-                raise NMFViewerError(
-                    f"the loss became {state.loss} at iteration {state.iteration}; the data "
-                    "may be badly scaled. Try float64 (dtype='float64') or rescale X."
-                )
+            history.append(math.nan if state.loss is None else state.loss)
+            if state.loss is not None:
+                _check_finite(state.loss, state.iteration)
             if cancel is not None and cancel.is_set():
                 reason = "cancelled"
             else:
                 reason = rule.check(state)
             if reason is not None:
-                state = replace(state, stop_reason=reason)
+                loss = state.loss
+                if loss is None:
+                    reg = Regularization.from_params(params, *X.shape)
+                    loss = history[-1] = objective(X, state.W, state.H, params.beta, reg)
+                    _check_finite(loss, state.iteration)
+                state = replace(state, loss=loss, stop_reason=reason)
             if callback is not None:
                 callback(state)
             if reason is not None:

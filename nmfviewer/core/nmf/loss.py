@@ -264,24 +264,37 @@ def frobenius_exact(X: np.ndarray, W: np.ndarray, H: np.ndarray, buf=None) -> fl
 def beta_divergence(X: np.ndarray, W: np.ndarray, H: np.ndarray, beta: float) -> float:
     """The beta-divergence D_beta(X | W H) as scikit-learn defines it (no penalty).
 
-    beta 2: 0.5 ||X - WH||^2; 1: generalised KL; 0: Itakura-Saito. Row blocks,
-    float64 accumulation; entries with X <= eps are left out of the log terms.
+    beta 2: 0.5 ||X - WH||^2; 1: generalised KL; 0: Itakura-Saito. Float64,
+    over row blocks sized so that the block's float64 temporaries (about six)
+    stay near BLOCK_BYTES in all; entries with X <= eps are left out of the
+    log terms.
     """
     if beta == 2:
         return frobenius_exact(X, W, H)
     eps = float(np.finfo(np.float32).eps)
     W = np.asarray(W)
+    H64 = np.asarray(H, dtype=np.float64)
     total = 0.0
-    rows = max(1, BLOCK_BYTES // max(1, X.shape[1] * X.itemsize))
+    rows = max(1, BLOCK_BYTES // (6 * 8 * max(1, X.shape[1])))
     for r0 in range(0, X.shape[0], rows):
         xb = X[r0 : r0 + rows].astype(np.float64)
-        wh = np.asarray(W[r0 : r0 + rows], dtype=np.float64) @ np.asarray(H, dtype=np.float64)
+        wh = np.asarray(W[r0 : r0 + rows], dtype=np.float64) @ H64
         mask = xb > eps
         x = xb[mask]
-        whm = np.maximum(wh[mask], eps)
-        div = x / whm
+        div = x / np.maximum(wh[mask], eps)
         if beta == 1:
             total += float(np.dot(x, np.log(div))) - float(x.sum()) + float(wh.sum())
         else:
             total += float(div.sum() - np.log(div).sum()) - div.size
     return total
+
+
+def objective(
+    X: np.ndarray, W: np.ndarray, H: np.ndarray, beta: float, reg: Regularization
+) -> float:
+    """The loss a solver reports for W (n, k) and H (k, m) on X (n, m): the
+    beta-divergence plus the penalty, accumulated in float64.
+
+    For states whose loss the solver did not evaluate (``NMFState.loss`` None).
+    """
+    return beta_divergence(X, W, H, beta) + reg.penalty(W, H)

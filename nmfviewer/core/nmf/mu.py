@@ -2,9 +2,10 @@
 
 beta=2 (Frobenius) keeps Wt (k x n) and uses the trace-trick loss like HALS.
 beta=1 (KL) and beta=0 (Itakura-Saito) stream X in row blocks: each block of
-W H lives in a small preallocated buffer (about 1 MB), so no n x m temporary
-is ever formed and the work stays in cache. The loss of the current factors
-comes from the same block products the W update needs.
+W H lives in a small preallocated buffer (about 4 MB), so no n x m temporary
+is ever formed and the work stays in cache; the guarded ratio X / max(WH, eps)
+is one compiled pass (``_kernels``). The loss of the current factors comes
+from the same block products the W update needs, every LOSS_EVERY iterations.
 
 Guards as in scikit-learn: W H >= eps (float32 eps) before dividing,
 denominators >= eps, exponent gamma = 1/(2 - beta) for beta < 1. Entries below
@@ -18,12 +19,18 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ._kernels import inverse_and_ratio, ratio_inplace
+from .products import HXt
 from .loss import BLOCK_BYTES, FrobeniusLoss, Regularization, row_blocks
 from .state import NMFState
 
 EPS = float(np.finfo(np.float32).eps)
 #: bytes of one row block of an X-shaped temporary in the KL / IS passes
 MU_BLOCK_BYTES = 4 * BLOCK_BYTES
+#: KL / IS: the divergence (a log over all of X) costs 15-30% of an iteration,
+#: so it is evaluated at iteration 0 and every LOSS_EVERY iterations, as
+#: scikit-learn's 'mu' does; the states in between carry loss=None.
+LOSS_EVERY = 10
 
 
 def _flush(F: np.ndarray) -> None:
@@ -64,6 +71,7 @@ def _iterate_frobenius(X, W, H, *, reg, tracker, update_H=True, precision=1e-6, 
     dt = X.dtype
     Wt = np.ascontiguousarray(W.T)
     A = np.empty((k, n), dtype=dt)  # H X^T: numerator of the W update
+    hxt = HXt(X, k)
     C = np.empty((k, m), dtype=dt)  # Wt X: numerator of the H update
     B = np.empty((k, k), dtype=dt)
     D = np.empty((k, k), dtype=dt)
@@ -87,7 +95,7 @@ def _iterate_frobenius(X, W, H, *, reg, tracker, update_H=True, precision=1e-6, 
         F *= den
         _flush(F)
 
-    np.matmul(H, X.T, out=A)
+    hxt(H, A)
     frob.gram(H, B, "H")
     frob.gram(Wt, D, "W")
     if update_H:
@@ -101,17 +109,21 @@ def _iterate_frobenius(X, W, H, *, reg, tracker, update_H=True, precision=1e-6, 
         if update_H:
             np.matmul(Wt, X, out=C)
             update(H, C, D, den_H, reg.l1_H, reg.l2_H)
-            np.matmul(H, X.T, out=A)
+            hxt(H, A)
             frob.gram(H, B, "H")
         yield tracker.state(it, Wt.T, H, loss())
 
 
-def _gemm_acc(C: np.ndarray, A: np.ndarray, B: np.ndarray, tmp: np.ndarray) -> None:
-    """C += A @ B (C, tmp (k, m); A (k, r); B (r, m)).
+def _gemm_acc(C: np.ndarray, A: np.ndarray, B: np.ndarray, tmp: np.ndarray,
+              first: bool = False) -> None:
+    """C += A @ B, or C = A @ B when first (C, tmp (k, m); A (k, r); B (r, m)).
 
     numpy's matmul, not scipy.linalg.blas: scipy links its own OpenBLAS, whose
     thread pool fights numpy's for the cores.
     """
+    if first:
+        np.matmul(A, B, out=C)
+        return
     np.matmul(A, B, out=tmp)
     C += tmp
 
@@ -144,6 +156,7 @@ def _iterate_beta(X, W, H, *, beta, reg, tracker, update_H=True):
     k = H.shape[0]
     dt = X.dtype
     tiny = np.finfo(dt).tiny
+    eps = dt.type(EPS)
     log_tiny = float(np.log(tiny))
     W = np.ascontiguousarray(W)
     W_new = np.empty_like(W)  # numerator, then the next W
@@ -159,34 +172,36 @@ def _iterate_beta(X, W, H, *, beta, reg, tracker, update_H=True):
         # --- pass 1: loss of (W, H) and the W update's numerator / denominator.
         # Loss terms use r = X / WH (log(max(r, tiny)): X = 0 adds nothing for
         # KL and a known constant for IS), which keeps float32 sums accurate.
+        evaluate = it % LOSS_EVERY == 0
         s1 = s2 = 0.0
         for r0, r1, bufs in blocks:
             xb, wb, b, t = X[r0:r1], W[r0:r1], bufs[0], bufs[1]
             np.matmul(wb, H, out=b)
-            np.maximum(b, EPS, out=b)
             if beta == 1:
-                np.divide(xb, b, out=b)  # r
-                np.maximum(b, tiny, out=t)
-                np.log(t, out=t)
-                s1 += float(np.dot(xb.ravel(), t.ravel()))
+                ratio_inplace(xb, b, eps)  # r = X / max(WH, eps)
+                if evaluate:
+                    np.maximum(b, tiny, out=t)
+                    np.log(t, out=t)
+                    s1 += float(np.dot(xb.ravel(), t.ravel()))
                 np.matmul(b, H.T, out=W_new[r0:r1])
             else:
-                t2 = bufs[2]
-                np.reciprocal(b, out=t)  # 1 / WH
-                np.multiply(xb, t, out=b)  # r
-                s1 += float(b.sum())
-                np.maximum(b, tiny, out=t2)
-                np.log(t2, out=t2)
-                s2 += float(t2.sum())
+                inverse_and_ratio(xb, b, t, eps)  # t = 1 / WH, b = r = X / WH
+                if evaluate:
+                    t2 = bufs[2]
+                    s1 += float(b.sum())
+                    np.maximum(b, tiny, out=t2)
+                    np.log(t2, out=t2)
+                    s2 += float(t2.sum())
                 b *= t  # X / WH^2
                 np.matmul(b, H.T, out=W_new[r0:r1])
                 np.matmul(t, H.T, out=den_W[r0:r1])
-        if beta == 1:
+        loss = None
+        if evaluate and beta == 1:
             sum_wh = float(np.dot(W.sum(axis=0, dtype=np.float64), H.sum(axis=1, dtype=np.float64)))
             loss = s1 - c1 + sum_wh
-        else:
+        elif evaluate:
             loss = s1 - (s2 - c1 * log_tiny) - c2
-        if reg.any:
+        if evaluate and reg.any:
             loss += reg.penalty(W, H)
         yield tracker.state(it, W, H, loss)
         it += 1
@@ -197,22 +212,18 @@ def _iterate_beta(X, W, H, *, beta, reg, tracker, update_H=True):
         if not update_H:
             continue
         # --- pass 2: the H update's numerator / denominator with the new W
-        num_H.fill(0)
-        if den_H is not None:
-            den_H.fill(0)
         for r0, r1, bufs in blocks:
             xb, wb, b, t = X[r0:r1], W[r0:r1], bufs[0], bufs[1]
             np.matmul(wb, H, out=b)
-            np.maximum(b, EPS, out=b)
             if beta == 1:
-                np.divide(xb, b, out=b)
-                _gemm_acc(num_H, wb.T, b, tmp_H)
+                ratio_inplace(xb, b, eps)
             else:
-                np.reciprocal(b, out=t)
-                np.multiply(xb, t, out=b)
+                inverse_and_ratio(xb, b, t, eps)
                 b *= t
-                _gemm_acc(num_H, wb.T, b, tmp_H)
-                _gemm_acc(den_H, wb.T, t, tmp_H)
+            first = r0 == 0  # the first block writes, the others add
+            _gemm_acc(num_H, wb.T, b, tmp_H, first)
+            if den_H is not None:
+                _gemm_acc(den_H, wb.T, t, tmp_H, first)
         kl_sums = W.sum(axis=0)[:, None] if beta == 1 else None
         _apply(num_H, H, _denominator(H, kl_sums, den_H, reg.l1_H, reg.l2_H), gamma)
         np.copyto(H, num_H)

@@ -17,9 +17,15 @@ class NMFState:
     W:          (n_images, k) weights; row i holds image i's weights.
     H:          (k, n_pixels) basis; row j is basis image j, flattened.
     loss:       the objective at (W, H): 0.5*||X - WH||_F^2 for Frobenius, the
-                beta-divergence for KL / IS, plus any regularisation.
+                beta-divergence for KL / IS, plus any regularisation; None
+                when it was not evaluated at this iteration. Solvers always
+                evaluate it at iteration 0 and then periodically: HALS and
+                Frobenius MU at every iteration, KL / IS MU every
+                ``mu.LOSS_EVERY`` (10) iterations. ``fit`` fills it in on the
+                state it stops at.
     rel_change: relative loss decrease per iteration over the convergence
-                window (nan while the window is not yet full).
+                window (nan where the loss was not evaluated, or while no
+                evaluated loss lies a full window back).
     elapsed:    seconds since the solver started (initialisation excluded).
     stop_reason: None while running; set on the last state ``fit`` returns.
 
@@ -31,7 +37,7 @@ class NMFState:
     iteration: int
     W: np.ndarray
     H: np.ndarray
-    loss: float
+    loss: float | None
     rel_change: float
     elapsed: float
     stop_reason: str | None = None

@@ -86,14 +86,15 @@ class LossView(QWidget):
         layout.addLayout(status)
         self.clear()
 
-    def _fit_range(self, y: np.ndarray) -> None:
-        """Log-y range over iterations >= 1 when the initial loss towers above them
-        (an nndsvda start can be 10^6 x the converged loss): the descent stays readable."""
+    def _fit_range(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Log-y range over the points after the first when the initial loss towers
+        above them (an nndsvda start can be 10^6 x the converged loss): the descent
+        stays readable. x (p,) iterations, y (p,) their losses, all finite and > 0."""
         if len(y) > 2 and y[0] > 20 * y[1:].max():
             lo, hi = np.log10(y[1:].min()), np.log10(y[1:].max())
             pad = max(0.05 * (hi - lo), 0.02)
             self.plot.setYRange(lo - pad, hi + 5 * pad, padding=0)
-            self.off_scale.setText(f"iteration 0: {y[0]:.3g} (off scale) ↑")
+            self.off_scale.setText(f"iteration {int(x[0])}: {y[0]:.3g} (off scale) ↑")
             self.off_scale.show()
         else:
             self.plot.enableAutoRange(axis="y")
@@ -113,14 +114,21 @@ class LossView(QWidget):
     def set_progress(self, history: np.ndarray, iteration: int, max_iter: int, elapsed: float,
                      stop_reason: str | None = None, paused: bool = False,
                      loss: float | None = None) -> None:
-        """history: (iteration + 1,) loss per iteration (index 0 = initial factors)."""
+        """history: (iteration + 1,) loss per iteration (index 0 = initial factors),
+        nan where it was not evaluated (KL / IS: all but every 10th iteration).
+        loss: the current state's loss, None if not evaluated: the status then
+        shows the latest evaluated one."""
         h = np.asarray(history, dtype=np.float64)
-        finite = h[np.isfinite(h) & (h > 0)]
-        floor = finite.min() * 1e-3 if finite.size else 1.0
+        x = np.flatnonzero(np.isfinite(h))  # only evaluated losses are drawn
+        y = h[x]
+        positive = y[y > 0]
+        floor = positive.min() * 1e-3 if positive.size else 1.0
         # a log axis cannot show 0 or negatives: floor them far below the curve
-        y = np.where(np.isfinite(h) & (h > 0), h, floor)
-        self._curve.setData(np.arange(len(y)), y)
-        self._fit_range(y)
+        y = np.where(y > 0, y, floor)
+        self._curve.setData(x, y)
+        self._fit_range(x, y)
+        if loss is None and len(y):
+            loss = float(h[x[-1]])
         rate = iteration / elapsed if elapsed > 0 else 0.0
         self.iteration_label.setText(f"iteration <b>{iteration}</b> / {max_iter}")
         self.elapsed_label.setText(f"elapsed <b>{format_seconds(elapsed)}</b>")
