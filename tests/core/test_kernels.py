@@ -134,3 +134,26 @@ def test_ratio_kernels_guard_small_denominators(dtype):
     np.testing.assert_allclose(t, 1 / guarded, rtol=1e-6)
     np.testing.assert_allclose(r, X / guarded, rtol=1e-6)
     assert np.isfinite(r).all() and np.isfinite(t).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("per_row", [False, True])
+@pytest.mark.parametrize("l1,l2", [(0.0, 0.0), (0.2, 0.5)])
+def test_kl_apply_is_the_multiplicative_update(dtype, per_row, l1, l2):
+    rng = _rng()
+    F = rng.random((7, 5)).astype(dtype)
+    num = rng.random((7, 5)).astype(dtype)
+    sums = rng.random(7 if per_row else 5).astype(dtype)
+    F[0, 0], num[0, 0], sums[0] = 2 * np.finfo(dtype).tiny, 1e-3, 1.0  # result subnormal: flushed
+    sums[1] = 0.0  # a zero denominator is guarded by eps
+    eps = dtype(np.finfo(np.float32).eps)
+    tiny = np.finfo(dtype).tiny
+    s = sums[:, None] if per_row else sums[None, :]
+    expected = F * num / np.maximum(s + l1 + l2 * F, eps)
+    expected[expected < tiny] = 0
+    out = num.copy()
+    new_sums = np.full(len(sums), np.nan)
+    K.kl_apply(out, F, sums, per_row, dtype(l1), dtype(l2), eps, tiny, new_sums)
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+    assert out[0, 0] == 0.0
+    np.testing.assert_allclose(new_sums, expected.sum(axis=1 if per_row else 0), rtol=1e-6)

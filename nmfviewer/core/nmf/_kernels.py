@@ -128,3 +128,28 @@ def inverse_and_ratio(X, WH, T, eps):  # pragma: no cover - compiled
         inv = 1.0 / (v if v > eps else eps)
         t[i] = inv
         y[i] = x[i] * inv
+
+
+@njit(**_JIT)
+def kl_apply(num, F, sums, per_row, l1, l2, eps, tiny, new_sums):  # pragma: no cover
+    """The KL multiplicative update of F (r, c), written into num (r, c).
+
+    num <- F * num / max(sums + l1 + l2 F, eps), with sums (k,) the other
+    factor's sums over the shared axis, taken per row of F (per_row: F is H,
+    (k, m)) or per column (F is W, (n, k)). Results below ``tiny`` (subnormal)
+    are flushed to zero: they slow float32 arithmetic tenfold. new_sums (k,),
+    float64: set to the new factor's sums along the same axis (what the other
+    factor's update needs next).
+    """
+    r, c = F.shape
+    new_sums[:] = 0.0
+    for i in range(r):
+        f = F[i]
+        out = num[i]
+        for j in range(c):
+            s = sums[i] if per_row else sums[j]
+            d = s + l1 + l2 * f[j]
+            v = f[j] * out[j] / (d if d > eps else eps)
+            v = v if v >= tiny else 0.0
+            out[j] = v
+            new_sums[i if per_row else j] += v

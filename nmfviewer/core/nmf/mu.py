@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ._kernels import inverse_and_ratio, ratio_inplace
+from ._kernels import inverse_and_ratio, kl_apply, ratio_inplace
 from .products import HXt
 from .loss import BLOCK_BYTES, FrobeniusLoss, Regularization, row_blocks
 from .state import NMFState
@@ -157,6 +157,7 @@ def _iterate_beta(X, W, H, *, beta, reg, tracker, update_H=True):
     dt = X.dtype
     tiny = np.finfo(dt).tiny
     eps = dt.type(EPS)
+    l1_W, l2_W, l1_H, l2_H = (dt.type(v) for v in (reg.l1_W, reg.l2_W, reg.l1_H, reg.l2_H))
     log_tiny = float(np.log(tiny))
     W = np.ascontiguousarray(W)
     W_new = np.empty_like(W)  # numerator, then the next W
@@ -167,6 +168,9 @@ def _iterate_beta(X, W, H, *, beta, reg, tracker, update_H=True):
     blocks = _Blocks(X, 3 if beta == 0 else 2)
     c1, c2 = _data_constants(X, beta)
     gamma = 1.0 / (2.0 - beta) if beta < 1 else 1.0
+    # KL: W's column sums and H's row sums (float64), kept by kl_apply
+    w_sums = W.sum(axis=0, dtype=np.float64)
+    h_sums = H.sum(axis=1, dtype=np.float64)
     it = 0
     while True:
         # --- pass 1: loss of (W, H) and the W update's numerator / denominator.
@@ -197,8 +201,7 @@ def _iterate_beta(X, W, H, *, beta, reg, tracker, update_H=True):
                 np.matmul(t, H.T, out=den_W[r0:r1])
         loss = None
         if evaluate and beta == 1:
-            sum_wh = float(np.dot(W.sum(axis=0, dtype=np.float64), H.sum(axis=1, dtype=np.float64)))
-            loss = s1 - c1 + sum_wh
+            loss = s1 - c1 + float(np.dot(w_sums, h_sums))  # sum(WH)
         elif evaluate:
             loss = s1 - (s2 - c1 * log_tiny) - c2
         if evaluate and reg.any:
@@ -206,8 +209,10 @@ def _iterate_beta(X, W, H, *, beta, reg, tracker, update_H=True):
         yield tracker.state(it, W, H, loss)
         it += 1
         # --- finish the W update: W <- W * (num / den)^gamma
-        kl_sums = H.sum(axis=1)[None, :] if beta == 1 else None
-        _apply(W_new, W, _denominator(W, kl_sums, den_W, reg.l1_W, reg.l2_W), gamma)
+        if beta == 1:
+            kl_apply(W_new, W, h_sums.astype(dt), False, l1_W, l2_W, eps, tiny, w_sums)
+        else:
+            _apply(W_new, W, _denominator(den_W, W, reg.l1_W, reg.l2_W), gamma)
         W, W_new = W_new, W
         if not update_H:
             continue
@@ -224,25 +229,19 @@ def _iterate_beta(X, W, H, *, beta, reg, tracker, update_H=True):
             _gemm_acc(num_H, wb.T, b, tmp_H, first)
             if den_H is not None:
                 _gemm_acc(den_H, wb.T, t, tmp_H, first)
-        kl_sums = W.sum(axis=0)[:, None] if beta == 1 else None
-        _apply(num_H, H, _denominator(H, kl_sums, den_H, reg.l1_H, reg.l2_H), gamma)
+        if beta == 1:
+            kl_apply(num_H, H, w_sums.astype(dt), True, l1_H, l2_H, eps, tiny, h_sums)
+        else:
+            _apply(num_H, H, _denominator(den_H, H, reg.l1_H, reg.l2_H), gamma)
         np.copyto(H, num_H)
 
 
-def _denominator(F: np.ndarray, kl_sums: np.ndarray | None, den_buf: np.ndarray | None,
-                 l1: float, l2: float) -> np.ndarray:
-    """The MU denominator for factor F (W (n, k) or H (k, m)), penalties included.
-
-    KL: the other factor's sums, kl_sums ((1, k) for W, (k, 1) for H), broadcast;
-    IS: den_buf, accumulated in the pass over X (updated in place by l1).
-    """
+def _denominator(den: np.ndarray, F: np.ndarray, l1: float, l2: float) -> np.ndarray:
+    """The IS denominator of factor F (W (n, k) or H (k, m)), penalties included:
+    den (F's shape), accumulated in the pass over X, updated in place by l1."""
     dt = F.dtype.type
-    if kl_sums is not None:
-        den = np.broadcast_to(kl_sums + dt(l1), F.shape)
-    else:
-        den = den_buf
-        if l1:
-            den += dt(l1)
+    if l1:
+        den += dt(l1)
     if l2:
         den = den + dt(l2) * F
     return den
