@@ -134,8 +134,11 @@ def render(results: dict, markdown: bool = False) -> str:
                 d = mem.get(side, {})
                 extra = _get(d, "extra_bytes")
                 parts.append(f"{side} +{_f(extra and extra / MB, '{:.0f}')} MB")
+            code = _get(mem.get("nmfviewer", {}), "code_load_bytes")
+            loaded = (f" (nmfviewer's compiled kernels, loaded before: +{code / MB:.0f} MB once "
+                      "per process)" if code else "")
             out.append(f"Peak memory over X ({mem['x_bytes'] / MB:.0f} MB): " + ", ".join(parts)
-                       + f"; budget +{mem['budget_extra_bytes'] / MB:.0f} MB.")
+                       + f"; budget +{mem['budget_extra_bytes'] / MB:.0f} MB{loaded}.")
         fe = p.get("final_error", {})
         if fe:
             out.append(f"Final error: nmfviewer {_f(fe.get('nmfviewer'), '{:.6g}')} after "
