@@ -157,3 +157,16 @@ def test_kl_apply_is_the_multiplicative_update(dtype, per_row, l1, l2):
     np.testing.assert_allclose(out, expected, rtol=1e-6)
     assert out[0, 0] == 0.0
     np.testing.assert_allclose(new_sums, expected.sum(axis=1 if per_row else 0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (3, 7), (49, 361), (8, 20000)])
+def test_dot_f64_accumulates_in_float64(dtype, shape):
+    rng = _rng()
+    a = rng.random(shape).astype(dtype)
+    b = rng.random(shape).astype(dtype)
+    exact = float(np.dot(a.ravel().astype(np.float64), b.ravel().astype(np.float64)))
+    assert K.dot_f64(a, b) == pytest.approx(exact, rel=1e-12)
+    # a float32 accumulation would be off by ~1e-7 relative on the large case
+    big = np.full(10**6, 1.0 + 2**-20, dtype=np.float32)
+    assert K.dot_f64(big, big) == pytest.approx(1e6 * (1.0 + 2**-20) ** 2, rel=1e-11)

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._kernels import dot_f64
+
 #: rows per block so that one block of an X-shaped temporary is ~1 MB (float32)
 BLOCK_BYTES = 1 << 20
 
@@ -88,10 +90,9 @@ def trace_dot(A: np.ndarray, B: np.ndarray) -> float:
     A float32 dot would round the result to 7 digits, and the trace trick
     subtracts numbers of the size of ||X||^2: the loss needs float64 here.
     """
-    total = 0.0
-    for a, b in zip(row_blocks(A, BLOCK_BYTES // 8), row_blocks(B, BLOCK_BYTES // 8)):
-        total += float(np.dot(a.ravel().astype(np.float64), b.ravel().astype(np.float64)))
-    return total
+    if A.dtype != B.dtype:
+        A, B = A.astype(np.float64), B.astype(np.float64)
+    return float(dot_f64(np.ascontiguousarray(A), np.ascontiguousarray(B)))
 
 
 def frobenius_trace(
@@ -106,7 +107,7 @@ def frobenius_trace(
     HHt: (k, k) H H^T;  WWt: (k, k) W^T W
     """
     cross = trace_dot(G, F)
-    quad = float(np.dot(HHt.ravel().astype(np.float64), WWt.ravel().astype(np.float64)))
+    quad = trace_dot(HHt, WWt)
     return max(0.5 * (xx - 2.0 * cross + quad), 0.0)
 
 
@@ -225,7 +226,7 @@ class FrobeniusLoss:
         if self.tier == 0:
             small_C = C is not None and C.size <= A.size
             cross = trace_dot(C, H) if small_C else trace_dot(A, Wt)
-            quad = float(np.dot(B.ravel().astype(np.float64), D.ravel().astype(np.float64)))
+            quad = trace_dot(B, D)
         else:
             if self.by_C and C is not None:
                 G, F64, which = C, self._f64["H"], "H"
