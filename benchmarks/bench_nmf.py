@@ -56,13 +56,7 @@ SK_TOL = 1e-4
 SK_TOL_STRICT = 1e-5
 SK_MAX_ITER = 2000
 FEW_ITER = 50  # scikit-learn stopping sooner than this is checked again at SK_TOL_STRICT
-LIVE_VIEW_TODO = (
-    "not measured yet. To add: in benchmarks/, start nmfviewer.gui.worker's worker on a "
-    "QCoreApplication (QT_QPA_PLATFORM=offscreen) with the GUI's default snapshot rate, run a "
-    "fixed number of HALS iterations on the 'olivetti' and 'large' problems, and compare "
-    "iterations per second against a plain headless iterate_nmf loop on the same data "
-    "(interleaved, medians). Target: overhead <= 10%."
-)
+LIVE_VIEW_NOT_RUN = "not run in this invocation (it runs when --parts includes 'live')"
 
 
 def log(msg: str) -> None:
@@ -232,7 +226,8 @@ def live_view(names: list[str], quick: bool) -> dict:
     try:
         import nmfviewer.gui.worker  # noqa: F401
     except ImportError as exc:
-        return {"status": f"{LIVE_VIEW_TODO} (worker not importable: {exc})", "ratio": None}
+        return {"status": f"not measured: the GUI worker is not importable ({exc})",
+                "ratio": None}
     per = {}
     for name in names[:1] if quick else names:
         log(f"[live view] {name}: FitWorker at the GUI's snapshot rate vs headless")
@@ -308,7 +303,7 @@ def main(argv=None) -> int:
                             "repeats": args.repeats,
                             "variants": not args.no_variants},
                "problems": {},
-               "live_view_overhead": {"status": LIVE_VIEW_TODO, "ratio": None}}
+               "live_view_overhead": {"status": LIVE_VIEW_NOT_RUN, "ratio": None}}
     if args.no_variants:
         parts.add("no-variants")
     for p in select(args.problems, args.quick):
