@@ -321,12 +321,15 @@ def _decode_all(slots, images, options, workers, progress, cancel) -> None:
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, timeout=0.05, return_when=FIRST_EXCEPTION)
-            failed = [f for f in finished if f.exception() is not None]
-            if failed or (cancel is not None and cancel.is_set()):
+            failing = any(f.exception() is not None for f in finished)
+            if failing or (cancel is not None and cancel.is_set()):
                 stop.set()
                 for f in pending:
                     f.cancel()
                 wait(pending)
+                # files start in order, so every file before a failed one has
+                # run: the error names the first failing file, whatever the timing
+                failed = [f for f in futures if not f.cancelled() and f.exception() is not None]
                 if failed:
                     raise failed[0].exception()
                 break
