@@ -27,7 +27,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .hals import _penalty, _Updater, max_inner
+from .hals import _Updater, max_inner
 from .products import HXt
 from .loss import FrobeniusLoss, Regularization
 from .state import NMFState
@@ -72,10 +72,7 @@ def iterate_extrapolated(
     Dy = np.empty((k, k), dtype=dt)  # W_y W_y^T (for the H update)
 
     def loss(Wt_, H_) -> float:
-        value = frob(A, Wt_, None, H_, B, D)
-        if reg.any:
-            value += _penalty(reg, Wt_, H_, B, D)
-        return value
+        return frob.objective(reg, A, Wt_, None, H_, B, D)
 
     hxt(Hacc, A)
     frob.gram(Hacc, B, "H")

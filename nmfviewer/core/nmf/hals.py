@@ -179,10 +179,7 @@ def iterate_hals(
     have_C = update_H
 
     def loss() -> float:
-        value = frob(A, Wt, C if have_C else None, H, B, D)
-        if reg.any:
-            value += _penalty(reg, Wt, H, B, D)
-        return value
+        return frob.objective(reg, A, Wt, C if have_C else None, H, B, D)
 
     hxt(H, A)
     frob.gram(H, B, "H")
@@ -202,16 +199,3 @@ def iterate_hals(
             frob.gram(H, B, "H")
         yield tracker.state(it, Wt.T, H, loss())
 
-
-def _penalty(reg: Regularization, Wt, H, HHt, WWt) -> float:
-    """Penalty using the Gram traces for the squared norms (no extra pass)."""
-    p = 0.0
-    if reg.l1_W:
-        p += reg.l1_W * float(Wt.sum(dtype=np.float64))
-    if reg.l2_W:
-        p += 0.5 * reg.l2_W * float(np.trace(WWt, dtype=np.float64))
-    if reg.l1_H:
-        p += reg.l1_H * float(H.sum(dtype=np.float64))
-    if reg.l2_H:
-        p += 0.5 * reg.l2_H * float(np.trace(HHt, dtype=np.float64))
-    return p
