@@ -22,8 +22,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from ..core.collection import Collection, load_collection
 from ..core.errors import ParameterError
 from ..core.export import export_run, save_basis_png
-from ..core.nmf.fit import FitResult, resolve_seed
-from ..core.nmf.loss import Regularization, objective
+from ..core.nmf.fit import FitResult, loss_of, resolve_seed
 from ..core.params import LoadOptions, NMFParams
 from .worker import FitUpdate, FitWorker, LoadWorker, stop_threads
 
@@ -290,9 +289,7 @@ class Session(QObject):
         history = np.array(self.latest.loss_history, dtype=np.float64)
         loss = state.loss
         if loss is None:  # a run that failed between two evaluations of the loss
-            X = self.collection.to_matrix()
-            reg = Regularization.from_params(self.run_params, *X.shape)
-            loss = history[-1] = objective(X, state.W, state.H, self.run_params.beta, reg)
+            loss = history[-1] = loss_of(self.collection.to_matrix(), state, self.run_params)
         return FitResult(
             W=state.W, H=state.H, n_iter=int(state.iteration), loss=float(loss),
             loss_history=history,

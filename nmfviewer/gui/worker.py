@@ -27,8 +27,7 @@ import numpy as np
 from PySide6.QtCore import QThread, Signal
 
 from ..core.errors import NMFViewerError
-from ..core.nmf.fit import StopRule, iterate_nmf
-from ..core.nmf.loss import Regularization, objective
+from ..core.nmf.fit import StopRule, iterate_nmf, loss_of
 from ..core.nmf.state import NMFState
 
 #: seconds between two snapshots sent to the GUI (about 10 per second)
@@ -179,7 +178,7 @@ class FitWorker(QThread):
                     reason = "cancelled"
                 if reason is not None:
                     if state.loss is None:  # the last state shows a real loss
-                        state = replace(state, loss=self._objective(state))
+                        state = replace(state, loss=loss_of(self._X, state, self._params))
                         self._history[-1] = state.loss
                     self._send(replace(state, stop_reason=reason), max_iter, done=True)
                     return
@@ -191,12 +190,6 @@ class FitWorker(QThread):
                 first = False
         finally:
             segment.close()
-
-    def _objective(self, state: NMFState) -> float:
-        """The loss of the state's W (n, k) and H (k, m), for states the solver
-        did not evaluate it at."""
-        reg = Regularization.from_params(self._params, *self._X.shape)
-        return objective(self._X, state.W, state.H, self._params.beta, reg)
 
     def _wait_while_paused(self, state: NMFState, max_iter: int) -> float:
         t0 = time.perf_counter()

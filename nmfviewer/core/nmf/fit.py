@@ -248,6 +248,15 @@ def fit(
     return _fit_states(_run(X, params, W0, H0), X, params, callback, cancel)
 
 
+def loss_of(X: np.ndarray, state: NMFState, params: NMFParams) -> float:
+    """The state's loss; computed from its W (n, k) and H (k, m) on X (n, m)
+    where the solver did not evaluate it (``state.loss`` None)."""
+    if state.loss is not None:
+        return state.loss
+    reg = Regularization.from_params(params, *X.shape)
+    return objective(X, state.W, state.H, params.beta, reg)
+
+
 def _check_finite(loss: float, iteration: int) -> None:
     if not math.isfinite(loss):
         raise NMFViewerError(
@@ -275,12 +284,10 @@ def _fit_states(it, X, params, callback=None, cancel=None) -> FitResult:
             else:
                 reason = rule.check(state)
             if reason is not None:
-                loss = state.loss
-                if loss is None:
-                    reg = Regularization.from_params(params, *X.shape)
-                    loss = history[-1] = objective(X, state.W, state.H, params.beta, reg)
-                    _check_finite(loss, state.iteration)
-                state = replace(state, loss=loss, stop_reason=reason)
+                if state.loss is None:
+                    history[-1] = loss_of(X, state, params)
+                    _check_finite(history[-1], state.iteration)
+                state = replace(state, loss=history[-1], stop_reason=reason)
             if callback is not None:
                 callback(state)
             if reason is not None:
