@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -148,3 +150,224 @@ def test_regularisation_shrinks_factors():
         np.count_nonzero(reg.components_) < np.count_nonzero(plain.components_)
     )
     assert reg.reconstruction_err_ >= plain.reconstruction_err_ * 0.999
+
+
+# ---- scipy.sparse input -------------------------------------------------------------
+@pytest.mark.parametrize("cls", ["csr_matrix", "csc_matrix", "coo_matrix", "lil_matrix",
+                                 "csr_array", "csc_array"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_sparse_input_gives_the_dense_fit(cls, dtype):
+    import scipy.sparse as sp
+
+    dense = _X() * (_X(seed=1) > 0.3)  # about a third of the entries zero
+    dense = (dense * 100).astype(dtype) if dtype == np.int64 else dense.astype(dtype)
+    X = getattr(sp, cls)(dense)  # the same values, sparse
+    assert sp.issparse(X) and X.nnz < dense.size
+    model = NMF(4, random_state=0).fit(X)
+    ref = NMF(4, random_state=0).fit(dense)
+    assert model.components_.dtype == ref.components_.dtype
+    assert np.array_equal(model.components_, ref.components_)
+    assert np.array_equal(model.transform(X), ref.transform(dense))
+    assert model.n_features_in_ == dense.shape[1]
+
+
+def test_sparse_input_too_large_to_densify_is_refused_before_allocating():
+    import scipy.sparse as sp
+
+    from nmfviewer.core import MemoryLimitError
+
+    X = sp.csr_matrix(([1.0], ([0], [0])), shape=(10**6, 10**6))  # 8 TB dense
+    with pytest.raises(MemoryLimitError, match=r"scipy.sparse.*1000000 x 1000000.*float32"):
+        NMF(2).fit(X)
+    with pytest.raises(MemoryLimitError, match="TB as float32") as info:
+        NMF(2, dtype="float32").fit(X.astype(np.float32))
+    assert "dtype='float32'" not in str(info.value)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize(
+    "bad,match",
+    [(-1.0, "Negative values in data passed to NMF.{}: .*min -1.*np.clip"),
+     (np.nan, "X to NMF.{} contains 1 NaN or infinite"),
+     (np.inf, "X to NMF.{} contains 1 NaN or infinite"),
+     (-np.inf, "X to NMF.{} contains 1 NaN or infinite")],
+)
+def test_bad_values_are_refused_with_the_fix(bad, match, sparse):
+    import scipy.sparse as sp
+
+    X = _X()
+    X[3, 4] = bad
+    X = sp.csr_matrix(X) if sparse else X
+    with pytest.raises(ParameterError, match=match.format("fit")):
+        NMF(2).fit(X)
+    model = NMF(2, random_state=0).fit(_X())
+    with pytest.raises(ParameterError, match=match.format("transform")):
+        model.transform(X)
+
+
+# ---- bad X shapes (issue 14) --------------------------------------------------------
+@pytest.mark.parametrize(
+    "X,match",
+    [
+        (np.arange(1.0, 6.0), r"1-D X of shape \(5,\).*X.reshape\(-1, 1\).*X.reshape\(1, -1\)"),
+        ([1.0, 2.0, 3.0], r"1-D X of shape \(3,\).*reshape"),
+        (np.ones((4, 3, 2)), r"3-D X of shape \(4, 3, 2\).*X.reshape\(len\(X\), -1\)"),
+        ([[[1.0]]], r"3-D X of shape \(1, 1, 1\).*flatten each sample"),
+        (np.ones((2, 2, 2, 2)), r"4-D X.*flatten each sample"),
+        (np.float64(3.0), r"0-D X.*\[\[x\]\]"),
+    ],
+)
+def test_not_2d_X_is_refused_with_the_fix(X, match):
+    with pytest.raises(ParameterError, match=match):
+        NMF(1).fit(X)
+    model = NMF(1, random_state=0).fit(_X())
+    with pytest.raises(ParameterError, match=match.replace("fit", "transform")):
+        model.transform(X)
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (5, 0), (0, 0)])
+@pytest.mark.parametrize("k", [None, "auto", 2])
+def test_empty_X_is_refused_whatever_n_components(shape, k):
+    import scipy.sparse as sp
+
+    for X in (np.zeros(shape), sp.csr_matrix(shape)):
+        with pytest.raises(ParameterError, match=r"empty X: 0 (sample|feature)\(s\) \(shape="):
+            NMF(k).fit(X)
+    with pytest.raises(ParameterError, match="n_components=None would be 0"):
+        NMF(k).fit(np.zeros(shape))
+
+
+def test_ragged_X_is_a_parameter_error():
+    with pytest.raises(ParameterError, match="NMF.fit: .*inhomogeneous"):
+        NMF(1).fit([[1.0, 2.0], [3.0]])
+
+
+def test_wrong_feature_count_in_transform_names_both():
+    model = NMF(2, random_state=0).fit(_X(m=30))
+    with pytest.raises(ParameterError, match="X has 29 features, but NMF is expecting 30"):
+        model.transform(_X(m=29))
+
+
+# ---- bad parameters (issue 14) ------------------------------------------------------
+@pytest.mark.parametrize("beta", [["kl"], ("frobenius",), {"kl": 1}, None, "KL"])
+def test_beta_loss_of_a_wrong_type_names_value_and_choices(beta):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(ParameterError, match=r"'beta_loss' parameter of NMF must be") as info:
+        NMF(2, beta_loss=beta).fit(_X())
+    message = str(info.value)
+    assert f"Got {beta!r} instead" in message
+    assert "'kullback-leibler'" in message and "float" in message
+    assert isinstance(info.value, InvalidParameterError)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"n_components": 2.5}, "'n_components' parameter"),
+        ({"n_components": "all"}, "'n_components' parameter"),
+        ({"tol": np.nan}, "'tol' parameter"),
+        ({"l1_ratio": 1.5}, "'l1_ratio' parameter"),
+        ({"time_budget": 0}, "'time_budget' parameter"),
+        ({"solver": "HALS"}, "'solver' parameter"),
+        ({"random_state": "seed"}, "'random_state' parameter"),
+        ({"dtype": "int8"}, "'dtype' parameter"),
+        ({"dtype": np.int32}, "dtype=<class 'numpy.int32'> is not supported"),
+        ({"beta_loss": 0.5, "solver": "mu"}, r"beta_loss=0.5 is not supported"),
+    ],
+)
+def test_declared_parameter_limits(kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        NMF(**kwargs).fit(_X())
+
+
+def test_unfitted_error_is_also_sklearns():
+    from sklearn.exceptions import NotFittedError
+
+    for call in (lambda m: m.transform(_X()), lambda m: m.inverse_transform(np.ones((2, 2))),
+                 lambda m: m.get_feature_names_out()):
+        with pytest.raises(NotFittedError):
+            call(NMF(2))
+    with pytest.raises(ParameterError, match="did you mean 'n_components'"):
+        NMF().set_params(n_component=3)
+
+
+def test_inverse_transform_checks_W():
+    model = NMF(3, random_state=0).fit(_X())
+    with pytest.raises(ParameterError, match=r"W of shape \(5, 2\).*k=3"):
+        model.inverse_transform(np.ones((5, 2)))
+    with pytest.raises(ParameterError, match=r"W of shape \(3,\)"):
+        model.inverse_transform(np.ones(3))
+
+
+def test_transform_of_zero_rows_is_zero():
+    model = NMF(3, random_state=0).fit(_X())
+    assert np.array_equal(model.transform(np.zeros((2, 30))), np.zeros((2, 3)))
+    X = _X()[:4]
+    X[1] = 0
+    W = model.transform(X)
+    assert np.all(W[1] == 0) and np.all(W[[0, 2, 3]].sum(axis=1) > 0)
+
+
+def test_auto_n_components_follows_custom_factors():
+    X = _X(n=12, m=7)
+    model = NMF("auto", init="custom", max_iter=5)
+    model.fit(X, W=np.full((12, 3), 0.5), H=np.full((3, 7), 0.5))
+    assert model.n_components_ == 3
+    assert NMF(None, random_state=0, max_iter=5).fit(X).n_components_ == 7
+
+
+# ---- scikit-learn stays out of `import nmfviewer` -----------------------------------
+def _modules_after(code: str) -> set[str]:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys\nprint(' '.join(sys.modules))"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return set(out.split())
+
+
+def test_only_the_estimator_imports_sklearn():
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[2] / "nmfviewer"
+    users = sorted(
+        p.relative_to(package).as_posix()
+        for p in package.rglob("*.py")
+        if any(line.lstrip().startswith(("import sklearn", "from sklearn"))
+               for line in p.read_text(encoding="utf-8").splitlines())
+    )
+    assert users == ["core/nmf/estimator.py"]
+    # the core without nmfviewer/__init__.py (which the public API may load eagerly):
+    # everything but NMF is used without loading scikit-learn
+    bare = (
+        "import importlib.util, sys, types\n"
+        "pkg = types.ModuleType('nmfviewer')\n"
+        "pkg.__path__ = importlib.util.find_spec('nmfviewer').submodule_search_locations\n"
+        "sys.modules['nmfviewer'] = pkg\n"
+        "import nmfviewer.core as c\n"
+    )
+    loaded = _modules_after(
+        bare + "c.fit, c.NMFParams, c.Collection, c.export_run, c.iterate_nmf, c.solve_W"
+    )
+    assert "nmfviewer.core.nmf.fit" in loaded and "nmfviewer.core.collection" in loaded
+    assert not any(m.split(".")[0] == "sklearn" for m in loaded)
+    assert "sklearn.base" in _modules_after(bare + "c.NMF")
+
+
+def test_import_nmfviewer_loads_no_sklearn():
+    loaded = _modules_after("import nmfviewer")
+    if "nmfviewer.core.nmf.estimator" in loaded:
+        pytest.skip("nmfviewer/__init__.py still imports the estimator eagerly "
+                    "(the lazy public API of issue 9 item 2 makes it lazy)")
+    assert not any(m.split(".")[0] == "sklearn" for m in loaded)
+    import subprocess
+    import sys
+
+    log = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "nmfviewer", "--help"],
+        capture_output=True, text=True, check=True,
+    ).stderr
+    assert not re.search(r"\|\s+(sklearn\b|nmfviewer\.core\.nmf\.estimator)", log)

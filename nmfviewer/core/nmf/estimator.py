@@ -306,8 +306,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         ndarray of the run's dtype is not copied; a sparse X is densified once.
         """
         dtype = self._dtype()
-        if not sp.issparse(X):
-            _check_ndim(X, method)
+        _check_ndim(X, method)
         try:
             X = validate_data(
                 self,
@@ -317,12 +316,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 dtype=dtype,
                 ensure_all_finite=False,  # checked below, with our message
             )
-        except TypeError:
-            raise  # e.g. a dict in an object array: scikit-learn's TypeError
-        except ValueError as exc:
-            if isinstance(exc, ParameterError):
-                raise
-            raise ParameterError(f"{exc} (NMF.{method})") from None
+        except ValueError as exc:  # (a TypeError, e.g. a dict in X, passes as is)
+            raise ParameterError(f"NMF.{method}: {exc}") from None
         values = X.data if sp.issparse(X) else X
         _check_values(values, method)
         if sp.issparse(X):
@@ -455,11 +450,12 @@ def _densify(X) -> np.ndarray:
     need = n * m * X.dtype.itemsize
     available = available_memory()
     if available is not None and need > available // 2:
+        smaller = ", or dtype='float32' (half the size)" if X.dtype.itemsize > 4 else ""
         raise MemoryLimitError(
             f"X is a scipy.sparse matrix of {n} x {m} ({X.nnz} stored values); NMF's "
             f"solvers need it dense, which takes {human_bytes(need)} as {X.dtype} but "
             f"only {human_bytes(available // 2)} (half the available memory) may be "
-            "used. Pass fewer samples or features, or dtype='float32'."
+            f"used. Pass fewer samples or features{smaller}."
         )
     return X.toarray(order="C")
 
