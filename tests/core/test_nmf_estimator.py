@@ -238,7 +238,7 @@ def test_empty_X_is_refused_whatever_n_components(shape, k):
 
 
 def test_ragged_X_is_a_parameter_error():
-    with pytest.raises(ParameterError, match="NMF.fit: .*inhomogeneous"):
+    with pytest.raises(ParameterError, match=r"NMF\.fit: .*inhomogeneous"):
         NMF(1).fit([[1.0, 2.0], [3.0]])
 
 

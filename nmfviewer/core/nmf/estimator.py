@@ -46,7 +46,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import replace
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -134,7 +134,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         The whole run: W, H, loss history, stop reason, the NMFParams used.
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict[str, list]] = {
         "n_components": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
         "init": [
             StrOptions({"auto", "random", "nndsvd", "nndsvda", "nndsvdar", "custom"}),
