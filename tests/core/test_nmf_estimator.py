@@ -371,3 +371,24 @@ def test_import_nmfviewer_loads_no_sklearn():
         capture_output=True, text=True, check=True,
     ).stderr
     assert not re.search(r"\|\s+(sklearn\b|nmfviewer\.core\.nmf\.estimator)", log)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fit_and_transform_hand_a_float_C_array_to_the_core_uncopied(dtype, monkeypatch):
+    from nmfviewer.core.nmf import estimator
+
+    seen = []
+
+    def spy(real):
+        def wrapper(X, *args, **kwargs):
+            seen.append(X)
+            return real(X, *args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(estimator, "fit", spy(estimator.fit))
+    monkeypatch.setattr(estimator, "solve_W", spy(estimator.solve_W))
+    X = _X(dtype=dtype)
+    model = NMF(3, random_state=0).fit(X)
+    model.transform(X)
+    assert len(seen) == 2 and seen[0] is X and seen[1] is X

@@ -337,7 +337,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             init = "custom"
         k = self.n_components
         if k is None or k == "auto":
-            given = H.shape[0] if H is not None else W.shape[1] if W is not None else None
+            given = np.shape(H)[0] if H is not None else np.shape(W)[-1] if W is not None else None
             k = min(n, m) if init != "custom" or given is None else int(given)
         loss = self.beta_loss
         if isinstance(loss, Real) and not isinstance(loss, bool):
