@@ -102,11 +102,16 @@ def test_grid_search_over_n_components():
         Pipeline([("nmf", NMF(random_state=0))]),
         {"nmf__n_components": [1, 3]},
         cv=2,
-        scoring=lambda est, X_, y_=None: -est[0].reconstruction_err_,
+        # held-out reconstruction error: W from transform, components_ from the fit
+        scoring=lambda est, X_, y_=None: -np.linalg.norm(
+            X_ - est.inverse_transform(est.transform(X_))
+        ),
     )
     search.fit(X)
     assert search.best_params_ == {"nmf__n_components": 3}
     assert search.best_estimator_[0].n_components_ == 3
+    errors = -search.cv_results_["mean_test_score"]  # k=1, k=3
+    assert errors[1] < errors[0] / 5  # k=3 reconstructs unseen rows of rank-3 data
 
 
 def test_feature_names_in_and_out():
