@@ -27,11 +27,13 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from nmfviewer.core import NMF
 
+#: HALS (the default) and multiplicative updates; Itakura-Saito MU is left out of
+#: the full suite for time, see test_mu_transform_is_not_batch_invariant
+ESTIMATORS = [NMF(), NMF(solver="mu", beta_loss="kullback-leibler")]
+
 #: {check name: reason} for checks expected to fail: none (xfail_strict makes an
 #: entry that starts passing fail too, so this list cannot go stale).
 EXPECTED_FAILED_CHECKS: dict[str, str] = {}
-
-ESTIMATORS = [NMF(), NMF(solver="mu", beta_loss="kullback-leibler")]
 
 
 @parametrize_with_checks(
@@ -41,6 +43,18 @@ ESTIMATORS = [NMF(), NMF(solver="mu", beta_loss="kullback-leibler")]
 )
 def test_check_estimator(estimator, check):
     check(estimator)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="transform with multiplicative updates stops when the loss of the whole batch "
+    "has converged, so a row's W depends on the other rows at the stop tolerance's "
+    "precision (here 3e-7 for IS at k=1; KL and Frobenius MU are exact at k=1 but differ "
+    "by up to 1e-4..6e-3 at k=2); HALS (solver='cd') is exact. A per-row stop belongs in "
+    "solve_W / the run driver.",
+)
+def test_mu_transform_is_not_batch_invariant():
+    checks.check_methods_subset_invariance("NMF", NMF(solver="mu", beta_loss="itakura-saito"))
 
 
 #: checks scikit-learn runs on its own transformers in sklearn/tests/test_common.py
