@@ -74,7 +74,7 @@ def _whole(value: Any) -> int | None:
 
 
 def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    number = _whole(value)
+    number = None if isinstance(value, str) else _whole(value)  # text: parse it first
     if number is None or number < minimum:
         raise ParameterError(f"{name}={value!r} must be a whole number >= {minimum}.",
                              field=name, value=value)
@@ -221,7 +221,7 @@ class NMFParams(_Serializable):
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        k = _whole(self.n_components)
+        k = None if isinstance(self.n_components, str) else _whole(self.n_components)
         if k is None or k < 1:
             raise ParameterError(
                 f"n_components (k)={self.n_components!r} must be a whole number >= 1.",

@@ -215,7 +215,10 @@ def current_blas_threads() -> int | None:
         return _choice.threads
     from threadpoolctl import threadpool_info
 
-    counts = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    # numpy's BLAS does nmfviewer's products (scipy may load a second one)
+    own = [i["num_threads"] for i in blas if "numpy" in str(i.get("filepath", ""))]
+    counts = own or [i["num_threads"] for i in blas]
     return max(counts) if counts else None
 
 
