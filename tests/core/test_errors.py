@@ -85,7 +85,7 @@ def test_fit_names_the_fields_of_bad_data():
     with pytest.raises(ParameterError) as info:
         fit(np.full((3, 4), 1e30, np.float32), NMFParams(n_components=1))
     assert (info.value.field, info.value.suggestion) == ("normalize", "max")
-    assert render_error(info.value).endswith("Rescale the data (--normalize max) or compute "
+    assert render_error(info.value).endswith("rescale the data (--normalize max) or compute "
                                              "in float64.")
 
 

@@ -90,7 +90,7 @@ def check_X(X, dtype) -> np.ndarray:
         raise ParameterError(
             f"X's largest value {float(hi):g} is out of range for {dtype} NMF.",
             field="normalize", value="none", suggestion="max",
-            hint="Rescale the data ({option}) or compute in float64.",
+            hint="Either rescale the data ({option}) or compute in float64.",
         )
     return X
 
