@@ -76,13 +76,17 @@ def test_auto_keeps_one_thread_on_a_busy_machine():
     against 3.0 s): the GEMM probe sees it and keeps 1."""
     clock = fake_clock({1: 3.0, 2: 23.6})
     choice = choose_blas_threads("auto", shape=LARGE, n_components=16, cores=2, measure=clock)
-    assert choice.threads == 1 and "not faster" in choice.reason
-    assert sorted(set(clock.calls)) == [1, 2] and len(clock.calls) == 6  # interleaved
+    assert choice.threads == 1 and "not reliably faster" in choice.reason
+    assert clock.calls == [1, 2]  # not faster in the first pair: measured no longer
 
 
 def test_auto_uses_the_cores_on_a_quiet_machine_only_for_a_clear_gain():
     quiet = fake_clock({1: 1.0, 2: 0.55})
     assert choose_blas_threads("auto", shape=LARGE, cores=2, measure=quiet).threads == 2
+    assert quiet.calls == [1, 2] * 5  # every pair must show the gain
+    # more than n times faster is noise (the 1-thread GEMM lost its core): keep 1
+    preempted = fake_clock({1: 2.35, 2: 1.0})
+    assert choose_blas_threads("auto", shape=LARGE, cores=2, measure=preempted).threads == 1
     marginal = fake_clock({1: 1.0, 2: 1.0 / REQUIRED_GAIN * 1.01})
     assert choose_blas_threads("auto", shape=LARGE, cores=2, measure=marginal).threads == 1
 
@@ -90,7 +94,7 @@ def test_auto_uses_the_cores_on_a_quiet_machine_only_for_a_clear_gain():
 def test_the_worst_case_of_the_policy_on_a_busy_machine():
     """Whatever the probe measures, the chosen count is never slower than 1 thread by
     more than the probe's own noise: it picks n threads only when they measured faster."""
-    for one, many in [(1.0, 0.2), (1.0, 0.76), (1.0, 0.8), (1.0, 8.0), (3.0, 23.6)]:
+    for one, many in [(1.0, 0.55), (1.0, 0.76), (1.0, 0.8), (1.0, 8.0), (3.0, 23.6)]:
         choice = choose_blas_threads("auto", shape=LARGE, cores=2,
                                      measure=fake_clock({1: one, 2: many}))
         cost = many if choice.threads == 2 else one
@@ -147,3 +151,10 @@ def test_the_api_leaves_a_users_environment_alone(monkeypatch):
         assert current_thread_choice() is None
     finally:
         restore_blas_threads(previous)
+
+
+def test_one_noisy_pair_keeps_one_thread():
+    """Load comes in bursts: a pair in which n threads were not faster decides."""
+    times = iter([1.0, 0.55, 1.0, 0.55, 1.0, 3.0, 1.0, 0.55, 1.0, 0.55])
+    choice = choose_blas_threads("auto", shape=LARGE, cores=2, measure=lambda t: next(times))
+    assert choice.threads == 1
