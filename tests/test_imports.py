@@ -94,3 +94,40 @@ def test_declared_dependencies_are_the_imported_ones():
     for module in imported & third_party:
         assert distribution.get(module, module).lower() in declared, module
     assert "imageio" not in declared  # only the tests use it
+
+
+def _imports_of(path: Path) -> set[str]:
+    """Absolute dotted names a module imports (relative imports resolved)."""
+    import ast
+
+    names = set()
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                base = node.module or ""
+            else:
+                base = ".".join(parts[: len(parts) - node.level]
+                                + ((node.module,) if node.module else ()))
+            names.add(base)  # the module imported from, not the names taken from it
+    return names
+
+
+#: the session and the worker switch to nmfviewer.core with the run driver (engine branch)
+_PENDING = {"gui/session.py", "gui/worker.py"}
+
+
+def test_front_ends_import_core_only_through_its_public_api_and_gui_never_the_cli():
+    offenders = []
+    files = [*(ROOT / "nmfviewer" / "gui").rglob("*.py"), ROOT / "nmfviewer" / "cli.py",
+             ROOT / "nmfviewer" / "cli_options.py", ROOT / "nmfviewer" / "__init__.py"]
+    for path in files:
+        rel = path.relative_to(ROOT / "nmfviewer").as_posix()
+        for name in _imports_of(path):
+            if rel.startswith("gui/") and name.startswith("nmfviewer.cli"):
+                offenders.append(f"{rel} imports {name}")
+            if name.startswith("nmfviewer.core.") and rel not in _PENDING:
+                offenders.append(f"{rel} imports {name}")
+    assert offenders == []
