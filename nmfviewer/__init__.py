@@ -33,7 +33,22 @@ _EXPORTS: dict[str, str] = {
     "load_collection": "nmfviewer.core",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [  # noqa: RUF022 - __version__ first, then _EXPORTS in order (a test checks)
+    "__version__",
+    "NMF",
+    "Collection",
+    "ExportError",
+    "FitResult",
+    "LoadError",
+    "LoadOptions",
+    "NMFParams",
+    "NMFState",
+    "NMFViewerError",
+    "ParameterError",
+    "configure_blas_threads",
+    "fit",
+    "load_collection",
+]
 
 
 def __getattr__(name: str) -> Any:

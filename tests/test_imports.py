@@ -52,6 +52,12 @@ def test_the_package_resolves_its_public_names_lazily():
     assert proc.returncode == 0, proc.stderr
 
 
+def test_all_lists_every_export():
+    import nmfviewer
+
+    assert nmfviewer.__all__ == ["__version__", *nmfviewer._EXPORTS]  # same order
+
+
 def test_unknown_names_raise_attribute_error():
     import nmfviewer
 

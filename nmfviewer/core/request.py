@@ -8,7 +8,7 @@ the CLI.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .params import LoadOptions, NMFParams
@@ -33,8 +33,8 @@ class GuiRequest:
     """
 
     paths: tuple[Path, ...] = ()
-    load_options: LoadOptions = LoadOptions()
-    params: NMFParams = NMFParams(n_components=DEFAULT_K)
+    load_options: LoadOptions = field(default_factory=LoadOptions)
+    params: NMFParams = field(default_factory=lambda: NMFParams(n_components=DEFAULT_K))
     start: bool = False
     screenshot: Path | None = None
     quit_when_done: bool = False
