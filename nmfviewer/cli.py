@@ -195,7 +195,12 @@ def _recorded_threads(manifest: Any) -> int | None:
     raw = manifest.raw if isinstance(getattr(manifest, "raw", None), dict) else {}
     result = raw.get("result")
     count = result.get("blas_threads") if isinstance(result, dict) else None
-    if isinstance(count, int) and not isinstance(count, bool) and count >= 1:
+    if count is None:  # written before the count was recorded: the BLAS seen at export
+        environment = raw.get("environment")
+        blas = environment.get("blas") if isinstance(environment, dict) else None
+        first = blas[0] if isinstance(blas, list) and blas else None
+        count = first.get("num_threads") if isinstance(first, dict) else None
+    if isinstance(count, int) and not isinstance(count, bool) and 1 <= count <= 1024:
         return count
     return None
 

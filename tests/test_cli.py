@@ -460,6 +460,27 @@ def test_replay_uses_the_recorded_thread_count(tmp_path, monkeypatch):
     assert np.array_equal(W1, W2) and np.array_equal(H1, H2)
 
 
+def test_replay_of_a_run_json_without_the_count_uses_the_blas_it_recorded(tmp_path,
+                                                                        monkeypatch):
+    out = tmp_path / "two"
+    assert cli.main(["fit", str(FACES), *FAST, "--threads", "2", "--out", str(out), "-q"]) == 0
+    doc = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    del doc["result"]["blas_threads"]  # as written before the count was recorded
+    assert doc["environment"]["blas"][0]["num_threads"] == 2
+    (out / "run.json").write_text(json.dumps(doc), encoding="utf-8")
+    seen = []
+    real_fit = fit_module.fit
+
+    def fit_recording_threads(*args, **kwargs):
+        seen.append(_blas_threads())
+        return real_fit(*args, **kwargs)
+
+    _patch_fit(monkeypatch, fit_recording_threads)
+    again = tmp_path / "again"
+    assert cli.main(["fit", "--replay", str(out / "run.json"), "--out", str(again), "-q"]) == 0
+    assert seen == [{2}]
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_cli_and_api_give_the_same_factors_at_the_same_thread_count(threads, tmp_path):
     out = tmp_path / "cli"

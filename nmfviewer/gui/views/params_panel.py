@@ -89,8 +89,8 @@ class ParamsPanel(QWidget):
         self.l1_ratio = QLineEdit()
         tips = {
             self.k: "k: the number of basis images (components).",
-            self.seed: "Seed of the random initialisation; leave empty for a fresh one "
-                       "(the export records the seed used).",
+            self.seed: "Seed of the random initialisation, 0 to 4294967295; leave empty for "
+                       "a fresh one (the export records the seed used).",
             self.tol: "Stop when the loss decreases by less than this per iteration (relative).",
             self.alpha_W: "Regularisation strength on W (scikit-learn's alpha_W).",
             self.alpha_H: "Regularisation strength on H; 'same' uses alpha_W.",
