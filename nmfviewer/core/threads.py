@@ -117,7 +117,7 @@ def choose_blas_threads(
                       them 'auto' uses every available core (minus the GUI's).
     cores:            the cores available (default: :func:`available_cores`).
     measure:          ``measure(threads) -> seconds`` for a GEMM probe of the
-                      problem's shape (default: :func:`time_gemm`); tests pass
+                      problem's shape (default: :func:`gemm_probe`); tests pass
                       a fake clock here.
     """
     requested = parse_threads(requested)
@@ -135,10 +135,8 @@ def choose_blas_threads(
     n_images, n_pixels = (int(s) for s in shape)
     if n_images * n_pixels < SMALL_PROBLEM:
         return ThreadChoice(1, "auto", "small problem")
-    k = int(n_components or 16)
     if measure is None:
-        def measure(threads: int) -> float:
-            return time_gemm(shape, k, threads)
+        measure = gemm_probe((n_images, n_pixels), int(n_components or 16))
     ratios = []
     for _ in range(_PROBE_PAIRS):  # back-to-back pairs: a burst of load hits both
         ratio = measure(1) / max(measure(n), 1e-12)
@@ -151,9 +149,10 @@ def choose_blas_threads(
     return ThreadChoice(n, "auto", f"measured: {n} threads {min(ratios):.2f}x faster")
 
 
-def time_gemm(shape: tuple[int, int], k: int, threads: int) -> float:
-    """Seconds for one (k x r) @ (r x m) float32 GEMM at ``threads`` BLAS threads,
-    on a block of X's shape (r rows, m pixels, at most ~1 M entries)."""
+def gemm_probe(shape: tuple[int, int], k: int):
+    """``measure(threads) -> seconds`` of one (k x r) @ (r x m) float32 GEMM at that
+    many BLAS threads, on a block of X's shape (r rows of m pixels, at most ~1 M
+    entries, allocated once)."""
     import numpy as np
     from threadpoolctl import threadpool_limits
 
@@ -164,11 +163,15 @@ def time_gemm(shape: tuple[int, int], k: int, threads: int) -> float:
     B = rng.random((r, m), dtype=np.float32)
     A = rng.random((k, r), dtype=np.float32)
     out = np.empty((k, m), dtype=np.float32)
-    with threadpool_limits(limits=threads, user_api="blas"):
-        np.matmul(A, B, out=out)  # warm the threads up
-        start = time.perf_counter()
-        np.matmul(A, B, out=out)
-        return time.perf_counter() - start
+
+    def measure(threads: int) -> float:
+        with threadpool_limits(limits=threads, user_api="blas"):
+            np.matmul(A, B, out=out)  # wake the threads up
+            start = time.perf_counter()
+            np.matmul(A, B, out=out)
+            return time.perf_counter() - start
+
+    return measure
 
 
 def configure_blas_threads(
