@@ -7,21 +7,24 @@ User errors (bad values, missing or unreadable inputs, unwritable output)
 exit with code 2 and one line on stderr: ``nmfviewer: error: <message>``.
 Ctrl-C exits with 130. Tracebacks are reserved for bugs in nmfviewer.
 
-BLAS threads (``fit``): set once, after loading and before fitting, for the
-whole process (threadpoolctl limits are process-wide; nothing toggles them
-during the fit). ``--threads N`` sets N; by default ('auto') a small X (fewer
-than ``SMALL_PROBLEM`` entries) gets 1 thread, because OpenBLAS threads make
-small GEMMs and the SVD of the nndsvd init 10-100x slower when the cores are
-shared (measured: a 100x625 SVD 5 ms on 1 thread, 0.3-3.5 s on 2 threads of a
-loaded 2-core machine); larger problems keep the library's default. The
-original limits are restored when ``main`` returns.
+BLAS threads: one policy for every entry point, in ``nmfviewer.core``
+(:func:`nmfviewer.core.configure_blas_threads`). ``fit`` sets the count once,
+after loading and before fitting (``--threads N``, or 'auto': 1 thread for a
+small X, else measured); run.json records it and ``--replay`` reuses it. The
+window leaves its GUI thread a core. The limits are restored when ``main``
+returns.
+
+The GUI gets one frozen :class:`nmfviewer.core.GuiRequest`, built and
+validated here; the GUI never imports this module.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import replace
@@ -37,14 +40,24 @@ from .cli_options import (
     load_options_from_args,
     params_from_args,
     parse_size,
+    render_error,
 )
-from .core.errors import LoadError, NMFViewerError
+from .core import (
+    DEFAULT_K,
+    ExportError,
+    GuiRequest,
+    LoadError,
+    NMFViewerError,
+    configure_blas_threads,
+    current_thread_choice,
+    restore_blas_threads,
+)
 
 __all__ = [
     "add_fit_options",
     "build_fit_parser",
     "build_gui_parser",
-    "limit_blas_threads",
+    "gui_request_from_args",
     "load_options_from_args",
     "main",
     "params_from_args",
@@ -53,8 +66,6 @@ __all__ = [
 
 _PROGRESS_INTERVAL = 0.25  # seconds between progress lines
 _LOADING_QUIET = 1.0  # seconds of loading before loading progress is shown
-#: entries of X below which 'auto' BLAS threading uses a single thread
-SMALL_PROBLEM = 1 << 20
 
 
 def _check_paths(paths: list[Path], manifest: Path | None = None) -> None:
@@ -72,6 +83,27 @@ def _check_paths(paths: list[Path], manifest: Path | None = None) -> None:
             "or a multi-page TIFF).",
             p,
         )
+
+
+def _check_output_dir(out: Path) -> None:
+    """Refuse, before any work, an output folder that cannot be written: it (or the
+    nearest folder that exists above it) must be a folder this process may write in.
+    Nothing is left behind (the probe is an anonymous temporary file)."""
+    existing = out
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    reason = None
+    if not existing.is_dir():
+        reason = f"{existing} is not a folder"
+    else:
+        try:
+            with tempfile.TemporaryFile(dir=existing):
+                pass
+        except OSError as exc:
+            reason = f"{existing} is not writable ({exc.strerror or exc})"
+    if reason is not None:
+        raise ExportError(f"cannot write the results to {out}: {reason}; choose another "
+                          "folder with --out.", out)
 
 
 # --------------------------------------------------------------------------- progress
@@ -125,7 +157,7 @@ def _warn(message: str) -> None:
 # --------------------------------------------------------------------------- commands
 def _replay_setup(ns, option_flags):
     """(paths, LoadOptions, NMFParams, bit_depth, manifest) for ``fit --replay``."""
-    from .core.export import read_manifest
+    from .core import read_manifest
 
     runtime = ("threads",)  # how fast, not what: allowed with --replay
     given = [
@@ -158,27 +190,64 @@ def _replay_setup(ns, option_flags):
     return list(manifest.paths), manifest.load_options, params, bit_depth, manifest
 
 
+def _recorded_threads(manifest: Any) -> int | None:
+    """The BLAS thread count a recorded run used (None when run.json does not say)."""
+    raw = manifest.raw if isinstance(getattr(manifest, "raw", None), dict) else {}
+    result = raw.get("result")
+    count = result.get("blas_threads") if isinstance(result, dict) else None
+    if count is None:  # written before the count was recorded: the BLAS seen at export
+        environment = raw.get("environment")
+        blas = environment.get("blas") if isinstance(environment, dict) else None
+        first = blas[0] if isinstance(blas, list) and blas else None
+        count = first.get("num_threads") if isinstance(first, dict) else None
+    if isinstance(count, int) and not isinstance(count, bool) and 1 <= count <= 1024:
+        return count
+    return None
+
+
+def _from_run_json(exc: NMFViewerError, manifest_path: Path) -> NMFViewerError:
+    """In a replay every value comes from run.json: say which key, not how to change it."""
+    if exc.field is None or exc.source is not None:
+        return exc
+    from .core import LoadOptions, NMFParams
+
+    section = None
+    if exc.field in NMFParams.__dataclass_fields__:
+        section = "params"
+    elif exc.field in LoadOptions.__dataclass_fields__:
+        section = "load_options"
+    if section is not None:
+        exc.source = f"{manifest_path} key '{section}.{exc.field}'"
+    return exc
+
+
 def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
-    from .core.collection import load_collection
-    from .core.export import export_run
-    from .core.nmf.fit import fit
+    from .core import export_run, fit, load_collection
 
     if ns.replay is None and not ns.paths:
         raise UsageError("no input given; give one or more PATHs (or --replay RUN_JSON)")
     if ns.out is None:
         raise UsageError("the output folder is missing; give --out DIR")
+    if not ns.out.strip():
+        raise UsageError("--out is empty (an unset shell variable?); give the output folder")
+    out = Path(ns.out)
     manifest = None
+    threads = ns.threads
     if ns.replay is not None:
         paths, options, params, bit_depth, manifest = _replay_setup(ns, option_flags)
+        if threads is None:
+            threads = _recorded_threads(manifest)
     else:
         paths = ns.paths
         options = load_options_from_args(ns)
         params = params_from_args(ns)
         bit_depth = ns.bit_depth or 8
     _check_paths(paths, ns.replay)
+    _check_output_dir(out)
 
     progress = _Progress(sys.stderr, enabled=not ns.quiet)
     stage = "loading the images"
+    previous = current_thread_choice()
     try:
         collection = load_collection(paths, options, progress=progress.loading)
         for note in collection.warnings:
@@ -189,12 +258,8 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
         stage = "fitting"
         X = collection.to_matrix()
         params.check_data_shape(*X.shape)  # before any progress line
-        limits = limit_blas_threads(ns.threads, X.size)
-        try:
-            result = fit(X, params, callback=progress.iteration)
-        finally:
-            if limits is not None:
-                limits.restore_original_limits()
+        configure_blas_threads(threads, shape=X.shape, n_components=params.n_components)
+        result = fit(X, params, callback=progress.iteration)
         rate = result.n_iter / result.elapsed if result.elapsed > 0 else float("inf")
         progress.line(
             f"stopped ({result.stop_reason}) after {result.n_iter} iterations: "
@@ -202,7 +267,7 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
             force=True,
         )
         stage = "exporting"
-        written = export_run(ns.out, collection, result, bit_depth=bit_depth)
+        written = export_run(out, collection, result, bit_depth=bit_depth)
     except KeyboardInterrupt:
         what = (
             "files already in the output folder are complete (each written atomically)"
@@ -211,15 +276,63 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
         )
         print(f"{PROG}: interrupted while {stage}; {what}.", file=sys.stderr, flush=True)
         return 130
+    except NMFViewerError as exc:
+        if manifest is not None:
+            raise _from_run_json(exc, ns.replay) from None
+        raise
+    finally:
+        restore_blas_threads(previous)
     print(written[0].parent, flush=True)
     return 0
 
 
+def _no_display() -> str | None:
+    """Why the window cannot open here (None when it can): on Linux, Qt aborts the
+    process (SIGABRT) when there is no display and no platform was chosen."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return (f"no display to open the window on (DISPLAY and WAYLAND_DISPLAY are not set); "
+            f"use '{PROG} fit' to run without a window, or QT_QPA_PLATFORM=offscreen for "
+            "scripted screenshots.")
+
+
+def _check_screenshot(path: Path) -> None:
+    folder = path.parent
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if path.is_dir():
+        raise UsageError(f"--screenshot {path} is a folder; give a file name such as shot.png")
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--screenshot {path}: cannot create a file in {folder}; "
+                         "choose another place")
+
+
+def gui_request_from_args(ns: argparse.Namespace) -> GuiRequest:
+    """The validated, frozen request for the window (raises ParameterError / LoadError)."""
+    request = GuiRequest(
+        paths=tuple(ns.paths),
+        load_options=load_options_from_args(ns),
+        params=params_from_args(ns, n_components=DEFAULT_K),
+        start=bool(ns.start),
+        screenshot=ns.screenshot,
+        quit_when_done=bool(ns.quit_when_done),
+        threads=ns.threads or "auto",
+    )
+    _check_paths(list(request.paths))
+    if request.screenshot is not None:
+        _check_screenshot(request.screenshot)
+    return request
+
+
 def _run_gui(ns: argparse.Namespace) -> int:
     # validate what was given now, so a typo fails here and not inside the window
-    load_options_from_args(ns)
-    params_from_args(ns, n_components=1)  # k itself is checked when given
-    _check_paths(ns.paths)
+    request = gui_request_from_args(ns)
+    problem = _no_display()
+    if problem is not None:
+        raise UsageError(problem)
     try:  # lazily: the headless path never loads Qt
         gui_app = importlib.import_module("nmfviewer.gui.app")
     except ImportError as exc:
@@ -229,29 +342,22 @@ def _run_gui(ns: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    return int(gui_app.main(ns) or 0)
-
-
-def limit_blas_threads(threads: int | str | None, n_entries: int):
-    """Apply the BLAS thread count for a fit of an X with ``n_entries`` entries.
-
-    threads: a number, or 'auto' / None (1 thread when X is small, otherwise
-    unchanged). Returns the threadpoolctl limiter (call its
-    ``restore_original_limits()`` when done) or None when nothing was changed.
-    """
-    if threads in (None, "auto"):
-        if n_entries >= SMALL_PROBLEM:
-            return None
-        threads = 1
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=int(threads), user_api="blas")
+    return int(gui_app.run(request) or 0)
 
 
 def _error(message: str) -> int:
     one_line = " ".join(str(message).split())
     print(f"{PROG}: error: {one_line}", file=sys.stderr, flush=True)
     return 2
+
+
+def _split_at_double_dash(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(options and paths, paths after the first '--'): everything after '--' is a
+    path, even '-scan.png' (argparse's intermixed parsing loses '--')."""
+    if "--" in argv:
+        i = argv.index("--")
+        return argv[:i], argv[i + 1:]
+    return argv, []
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -263,18 +369,21 @@ def main(argv: list[str] | None = None) -> int:
         argv = argv[1:]
     else:
         parser, flags = build_gui_parser()
+    argv, after = _split_at_double_dash(argv)
     try:
         try:
             ns = parser.parse_intermixed_args(argv)
         except SystemExit as exc:  # --help, --version
             return int(exc.code or 0)
+        ns.paths = [*ns.paths, *(Path(p) for p in after)]
         ns.command = "fit" if headless else "gui"
-        ns.k = ns.n_components  # the GUI may read either name
         return _run_fit(ns, flags) if headless else _run_gui(ns)
-    except (UsageError, NMFViewerError) as exc:
+    except UsageError as exc:
         return _error(str(exc))
+    except NMFViewerError as exc:
+        return _error(render_error(exc))
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted.", file=sys.stderr, flush=True)
         return 130
     except MemoryError:
-        return _error("out of memory; load fewer or smaller images, or lower k.")
+        return _error("out of memory; load fewer or smaller images, or lower k (-k).")

@@ -4,7 +4,8 @@ One function, :func:`add_fit_options`, adds the NMF, loading and export
 options to both parsers. Every option defaults to None ("not given"), so the
 dataclass defaults apply and a replay can tell which options were given.
 :func:`params_from_args` and :func:`load_options_from_args` turn a parsed
-namespace into the frozen parameter objects (the GUI uses them too).
+namespace into the frozen parameter objects; :func:`render_error` spells a
+core error's fix as the option to type (``--size-policy resize``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .core.errors import ParameterError
-from .core.params import (
+from ._version import __version__
+from .core import (
     COLOR_POLICIES,
     DTYPES,
     HALS_VARIANTS,
@@ -25,10 +25,15 @@ from .core.params import (
     NEGATIVE_POLICIES,
     NONFINITE_POLICIES,
     NORMALIZATIONS,
+    SEED_LIMIT,
     SIZE_POLICIES,
     SOLVER_ALIASES,
     LoadOptions,
     NMFParams,
+    NMFViewerError,
+    ParameterError,
+    parse_seed,
+    parse_threads,
 )
 
 PROG = "nmfviewer"
@@ -44,9 +49,40 @@ _LOAD_DESTS = {
     "max_memory_bytes": "max_memory", "workers": "workers",
 }  # fmt: skip
 _SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
-#: the field name a ParameterError message starts with ("max_iter=0 must be ...")
-_FIELD_AT_START = re.compile(r"^(\w+)(?: \(k\))?=")
+#: a token that starts like a negative number ('-1', '-1e-4', '-.5', '-1G') is a value,
+#: never an option: no option of ours starts with a digit
+_NEGATIVE_NUMBER = re.compile(r"^-\.?\d")
+
+
+def option_flag(field: str) -> str | None:
+    """The option that sets an NMFParams / LoadOptions field ('-k', '--size-policy'),
+    or None when the command line has none."""
+    if field == "n_components":
+        return "-k"
+    dest = _LOAD_DESTS.get(field, field)
+    if dest in _PARAM_DESTS or dest in _LOAD_DESTS.values() or dest in ("threads", "bit_depth"):
+        return "--" + dest.replace("_", "-")
+    return None
+
+
+def cli_spelling(field: str, suggestion: Any) -> str:
+    """How the command line spells setting ``field`` (to ``suggestion``)."""
+    flag = option_flag(field)
+    if flag is None:
+        return field if suggestion is None else f"{field} {suggestion}"
+    if suggestion is None or isinstance(suggestion, bool):  # store_true options
+        return flag
+    return f"{flag} {suggestion}"
+
+
+def render_error(exc: NMFViewerError) -> str:
+    """A core error as the command line says it: the fix spelled as an option, and a
+    parameter error led by the option typed ("--tol: tol=-1.0 must be ...")."""
+    text = exc.render(cli_spelling)
+    flag = option_flag(exc.field) if exc.field else None
+    if isinstance(exc, ParameterError) and flag is not None and exc.source is None:
+        text = f"{flag}: {text}"
+    return text
 
 
 class UsageError(Exception):
@@ -54,13 +90,20 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    """No abbreviations (``--to`` is not ``--tol``), errors as UsageError."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         # argparse takes only '-1' and '-.5' for negative numbers: '-1e-4' would be read as
         # an option ("--tol: expected one argument") instead of the value it is
         self._negative_number_matcher = _NEGATIVE_NUMBER
 
     def error(self, message: str):  # type: ignore[override]
+        unknown = message.partition("unrecognized arguments: ")[2].split()
+        if any(a.startswith("-") and not a.startswith("--") for a in unknown):
+            message += ("; a file whose name starts with '-' is given as ./NAME, or after "
+                        "'--' (e.g. -- -scan.png)")
         raise UsageError(message)
 
 
@@ -97,16 +140,21 @@ def _float_type(text: str) -> float:
 
 
 def _seed_type(text: str) -> int | str:
-    return "random" if text.strip().lower() == "random" else _int_type(text)
+    if text.strip().lower() == "random":
+        return "random"
+    try:
+        return parse_seed(text)  # type: ignore[return-value]
+    except ParameterError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a seed; give a whole number from 0 to {SEED_LIMIT - 1} "
+            "or 'random'") from None
 
 
 def _threads_type(text: str) -> int | str:
-    if text.strip().lower() == "auto":
-        return "auto"
-    n = _int_type(text)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number >= 1 or 'auto'")
-    return n
+    try:
+        return parse_threads(text)
+    except ParameterError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number >= 1 or 'auto'") from None
 
 
 def _alpha_h_type(text: str) -> float | str:
@@ -114,13 +162,22 @@ def _alpha_h_type(text: str) -> float | str:
 
 
 def parse_size(text: str) -> int:
-    """Bytes from '2000000', '512M', '2G', '1.5GiB' (units of 1024)."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([kmgt]?)(?:i?b)?\s*", str(text), re.IGNORECASE)
+    """Bytes from '2000000', '512M', '2G', '1.5GiB' (units of 1024); at least 1 byte."""
+    m = re.fullmatch(r"\s*([-+]?)(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(?:i?b)?\s*", str(text),
+                     re.IGNORECASE)
     if m is None:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a size; give bytes or a number with K, M, G or T (e.g. 2G)"
         )
-    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
+    if m.group(1) == "-":
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is negative; give a positive size such as 512M or 2G")
+    size = float(m.group(2)) * _SIZE_UNITS[m.group(3).lower()]
+    if size < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is less than one byte (a number without a unit counts bytes); "
+            "give e.g. 512M or 2G")
+    return int(size)
 
 
 # --------------------------------------------------------------------------- parsers
@@ -148,7 +205,7 @@ def add_fit_options(parser: argparse.ArgumentParser) -> dict[str, str]:
     add(nmf, "--init", type=_choice_type("init", tuple(i for i in INITS if i != "custom")),
         help="auto (default), random, nndsvd, nndsvda or nndsvdar")
     add(nmf, "--seed", type=_seed_type, metavar="N",
-        help="random seed (default 0); 'random' draws one (recorded in run.json)")
+        help="random seed, 0 to 2**32-1 (default 0); 'random' draws one (recorded in run.json)")
     add(nmf, "--max-iter", type=_int_type, metavar="N", help="iterations at most")
     add(nmf, "--tol", type=_float_type, metavar="X", help="relative loss decrease to stop at")
     add(nmf, "--window", type=_int_type, metavar="N",
@@ -183,7 +240,7 @@ def add_fit_options(parser: argparse.ArgumentParser) -> dict[str, str]:
         help="basis PNGs in 8 (default) or 16 bits")
     add(other, "--threads", type=_threads_type, metavar="N",
         help="BLAS threads, set once before fitting; 'auto' (default): 1 for small "
-             "problems, else the library's choice")
+             "problems, else measured (run.json records the count, a replay reuses it)")
     return added
 
 
@@ -203,7 +260,7 @@ def build_fit_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
     _add_common(parser)
     parser.add_argument("paths", nargs="*", type=Path, metavar="PATH",
                         help="folders, image files or multi-page TIFFs")
-    parser.add_argument("--out", type=Path, metavar="DIR", help="output folder (required)")
+    parser.add_argument("--out", metavar="DIR", help="output folder (required)")
     parser.add_argument("--replay", type=Path, metavar="RUN_JSON",
                         help="rerun a recorded run (its run.json); only --out may be given")
     parser.add_argument("-q", "--quiet", action="store_true",
@@ -234,13 +291,15 @@ def params_from_args(ns: argparse.Namespace, n_components: int | None = None) ->
     """NMFParams from parsed options; options not given keep NMFParams' defaults,
     except that ``--loss kl`` / ``is`` without ``--solver`` selects 'mu'.
 
-    ``n_components`` is used when ``-k`` was not given. Raises ParameterError.
+    ``n_components`` is used when ``-k`` was not given. Raises ParameterError
+    (render it with :func:`render_error`).
     """
     k = getattr(ns, "n_components", None)
     if k is None:
         k = n_components
     if k is None:
-        raise ParameterError("the number of components is missing; give -k K (e.g. -k 10).")
+        raise ParameterError("the number of components k is missing.", field="n_components",
+                             suggestion=10, hint="Give {option}, for example.")
     kwargs: dict[str, Any] = {}
     for dest in _PARAM_DESTS:
         value = getattr(ns, dest, None)
@@ -248,10 +307,7 @@ def params_from_args(ns: argparse.Namespace, n_components: int | None = None) ->
             kwargs[dest] = None if (dest == "seed" and value == "random") else value
     if kwargs.get("loss", "frobenius") != "frobenius" and "solver" not in kwargs:
         kwargs["solver"] = "mu"  # the only solver for KL / IS: no need to say it
-    try:
-        return NMFParams(n_components=k, **kwargs)
-    except ParameterError as exc:
-        raise _name_the_option(exc, {d: d for d in ("n_components", *_PARAM_DESTS)}) from None
+    return NMFParams(n_components=k, **kwargs)
 
 
 def load_options_from_args(ns: argparse.Namespace) -> LoadOptions:
@@ -261,23 +317,4 @@ def load_options_from_args(ns: argparse.Namespace) -> LoadOptions:
         for name, dest in _LOAD_DESTS.items()
         if getattr(ns, dest, None) is not None
     }
-    try:
-        return LoadOptions(**kwargs)
-    except ParameterError as exc:
-        raise _name_the_option(exc, _LOAD_DESTS) from None
-
-
-def _option_string(dest: str) -> str:
-    return "-k" if dest == "n_components" else "--" + dest.replace("_", "-")
-
-
-def _name_the_option(exc: ParameterError, dests: dict[str, str]) -> ParameterError:
-    """The core's message ("max_iter=0 must be ...") with the option the user typed
-    in front ("--max-iter: max_iter=0 must be ...")."""
-    message = str(exc).replace("use None for no limit", "leave the option out for no limit")
-    match = _FIELD_AT_START.match(message)
-    if match is not None and match.group(1) == "seed":
-        message = message.replace(" or None.", " or 'random'.")
-    if match is not None and match.group(1) in dests:
-        message = f"{_option_string(dests[match.group(1)])}: {message}"
-    return ParameterError(message)
+    return LoadOptions(**kwargs)

@@ -121,6 +121,11 @@ class Case:
             ('loaded'; empty when the input loads without any note).
     n_images: rows of weights.csv ('loaded').
     verify: optional extra check of the output folder ('loaded').
+    cli_fix: fragments of the fix as the command line spells it ('--size-policy resize');
+             the core error carries the field and value, each front end words it.
+    gui_fix: the same fix as the window words it ('Load options… ▸ Mixed sizes').
+    tags: 'cli-only' for mistakes of the command line's own parsing (the window has
+          widgets instead); 'permission' for cases root cannot reproduce.
     """
 
     id: str
@@ -131,6 +136,8 @@ class Case:
     n_images: int | None = None
     tags: tuple[str, ...] = field(default=())
     verify: Callable[[Path], None] | None = None
+    cli_fix: tuple[str, ...] = ()
+    gui_fix: tuple[str, ...] = ()
 
 
 def _alone(kind: str, k: str = "1"):
@@ -322,11 +329,12 @@ CASES: list[Case] = [
     Case("empty-folder", "an empty folder", _folder(lambda f: None), "refused",
          ("is empty", "choose a folder of PNG")),
     Case("nested-only", "nested folders", _folder(_nested_only), "refused",
-         ("sub-folder", "day 1", "--recursive")),
+         ("sub-folder", "day 1"), cli_fix=("Use --recursive to load",),
+         gui_fix=("Load options… ▸ Folders ▸ Include sub-folders",)),
     Case("nested-recursive", "nested folders", _folder(_nested_only, "--recursive"), "loaded",
          (), 6),
     Case("nested-mixed", "nested folders", _folder(_nested_mixed), "loaded",
-         ("ignored 1 sub-folder", "extra", "--recursive"), 4),
+         ("ignored 1 sub-folder", "extra", "load recursively"), 4),
     Case("symlink-loop", "a symbolic-link loop", _folder(_link_loop, "--recursive"), "loaded",
          ("skipped folder link", "sub/back up", "loop"), 6),
     Case("unicode-names", "names with spaces and non-ASCII characters", _folder(_unicode_names),
@@ -348,7 +356,9 @@ CASES: list[Case] = [
          ("resized 1 image", "16x20", "12x12", "bigger.png"), 6),
     Case("mixed-sizes-refuse", "images of mixed sizes",
          _folder(_mixed_sizes, "--size-policy", "refuse"), "refused",
-         ("differ in size", "--size-policy resize", "bigger.png")),
+         ("differ in size", "bigger.png", "size_policy is 'refuse'"),
+         cli_fix=("Use --size-policy resize to resize them to 12x12",),
+         gui_fix=("File ▸ Load options… ▸ Mixed sizes ▸ “resize to the most common size”",)),
     Case("mixed-colour", "mixed grayscale, RGB, RGBA and palette images",
          _folder(_mixed_colour), "loaded", ("converted", "colour", "c_rgb.png", "d_rgba.png"), 5),
     Case("mixed-colour-palette", "mixed grayscale, RGB, RGBA and palette images",
@@ -357,50 +367,59 @@ CASES: list[Case] = [
          _folder(_mixed_colour), "loaded", ("alpha", "d_rgba.png"), 5),
     Case("mixed-colour-refuse", "mixed grayscale, RGB, RGBA and palette images",
          _folder(_mixed_colour, "--color", "refuse"), "refused",
-         ("colour image", "--color luminance")),
+         ("colour image",), cli_fix=("--color luminance",),
+         gui_fix=("Colour images ▸ “convert to gray (luminance)”",)),
     Case("16-bit-and-float", "16-bit and float images", _folder(_deep_and_float), "loaded",
          (), 6, verify=_depths_kept),
     Case("negative", "negative values", _folder(_with_value("minus.tif", -0.5)), "refused",
-         ("minus.tif", "negative", "--negative clip")),
+         ("minus.tif", "negative"), cli_fix=("--negative clip",),
+         gui_fix=("Negative values ▸ “clip at zero”",)),
     Case("negative-clip", "negative values",
          _folder(_with_value("minus.tif", -0.5), "--negative", "clip"), "loaded",
          ("clipped", "minus.tif"), 5),
     Case("nan", "NaN values", _folder(_with_value("nan.tif", np.nan)), "refused",
-         ("nan.tif", "NaN", "--nonfinite zero")),
+         ("nan.tif", "NaN"), cli_fix=("--nonfinite zero",),
+         gui_fix=("NaN / infinite values ▸ “replace by zero”",)),
     Case("infinite", "infinite values", _folder(_with_value("inf.tif", np.inf)), "refused",
-         ("inf.tif", "infinite", "--nonfinite zero")),
+         ("inf.tif", "infinite"), cli_fix=("--nonfinite zero",),
+         gui_fix=("NaN / infinite values ▸ “replace by zero”",)),
     Case("nan-zero", "NaN values", _folder(_with_value("nan.tif", np.nan), "--nonfinite",
                                            "zero"), "loaded", ("replaced", "nan.tif"), 5),
     Case("one-by-one", "1x1 images", _folder(_tiny, k="1"), "loaded", (), 4),
     Case("one-by-one-k2", "1x1 images", _folder(_tiny, k="2"), "refused",
-         ("n_components (k)=2", "k must be <= 1", "Lower k")),
+         ("n_components (k)=2", "k must be <= 1", "Lower k"), cli_fix=("(-k 1)",),
+         gui_fix=("(Components k = 1 in the Run panel)",)),
     Case("single-image", "a single image", lambda r: _single(r, "1"), "loaded", (), 1),
     Case("single-image-k2", "a single image", lambda r: _single(r, "2"), "refused",
-         ("n_components (k)=2", "k must be <= 1", "Lower k")),
+         ("n_components (k)=2", "k must be <= 1", "Lower k"), cli_fix=("(-k 1)",),
+         gui_fix=("(Components k = 1 in the Run panel)",)),
     Case("multipage-sizes", "a multi-page TIFF with pages of different sizes", _pages,
          "loaded", ("resized 1 image", "stack.tif[page 3]"), 4),
     Case("multipage-sizes-refuse", "a multi-page TIFF with pages of different sizes",
          lambda r: _pages(r, "--size-policy", "refuse"), "refused",
-         ("differ in size", "stack.tif[page 3]", "--size-policy resize")),
+         ("differ in size", "stack.tif[page 3]"), cli_fix=("--size-policy resize",),
+         gui_fix=("Mixed sizes ▸ “resize to the most common size”",)),
     # -- memory, refused from the headers
     Case("memory", "a collection that would not fit in memory",
          _params("-k", "2", "--max-memory", "2K"), "refused",
-         ("6 images of 12x12", "limit is 2.0 KB", "--max-memory")),
+         ("6 images of 12x12", "limit is 2.0 KB"), cli_fix=("raise the limit (--max-memory)",),
+         gui_fix=("raise the limit (File ▸ Load options… ▸ Memory limit)",)),
     Case("memory-from-header", "a collection that would not fit in memory (header only)",
          _folder(_too_big_from_header, "--max-memory", "100M"), "refused",
-         ("limit is 100.0 MB", "--max-memory")),
+         ("limit is 100.0 MB",), cli_fix=("--max-memory",), gui_fix=("Memory limit",)),
     Case("memory-huge-image", "a collection that would not fit in memory (a 10000x10000 image)",
          _folder(_huge_header(10_000), "--max-memory", "100M"), "refused",
-         ("limit is 100.0 MB", "--max-memory")),
+         ("limit is 100.0 MB",), cli_fix=("--max-memory",), gui_fix=("Memory limit",)),
     Case("memory-very-large-image",
          "a collection that would not fit in memory (a 14000x14000 image)",
          _folder(_huge_header(14_000), "--max-memory", "100M"), "refused",
-         ("limit is 100.0 MB", "--max-memory")),
+         ("limit is 100.0 MB",), cli_fix=("--max-memory",), gui_fix=("Memory limit",)),
     # -- parameters
     Case("k-zero", "k = 0", _params("-k", "0"), "refused",
          ("-k: n_components (k)=0", "whole number >= 1")),
     Case("k-too-large", "k larger than min(n_images, n_pixels)", _params("-k", "7"), "refused",
-         ("n_components (k)=7", "6 images x 144 pixels", "Lower k to at most 6")),
+         ("n_components (k)=7", "6 images x 144 pixels", "Lower k to at most 6"),
+         cli_fix=("-k: ", "(-k 6)"), gui_fix=("(Components k = 6 in the Run panel)",)),
     Case("tol-negative", "negative tol", _params("-k", "2", "--tol", "-1"), "refused",
          ("--tol: tol=-1.0", "number >= 0")),
     Case("tol-negative-exponent", "negative tol (written -1e-4)",
@@ -409,6 +428,34 @@ CASES: list[Case] = [
          ("--max-iter: max_iter=0", ">= 1")),
     Case("unknown-loss", "an unknown loss name", _params("-k", "2", "--loss", "euclid"),
          "refused", ("--loss", "'euclid'", "frobenius, kl, is")),
+    # -- numeric fields, validated once with their real limits (issue 14)
+    Case("seed-2**32", "a seed of 2**32 (numpy refuses it)",
+         _params("-k", "2", "--seed", str(2**32)), "refused",
+         ("--seed", "'4294967296'", "0 to 4294967295"), tags=("cli-only",)),
+    Case("seed-huge", "a seed far above 2**32", _params("-k", "2", "--seed", "9" * 30),
+         "refused", ("--seed", "0 to 4294967295"), tags=("cli-only",)),
+    Case("seed-superscript", "a Unicode digit as the seed ('²': isdigit() but not int())",
+         _params("-k", "2", "--seed", "²"), "refused", ("--seed", "'²'", "not a seed"),
+         tags=("cli-only",)),
+    Case("seed-largest", "the largest seed numpy takes (2**32 - 1), default init",
+         _params("-k", "2", "--seed", str(2**32 - 1)), "loaded", (), 6),
+    Case("max-memory-negative", "a negative memory limit ('-1G')",
+         _params("-k", "2", "--max-memory", "-1G"), "refused",
+         ("--max-memory", "'-1G' is negative"), tags=("cli-only",)),
+    Case("max-memory-fraction", "a memory limit below one byte ('0.5')",
+         _params("-k", "2", "--max-memory", "0.5"), "refused",
+         ("--max-memory", "'0.5' is less than one byte"), tags=("cli-only",)),
+    Case("max-memory-zero", "a memory limit of 0", _params("-k", "2", "--max-memory", "0"),
+         "refused", ("--max-memory", "'0' is less than one byte"), tags=("cli-only",)),
+    # -- abbreviations are off: a shortened option is an error, never another option
+    Case("abbreviated-tol", "'--to' (argparse took it as --tol)",
+         _params("-k", "2", "--to", "1e-3"), "refused",
+         ("unrecognized arguments: --to",), tags=("cli-only",)),
+    Case("abbreviated-max", "'--max' (ambiguous: --max-iter / --max-memory)",
+         _params("-k", "2", "--max", "5"), "refused", ("unrecognized arguments: --max",),
+         tags=("cli-only",)),
+    Case("abbreviated-size", "'--size' for --size-policy", _params("-k", "2", "--size", "refuse"),
+         "refused", ("unrecognized arguments: --size",), tags=("cli-only",)),
 ]
 
 
@@ -418,11 +465,20 @@ def run_case(case: Case, root: Path) -> tuple[int, Path]:
     Returns (exit code, output folder); the caller captures stderr and stdout.
     """
     args = case.build(root)
+    out = root / "out"
+    return run_fit(args, out), out
+
+
+def run_fit(args: list[str], out: Path) -> int:
+    """``nmfviewer fit ARGS --out OUT`` in process (FAST added unless --max-iter is given;
+    options go before a '--', after which everything is a path)."""
+    paths: list[str] = []
+    if "--" in args:
+        i = args.index("--")
+        args, paths = args[:i], args[i:]
     if "--max-iter" not in args:
         args = [*args, *FAST]
-    out = root / "out"
-    code = cli.main(["fit", *args, "--out", str(out)])
-    return code, out
+    return cli.main(["fit", *args, "--out", str(out), *paths])
 
 
 # --------------------------------------------------------------------------- checks

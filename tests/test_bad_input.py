@@ -37,7 +37,7 @@ def test_bad_input_case(case: Case, tmp_path, capsys):
     code, out = run_case(case, tmp_path)
     captured = capsys.readouterr()
     if case.outcome == "refused":
-        check_refused(code, captured.err, out, case.expect)
+        check_refused(code, captured.err, out, (*case.expect, *case.cli_fix))
     else:
         check_loaded(code, captured.err, captured.out, out, case.expect, case.n_images)
         if case.verify is not None:
@@ -46,7 +46,10 @@ def test_bad_input_case(case: Case, tmp_path, capsys):
 
 # --------------------------------------------------------------------------- real processes
 def _subprocess(args: list[str], *, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONWARNINGS": "default"}  # what a user's shell has: no filters
+    # what a user's shell has (no warning filters); the package next to tests/ is the one run
+    root = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONWARNINGS": "default", "PYTHONPATH": path}
     return subprocess.run(
         [*prefix, sys.executable, "-m", "nmfviewer", "fit", *args],
         capture_output=True, text=True, timeout=120, env=env, cwd=Path(__file__).parent,
@@ -63,7 +66,7 @@ def test_python_m_nmfviewer_fit_exits_2_without_traceback(case_id, tmp_path):
     args = case.build(tmp_path)
     out = tmp_path / "out"
     proc = _subprocess([*args, *FAST, "--out", str(out)])
-    check_refused(proc.returncode, proc.stderr, out, case.expect)
+    check_refused(proc.returncode, proc.stderr, out, (*case.expect, *case.cli_fix))
     assert proc.stdout == ""
 
 
@@ -101,17 +104,54 @@ def test_huge_image_header_gives_one_line_not_a_library_warning(tmp_path):
     proc = _subprocess([str(folder), "-k", "2", *FAST, "--max-memory", "100M", "--out", str(out)])
     check_refused(proc.returncode, proc.stderr, out, ("--max-memory",))
 
-
-
 @pytest.mark.parametrize("args, expect", [
-    (["--time-budget", "0"], ("--time-budget: time_budget=0", "leave the option out")),
-    (["--seed", "-5"], ("--seed: seed=-5", "or 'random'")),
+    (["--time-budget", "0"], ("--time-budget: time_budget=0", "or no limit")),
+    (["--seed", "-5"], ("argument --seed", "'-5' is not a seed", "or 'random'")),
     (["--alpha-W", "-1e-3"], ("--alpha-W: alpha_W=-0.001", ">= 0")),
-    (["--max-memory", "0"], ("--max-memory: max_memory_bytes=0", ">= 1")),
+    (["--l1-ratio", "2"], ("--l1-ratio: l1_ratio=2.0", "between 0 and 1")),
+    (["--solver", "hals", "--loss", "kl"], ("--solver: solver 'hals'", "Use --solver mu")),
+    (["--workers", "0"], ("--workers: workers=0", ">= 1")),
 ])  # fmt: skip
 def test_parameter_errors_name_the_option_typed(args, expect, tmp_path, capsys):
-    """Beyond issue 5's list: the core's parameter messages, prefixed with the option."""
+    """The core's ParameterError carries the field; the command line leads with the
+    option typed and spells the fix as an option, never in Python."""
     out = tmp_path / "out"
     code = cli.main(["fit", str(good_folder(tmp_path / "in")), "-k", "2", *args,
                      "--out", str(out)])
-    check_refused(code, capsys.readouterr().err, out, expect)
+    line = check_refused(code, capsys.readouterr().err, out, expect)
+    assert "='" not in line  # no Python spelling of the fix
+
+
+def test_a_file_named_like_an_option(tmp_path, capsys, monkeypatch):
+    """'-scan.png' is refused as an unknown option with a hint, and loads after '--'
+    (or as ./-scan.png)."""
+    monkeypatch.chdir(tmp_path)
+    good_folder(tmp_path / "in")
+    (tmp_path / "-scan.png").write_bytes(png_bytes(pixels(1)[0]))
+    out = tmp_path / "out"
+    code = cli.main(["fit", "-k", "1", "--out", str(out), "-scan.png"])
+    check_refused(code, capsys.readouterr().err, out,
+                  ("unrecognized arguments: -scan.png", "./NAME", "after '--'"))
+    for args in (["--", "-scan.png", "in"], ["./-scan.png", "in"]):
+        code = cli.main(["fit", "-k", "1", *FAST, "--out", str(out), *args])
+        captured = capsys.readouterr()
+        check_loaded(code, captured.err, captured.out, out, (), 7)
+
+
+def test_replay_values_are_said_to_come_from_run_json(tmp_path, capsys):
+    """A replay cannot change k: a k the data no longer allows is reported with the
+    run.json key it came from, and no 'Lower k' / '-k' fix is offered."""
+    folder = good_folder(tmp_path / "in")
+    out = tmp_path / "out"
+    assert cli.main(["fit", str(folder), "-k", "5", *FAST, "--out", str(out), "-q"]) == 0
+    for extra in sorted(folder.glob("*.png"))[:2]:
+        extra.unlink()  # 4 images left: k = 5 no longer fits
+    again = tmp_path / "again"
+    code = cli.main(["fit", "--replay", str(out / "run.json"), "--out", str(again)])
+    err = [ln for ln in capsys.readouterr().err.splitlines() if "warning" not in ln]
+    assert code == 2 and len(err) == 1 and err[0].startswith("nmfviewer: error: ")
+    line = err[0]
+    assert "n_components (k)=5" in line and "k must be <= 4" in line
+    assert f"{out / 'run.json'} key 'params.n_components'" in line
+    assert "Lower k" not in line and "-k" not in line.replace("run.json", "")
+    assert not again.exists()

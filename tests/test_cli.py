@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -16,15 +16,29 @@ import pytest
 
 from nmfviewer import __version__, cli
 from nmfviewer._paths import sample_images_dir
-from nmfviewer.core.errors import ParameterError
-from nmfviewer.core.export import read_manifest
+from nmfviewer.core import (
+    GuiRequest,
+    LoadOptions,
+    NMFParams,
+    ParameterError,
+    current_thread_choice,
+    fit,
+    read_manifest,
+)
 from nmfviewer.core.nmf import fit as fit_module
-from nmfviewer.core.params import LoadOptions, NMFParams
 
 FACES = sample_images_dir() / "faces"
 FAST = ["-k", "4", "--max-iter", "15", "--seed", "3"]
 EXPORTED = {"basis_00.png", "basis_01.png", "basis_02.png", "basis_03.png",
             "basis_montage.png", "weights.csv", "factors.npz", "run.json"}  # fmt: skip
+
+
+def _patch_fit(monkeypatch, fake) -> None:
+    """Replace the fit the command line calls (it takes it from nmfviewer.core)."""
+    import nmfviewer.core
+
+    monkeypatch.setattr(fit_module, "fit", fake)
+    monkeypatch.setattr(nmfviewer.core, "fit", fake)
 
 
 def _factors(folder: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -324,7 +338,7 @@ def test_ctrl_c_during_the_fit_exits_130_and_writes_nothing(tmp_path, capsys, mo
 
         return real_fit(X, params, *args, callback=cb, **kwargs)
 
-    monkeypatch.setattr(fit_module, "fit", fit_interrupted_at_iteration_3)
+    _patch_fit(monkeypatch, fit_interrupted_at_iteration_3)
     out = tmp_path / "never"
     code = cli.main(["fit", str(FACES), *FAST, "--out", str(out)])
     err = capsys.readouterr().err
@@ -343,39 +357,43 @@ def test_version_and_help(capsys):
 
 @pytest.fixture
 def fake_gui(monkeypatch):
-    """Stand-in for nmfviewer.gui.app that records the namespace it is given."""
-    calls: list[argparse.Namespace] = []
+    """Stand-in for nmfviewer.gui.app that records the request it is given."""
+    calls: list[GuiRequest] = []
     module = types.ModuleType("nmfviewer.gui.app")
-    module.main = lambda ns: calls.append(ns) or 0
+    module.run = lambda request: calls.append(request) or 0
     monkeypatch.setitem(sys.modules, "nmfviewer.gui.app", module)
     return calls
 
 
-def test_no_subcommand_opens_the_gui_with_the_options(fake_gui, tmp_path, monkeypatch):
+def test_no_subcommand_opens_the_gui_with_one_frozen_request(fake_gui, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "fit").mkdir()  # a folder literally named 'fit'
     shot = tmp_path / "shot.png"
     argv = ["./fit", "-k", "5", "--loss", "kl", "--seed", "random", "--start",
-            "--screenshot", str(shot), "--quit-when-done", "--recursive"]  # fmt: skip
+            "--screenshot", str(shot), "--quit-when-done", "--recursive",
+            "--threads", "1"]  # fmt: skip
     assert cli.main(argv) == 0
-    (ns,) = fake_gui
-    assert ns.command == "gui" and ns.paths == [Path("./fit")]
-    assert ns.n_components == ns.k == 5 and ns.loss == "kl"
-    assert ns.start and ns.quit_when_done and ns.screenshot == shot
-    params = cli.params_from_args(ns)
+    (request,) = fake_gui
+    assert isinstance(request, GuiRequest) and request.paths == (Path("./fit"),)
+    params = request.params
     assert (params.n_components, params.loss, params.solver, params.seed) == (5, "kl", "mu", None)
-    assert cli.load_options_from_args(ns) == LoadOptions(recursive=True)
-    assert cli.main(["--", "fit"]) == 0 and fake_gui[1].paths == [Path("fit")]
+    assert request.load_options == LoadOptions(recursive=True)
+    assert request.start and request.quit_when_done and request.screenshot == shot
+    assert request.threads == 1
+    with pytest.raises(AttributeError):
+        request.start = False  # type: ignore[misc]
+    assert cli.main(["--", "fit"]) == 0 and fake_gui[1].paths == (Path("fit"),)
 
 
 def test_gui_with_nothing_given_and_bad_values(fake_gui, capsys):
     assert cli.main([]) == 0
-    (ns,) = fake_gui
-    assert ns.paths == [] and ns.n_components is None and not ns.start
-    assert cli.load_options_from_args(ns) == LoadOptions()
-    assert cli.params_from_args(ns, n_components=7) == NMFParams(n_components=7)
-    with pytest.raises(ParameterError, match="-k"):
+    (request,) = fake_gui
+    assert request == GuiRequest()  # the sample faces, k = 16, defaults everywhere
+    assert request.params == NMFParams(n_components=16) and not request.scripted
+    ns = cli.build_gui_parser()[0].parse_args([])
+    with pytest.raises(ParameterError, match="components k is missing") as info:
         cli.params_from_args(ns)
+    assert info.value.field == "n_components"
     # bad values are refused before the window opens
     line = _one_error_line(cli.main(["-k", "0"]), capsys.readouterr().err)
     assert "n_components" in line
@@ -395,12 +413,14 @@ def test_parse_size(text, expected):
 def _blas_threads() -> set[int]:
     from threadpoolctl import threadpool_info
 
-    return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+    # numpy's BLAS, the one the solvers call (scipy may load a second one)
+    return {i["num_threads"] for i in threadpool_info()
+            if i["user_api"] == "blas" and "numpy" in i["filepath"]}
 
 
-@pytest.mark.parametrize("threads, small", [("1", False), ("auto", True), (None, True)])
-def test_blas_threads_are_limited_during_the_fit_and_restored(
-    threads, small, tmp_path, monkeypatch
+@pytest.mark.parametrize("threads, expected", [("1", 1), ("2", 2), ("auto", 1), (None, 1)])
+def test_blas_threads_are_set_for_the_fit_recorded_and_restored(
+    threads, expected, tmp_path, monkeypatch
 ):
     seen = []
     real_fit = fit_module.fit
@@ -409,12 +429,100 @@ def test_blas_threads_are_limited_during_the_fit_and_restored(
         seen.append(_blas_threads())
         return real_fit(*args, **kwargs)
 
-    monkeypatch.setattr(fit_module, "fit", fit_recording_threads)
-    before = _blas_threads()
+    _patch_fit(monkeypatch, fit_recording_threads)
+    before, choice_before = _blas_threads(), current_thread_choice()
     extra = [] if threads is None else ["--threads", threads]
-    # the faces X (100 x 625) is below SMALL_PROBLEM: 'auto' means one thread
-    assert 100 * 625 < cli.SMALL_PROBLEM
-    assert cli.main(["fit", str(FACES), *FAST, "--out", str(tmp_path / "t"), "-q", *extra]) == 0
-    assert seen == [{1}]
-    assert _blas_threads() == before
-    assert cli.limit_blas_threads("auto", cli.SMALL_PROBLEM) is None
+    out = tmp_path / "t"
+    # the faces X (100 x 625) is small: 'auto' means one thread
+    assert cli.main(["fit", str(FACES), *FAST, "--out", str(out), "-q", *extra]) == 0
+    assert seen == [{expected}]
+    assert json.loads((out / "run.json").read_text(encoding="utf-8"))["result"][
+        "blas_threads"] == expected
+    assert _blas_threads() == before and current_thread_choice() == choice_before
+
+
+def test_replay_uses_the_recorded_thread_count(tmp_path, monkeypatch):
+    out = tmp_path / "two"
+    assert cli.main(["fit", str(FACES), *FAST, "--threads", "2", "--out", str(out), "-q"]) == 0
+    seen = []
+    real_fit = fit_module.fit
+
+    def fit_recording_threads(*args, **kwargs):
+        seen.append(_blas_threads())
+        return real_fit(*args, **kwargs)
+
+    _patch_fit(monkeypatch, fit_recording_threads)
+    again = tmp_path / "again"
+    assert cli.main(["fit", "--replay", str(out / "run.json"), "--out", str(again), "-q"]) == 0
+    assert seen == [{2}]
+    W1, H1 = _factors(out)
+    W2, H2 = _factors(again)
+    assert np.array_equal(W1, W2) and np.array_equal(H1, H2)
+
+
+def test_replay_of_a_run_json_without_the_count_uses_the_blas_it_recorded(tmp_path,
+                                                                        monkeypatch):
+    out = tmp_path / "two"
+    assert cli.main(["fit", str(FACES), *FAST, "--threads", "2", "--out", str(out), "-q"]) == 0
+    doc = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    del doc["result"]["blas_threads"]  # as written before the count was recorded
+    assert doc["environment"]["blas"][0]["num_threads"] == 2
+    (out / "run.json").write_text(json.dumps(doc), encoding="utf-8")
+    seen = []
+    real_fit = fit_module.fit
+
+    def fit_recording_threads(*args, **kwargs):
+        seen.append(_blas_threads())
+        return real_fit(*args, **kwargs)
+
+    _patch_fit(monkeypatch, fit_recording_threads)
+    again = tmp_path / "again"
+    assert cli.main(["fit", "--replay", str(out / "run.json"), "--out", str(again), "-q"]) == 0
+    assert seen == [{2}]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_cli_and_api_give_the_same_factors_at_the_same_thread_count(threads, tmp_path):
+    out = tmp_path / "cli"
+    assert cli.main(["fit", str(FACES), *FAST, "--threads", str(threads), "--out", str(out),
+                     "-q"]) == 0  # fmt: skip
+    from nmfviewer.core import configure_blas_threads, load_collection, restore_blas_threads
+
+    previous = current_thread_choice()
+    try:
+        assert configure_blas_threads(threads) == threads
+        X = load_collection([FACES]).to_matrix()
+        result = fit(X, NMFParams(n_components=4, max_iter=15, seed=3))
+    finally:
+        restore_blas_threads(previous)
+    W, H = _factors(out)
+    assert np.array_equal(W, result.W) and np.array_equal(H, result.H)
+
+
+def test_without_a_display_the_window_is_refused_in_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    proc = subprocess.run([sys.executable, "-m", "nmfviewer", str(FACES)], env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the check is for Linux (X11 / Wayland)")
+    line = _one_error_line(proc.returncode, proc.stderr)
+    assert "nmfviewer fit" in line and "QT_QPA_PLATFORM=offscreen" in line
+    assert "PySide6" not in proc.stderr  # refused before Qt was imported
+
+
+def test_output_folder_is_checked_before_loading_and_fitting(tmp_path, capsys, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("loaded or fitted although the output cannot be written")
+
+    _patch_fit(monkeypatch, never)
+    blocker = tmp_path / "a file"
+    blocker.write_text("x")
+    for out in (blocker, blocker / "below"):
+        line = _one_error_line(cli.main(["fit", str(FACES), *FAST, "--out", str(out)]),
+                               capsys.readouterr().err)  # fmt: skip
+        assert str(out) in line and "not a folder" in line and "--out" in line
+    line = _one_error_line(cli.main(["fit", str(FACES), *FAST, "--out", ""]),
+                           capsys.readouterr().err)  # fmt: skip
+    assert "--out is empty" in line
+    assert blocker.read_text() == "x" and os.listdir(tmp_path) == ["a file"]

@@ -28,6 +28,28 @@ _EXPORTS: dict[str, str] = {
     "INITS": "params",
     "HALS_VARIANTS": "params",
     "DTYPES": "params",
+    "LOSS_ALIASES": "params",
+    "SOLVER_ALIASES": "params",
+    "COLOR_POLICIES": "params",
+    "SIZE_POLICIES": "params",
+    "NORMALIZATIONS": "params",
+    "NEGATIVE_POLICIES": "params",
+    "NONFINITE_POLICIES": "params",
+    "SEED_LIMIT": "params",
+    "parse_seed": "params",
+    # what the command line asks the window to do
+    "GuiRequest": "request",
+    "DEFAULT_K": "request",
+    # the BLAS-thread policy
+    "ThreadChoice": "threads",
+    "configure_blas_threads": "threads",
+    "ensure_blas_threads": "threads",
+    "current_blas_threads": "threads",
+    "current_thread_choice": "threads",
+    "restore_blas_threads": "threads",
+    "parse_threads": "threads",
+    # which files load
+    "IMAGE_SUFFIXES": "discovery",
     # collections
     "Collection": "collection",
     "load_collection": "collection",
@@ -80,12 +102,32 @@ if TYPE_CHECKING:  # static analysers see the real names
     from .nmf.fit import FitResult, StopRule, fit, iterate_nmf, loss_of, resolve_seed, solve_W
     from .nmf.initialize import initialize
     from .nmf.state import NMFState
+    from .discovery import IMAGE_SUFFIXES
     from .params import (
+        COLOR_POLICIES,
         DTYPES,
         HALS_VARIANTS,
         INITS,
+        LOSS_ALIASES,
         LOSSES,
+        NEGATIVE_POLICIES,
+        NONFINITE_POLICIES,
+        NORMALIZATIONS,
+        SEED_LIMIT,
+        SIZE_POLICIES,
+        SOLVER_ALIASES,
         SOLVERS,
         LoadOptions,
         NMFParams,
+        parse_seed,
+    )
+    from .request import DEFAULT_K, GuiRequest
+    from .threads import (
+        ThreadChoice,
+        configure_blas_threads,
+        current_blas_threads,
+        current_thread_choice,
+        ensure_blas_threads,
+        parse_threads,
+        restore_blas_threads,
     )

@@ -211,10 +211,10 @@ def _target_shape(slots: list[_Slot], options: LoadOptions, folder: Path) -> tup
         others = [s.name for s in slots if s.page.shape != target]
         sizes = ", ".join(f"{n} of {w}x{h}" for (h, w), n in counts.most_common())
         raise LoadError(
-            f"images in {folder} differ in size ({sizes}); size_policy='refuse' is set. Use "
-            f"size_policy='resize' (--size-policy resize) to resize them to "
-            f"{target[1]}x{target[0]}, or remove the others ({list_names(others)}).",
-            folder,
+            f"images in {folder} differ in size ({sizes}) and size_policy is 'refuse'.",
+            folder, field="size_policy", value="refuse", suggestion="resize",
+            hint=f"Use {{option}} to resize them to {target[1]}x{target[0]}, or remove the "
+                 f"others ({list_names(others)}).",
         )
     return target
 

@@ -91,8 +91,7 @@ class Discovery:
         if self.subfolders:
             out.append(
                 f"ignored {plural(len(self.subfolders), 'sub-folder')} "
-                f"({list_names(self.subfolders)}); use recursive=True (--recursive) "
-                "to load images in sub-folders too"
+                f"({list_names(self.subfolders)}); load recursively to include them"
             )
         for loop in self.loops:
             out.append(
@@ -243,9 +242,9 @@ def _raise_nothing_in(folder: Path, found: Discovery, before: tuple[int, int], r
     if subfolders and not recursive:
         raise LoadError(
             f"no images at the top of folder {folder}, but it has "
-            f"{plural(len(subfolders), 'sub-folder')} ({list_names(subfolders)}); "
-            "use recursive=True (--recursive) to load the images inside them.",
-            folder,
+            f"{plural(len(subfolders), 'sub-folder')} ({list_names(subfolders)}).",
+            folder, field="recursive", value=False, suggestion=True,
+            hint="Use {option} to load the images inside them.",
         )
     raise LoadError(
         f"folder {folder} is empty (no image files"

@@ -127,6 +127,7 @@ def build_manifest(
     ``outputs`` maps each exported file name to its sha256 (run.json itself excluded).
     """
     from .. import __version__
+    from .threads import current_blas_threads
 
     history = np.asarray(result.loss_history, dtype=np.float64).ravel()
     axis_values = getattr(collection, "axis_values", None)
@@ -155,6 +156,7 @@ def build_manifest(
         },
         "result": {
             "n_iter": int(result.n_iter),
+            "blas_threads": current_blas_threads(),  # a replay sets the same count
             "stop_reason": result.stop_reason,
             "elapsed": float(result.elapsed),
             "final_loss": _finite_or_none(result.loss),

@@ -38,6 +38,10 @@ NEGATIVE_POLICIES = ("error", "clip", "shift")
 NONFINITE_POLICIES = ("error", "zero")
 
 
+#: seeds numpy's generators accept (and the nndsvdar / random inits use)
+SEED_LIMIT = 2**32
+
+
 def _choice(name: str, value: Any, allowed: tuple[str, ...], aliases: dict | None = None) -> str:
     key = value.lower() if isinstance(value, str) else value
     if aliases is not None and key in aliases:
@@ -45,7 +49,8 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...], aliases: dict | Non
     if key in allowed:
         return key
     shown = ", ".join(repr(a) for a in (aliases or allowed))
-    raise ParameterError(f"{name}={value!r} is not supported; use one of {shown}.")
+    raise ParameterError(f"{name}={value!r} is not supported; use one of {shown}.",
+                         field=name, value=value)
 
 
 def _is_int(value: Any) -> bool:
@@ -54,20 +59,52 @@ def _is_int(value: Any) -> bool:
     )
 
 
+def _whole(value: Any) -> int | None:
+    """An int from an int-like value or a string of ASCII digits ('12'); else None.
+
+    Strict on purpose: int() would also take '１２' and '٣', and str.isdigit()
+    says yes to '²', which int() then refuses.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit():
+            return int(text)
+        return None
+    return int(value) if _is_int(value) else None
+
+
 def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if not _is_int(value) or int(value) < minimum:
-        raise ParameterError(f"{name}={value!r} must be a whole number >= {minimum}.")
-    return int(value)
+    number = None if isinstance(value, str) else _whole(value)  # text: parse it first
+    if number is None or number < minimum:
+        raise ParameterError(f"{name}={value!r} must be a whole number >= {minimum}.",
+                             field=name, value=value)
+    return number
 
 
 def _nonneg_float(name: str, value: Any) -> float:
     try:
         f = float(value)
     except (TypeError, ValueError):
-        raise ParameterError(f"{name}={value!r} must be a number >= 0.") from None
+        raise ParameterError(f"{name}={value!r} must be a number >= 0.",
+                             field=name, value=value) from None
     if not math.isfinite(f) or f < 0:
-        raise ParameterError(f"{name}={value!r} must be a finite number >= 0.")
+        raise ParameterError(f"{name}={value!r} must be a finite number >= 0.",
+                             field=name, value=value)
     return f
+
+
+def parse_seed(value: Any) -> int | None:
+    """A seed from a number or text: None (or '' / 'random') draws one; otherwise a
+    whole number 0 <= seed < 2**32 (ASCII digits only in text). ParameterError else."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "random")):
+        return None
+    seed = _whole(value)
+    if seed is None or not 0 <= seed < SEED_LIMIT:
+        raise ParameterError(
+            f"seed={value!r} must be a whole number from 0 to {SEED_LIMIT - 1}.",
+            field="seed", value=value,
+        )
+    return seed
 
 
 class _Serializable:
@@ -82,7 +119,8 @@ class _Serializable:
         unknown = set(data) - names
         if unknown:
             raise ParameterError(
-                f"unknown {cls.__name__} field(s) {sorted(unknown)}; known: {sorted(names)}."
+                f"unknown {cls.__name__} field(s) {sorted(unknown)}; known: {sorted(names)}.",
+                field=sorted(unknown)[0], value=data[sorted(unknown)[0]],
             )
         return cls(**data)
 
@@ -183,37 +221,43 @@ class NMFParams(_Serializable):
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        if not _is_int(self.n_components) or int(self.n_components) < 1:
+        k = None if isinstance(self.n_components, str) else _whole(self.n_components)
+        if k is None or k < 1:
             raise ParameterError(
-                f"n_components (k)={self.n_components!r} must be a whole number >= 1."
+                f"n_components (k)={self.n_components!r} must be a whole number >= 1.",
+                field="n_components", value=self.n_components,
             )
-        set_(self, "n_components", int(self.n_components))
+        set_(self, "n_components", k)
         set_(self, "loss", _choice("loss", self.loss, LOSSES, LOSS_ALIASES))
         set_(self, "solver", _choice("solver", self.solver, SOLVERS, SOLVER_ALIASES))
         if self.solver == "hals" and self.loss != "frobenius":
             raise ParameterError(
-                f"solver 'hals' only minimises the Frobenius loss, not {self.loss!r}; "
-                "use solver='mu' for 'kl' or 'is'."
+                f"solver 'hals' only minimises the Frobenius loss, not {self.loss!r}.",
+                field="solver", value="hals", suggestion="mu",
+                hint="Use {option} for 'kl' or 'is'.",
             )
         set_(self, "init", _choice("init", "auto" if self.init is None else self.init, INITS))
         if self.seed is not None:
-            if not _is_int(self.seed) or int(self.seed) < 0:
-                raise ParameterError(f"seed={self.seed!r} must be a whole number >= 0 or None.")
-            set_(self, "seed", int(self.seed))
+            if isinstance(self.seed, str):  # text is parsed by parse_seed, not here
+                raise ParameterError(f"seed={self.seed!r} must be a whole number or None.",
+                                     field="seed", value=self.seed)
+            set_(self, "seed", parse_seed(self.seed))
         set_(self, "max_iter", _positive_int("max_iter", self.max_iter))
         set_(self, "tol", _nonneg_float("tol", self.tol))
         set_(self, "window", _positive_int("window", self.window))
         if self.time_budget is not None:
             tb = _nonneg_float("time_budget", self.time_budget)
             if tb == 0:
-                raise ParameterError("time_budget=0 leaves no time to run; use None for no limit.")
+                raise ParameterError("time_budget=0 leaves no time to run.", field="time_budget",
+                                     value=0, hint="Give a number of seconds > 0, or no limit.")
             set_(self, "time_budget", tb)
         set_(self, "alpha_W", _nonneg_float("alpha_W", self.alpha_W))
         if not (isinstance(self.alpha_H, str) and self.alpha_H == "same"):
             set_(self, "alpha_H", _nonneg_float("alpha_H", self.alpha_H))
         l1 = _nonneg_float("l1_ratio", self.l1_ratio)
         if l1 > 1:
-            raise ParameterError(f"l1_ratio={self.l1_ratio!r} must be between 0 and 1.")
+            raise ParameterError(f"l1_ratio={self.l1_ratio!r} must be between 0 and 1.",
+                                 field="l1_ratio", value=self.l1_ratio)
         set_(self, "l1_ratio", l1)
         set_(self, "dtype", _choice("dtype", self.dtype, DTYPES))
         set_(self, "hals_variant", _choice("hals_variant", self.hals_variant, HALS_VARIANTS))
@@ -233,6 +277,7 @@ class NMFParams(_Serializable):
         if self.n_components > limit:
             raise ParameterError(
                 f"n_components (k)={self.n_components} is larger than the data allows: "
-                f"X has {n_samples} images x {n_features} pixels, so k must be <= {limit}. "
-                f"Lower k to at most {limit}, or load more images."
+                f"X has {n_samples} images x {n_features} pixels, so k must be <= {limit}.",
+                field="n_components", value=self.n_components, suggestion=limit,
+                hint=f"Lower k to at most {limit} ({{option}}), or load more images.",
             )

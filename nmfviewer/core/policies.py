@@ -44,9 +44,9 @@ def to_gray(pixels: np.ndarray, color: str, policy: str, name: str, path: Path |
         return rgb[..., 0]  # gray stored as colour: nothing to convert
     if policy == "refuse":
         raise LoadError(
-            f"{name} is a colour image and color='refuse' is set; use color='luminance' "
-            "(--color luminance) or 'mean' to convert it to gray, or remove it.",
-            path,
+            f"{name} is a colour image and color is 'refuse'.", path,
+            field="color", value="refuse", suggestion="luminance",
+            hint="Use {option} (or 'mean') to convert it to gray, or remove it.",
         )
     notes.add("palette" if color == PALETTE else "color")
     if policy == "mean":
@@ -71,9 +71,8 @@ def apply_values(gray: np.ndarray, out: np.ndarray, options: LoadOptions, name: 
                 n_nan = int(np.count_nonzero(np.isnan(gray)))
                 raise LoadError(
                     f"{name} has {n_bad} non-finite values ({n_nan} NaN, {n_bad - n_nan} "
-                    "infinite). Use nonfinite='zero' (--nonfinite zero) to replace them by zero, "
-                    "or fix the file.",
-                    path,
+                    "infinite).", path, field="nonfinite", value="error", suggestion="zero",
+                    hint="Use {option} to replace them by zero, or fix the file.",
                 )
             gray = np.where(bad, 0, gray)
             notes.add("nonfinite")
@@ -97,10 +96,10 @@ def apply_values(gray: np.ndarray, out: np.ndarray, options: LoadOptions, name: 
     if low < 0:
         if options.negative == "error":
             raise LoadError(
-                f"{name} has negative values (min {low:.4g}). Use negative='clip' "
-                "(--negative clip) to clip them at zero, or negative='shift' "
-                "(--negative shift) to shift each image to start at zero.",
-                path,
+                f"{name} has negative values (min {low:.4g}).", path,
+                field="negative", value="error", suggestion="clip",
+                hint="Use {option} to clip them at zero, or 'shift' to shift each image to "
+                     "start at zero.",
             )
         if options.negative == "clip":
             notes.add("clip")
@@ -171,7 +170,8 @@ def check_memory(n_images: int, shape: tuple[int, int], decode_bytes: int,
                    "to decode: leave it out or shrink it")
         raise MemoryLimitError(
             f"loading {n_images} image{'' if n_images == 1 else 's'} of {shape[1]}x{shape[0]} pixels needs "
-            f"{human_bytes(need)} as float32 but the limit is {human_bytes(limit)} ({why}); "
-            f"{fix}, or raise max_memory_bytes (--max-memory)."
+            f"{human_bytes(need)} as float32 but the limit is {human_bytes(limit)} ({why}).",
+            field="max_memory_bytes", value=limit,
+            hint=f"{fix[0].upper()}{fix[1:]}, or raise the limit ({{option}}).",
         )
     return need

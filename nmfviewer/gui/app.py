@@ -1,17 +1,16 @@
-"""Application set-up and the GUI entry point ``main(args) -> int``.
+"""Application set-up and the GUI entry point ``run(request) -> int``.
 
-``args`` is the argparse namespace of :mod:`nmfviewer.cli` (attributes read
-with defaults, so a partial namespace works too). Scripted mode
+``request`` is the frozen :class:`nmfviewer.core.GuiRequest` the command line
+built and validated (paths, load options, parameters, scripted-run options);
+the GUI never parses arguments and never imports the CLI. Scripted mode
 (``--start --screenshot FILE --quit-when-done``) is driven by
 :class:`ScriptedRun`.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QSettings, QTimer, qInstallMessageHandler
@@ -19,14 +18,18 @@ from PySide6.QtGui import QColor, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
 from .._paths import resources_dir, sample_images_dir
-from ..core.errors import NMFViewerError
-from ..core.params import LoadOptions, NMFParams
+from ..core import (
+    GuiRequest,
+    configure_blas_threads,
+    current_thread_choice,
+    restore_blas_threads,
+)
+from .dialogs import describe_error
 from .layout import DEFAULT_SIZE
 from .main_window import MainWindow
 
 ORGANIZATION = "nmfviewer"
 APPLICATION = "nmfviewer"
-DEFAULT_K = 16
 
 
 def app_icon() -> QIcon:
@@ -109,59 +112,26 @@ def user_settings() -> QSettings:
                      ORGANIZATION, APPLICATION)
 
 
-def params_from_namespace(ns) -> NMFParams:
-    """NMFParams from the CLI namespace (cli.params_from_args when it exists)."""
-    try:
-        from ..cli import params_from_args
-    except ImportError:
-        params_from_args = None
-    if params_from_args is not None:
-        return params_from_args(ns, n_components=DEFAULT_K)
-    k = getattr(ns, "n_components", None) or DEFAULT_K
-    values = {"n_components": k}
-    for name in ("loss", "solver", "init", "seed", "max_iter", "tol", "time_budget",
-                 "alpha_W", "alpha_H", "l1_ratio", "dtype"):
-        value = getattr(ns, name, None)
-        if value is not None:
-            values[name] = value
-    return NMFParams(**values)
-
-
-def load_options_from_namespace(ns) -> LoadOptions:
-    """LoadOptions from the CLI namespace (cli.load_options_from_args when it exists)."""
-    try:
-        from ..cli import load_options_from_args
-    except ImportError:
-        load_options_from_args = None
-    if load_options_from_args is not None:
-        return load_options_from_args(ns)
-    values = {}
-    for name in ("recursive", "color", "size_policy", "normalize", "negative", "nonfinite"):
-        value = getattr(ns, name, None)
-        if value is not None:
-            values[name] = value
-    return LoadOptions(**values)
-
-
 class ScriptedRun(QObject):
     """--start / --screenshot / --quit-when-done: run, grab the window, quit.
 
     exit_code: 0 on success, 2 for a user error (bad input), 1 otherwise.
     """
 
-    def __init__(self, window: MainWindow, ns, app: QApplication):
+    def __init__(self, window: MainWindow, request: GuiRequest, app: QApplication):
         super().__init__(window)
         self.window, self.app = window, app
-        self.start = bool(getattr(ns, "start", False))
-        self.screenshot = getattr(ns, "screenshot", None)
-        self.quit_when_done = bool(getattr(ns, "quit_when_done", False))
+        self.start = request.start
+        self.screenshot = request.screenshot
+        self.quit_when_done = request.quit_when_done
         self.exit_code = 0
         self._finished = False
         self._seen_collection = False
         s = window.session
         s.collectionChanged.connect(self._on_collection)
-        s.loadFailed.connect(lambda msg, _d: self.fail(2, f"could not load: {msg}"))
-        s.runFailed.connect(lambda msg, d: self.fail(1 if d else 2, f"run failed: {msg}"))
+        s.loadFailed.connect(lambda error, _d: self.fail(2, f"could not load: {_text(error)}"))
+        s.runFailed.connect(
+            lambda error, d: self.fail(1 if d else 2, f"run failed: {_text(error)}"))
         s.runFinished.connect(lambda _reason: QTimer.singleShot(200, self._finish))
 
     @property
@@ -188,9 +158,15 @@ class ScriptedRun(QObject):
             return
         self._finished = True
         if self.screenshot:
-            Path(self.screenshot).parent.mkdir(parents=True, exist_ok=True)
-            if not self.window.grab().save(str(self.screenshot)):
-                print(f"nmfviewer: could not save the screenshot to {self.screenshot}",
+            # never raise here: an exception in this slot would leave the loop running
+            try:
+                Path(self.screenshot).parent.mkdir(parents=True, exist_ok=True)
+                saved = self.window.grab().save(str(self.screenshot))
+                reason = "" if saved else " (Qt could not write it: check the file type)"
+            except OSError as exc:
+                saved, reason = False, f" ({exc.strerror or exc})"
+            if not saved:
+                print(f"nmfviewer: could not save the screenshot to {self.screenshot}{reason}",
                       file=sys.stderr)
                 self.exit_code = self.exit_code or 1
         if self.quit_when_done:
@@ -199,19 +175,12 @@ class ScriptedRun(QObject):
             self.app.exit(self.exit_code)
 
 
-def _limit_blas_threads(threads):
-    """Set the BLAS thread count once, for the whole session (never toggled later).
-
-    By default the fit keeps one core free for the event loop (OpenBLAS threads
-    spin while they wait, so using every core starves the window).
-    """
-    if threads in (None, "auto"):
-        threads = max(1, (os.cpu_count() or 2) - 1)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return None
-    return threadpool_limits(limits=int(threads), user_api="blas")
+def _text(error) -> str:
+    """One line for stderr from an error object (or a message already made)."""
+    if isinstance(error, BaseException):
+        text, hint = describe_error(error)
+        return f"{text} {hint}".strip()
+    return str(error)
 
 
 def _drop_offscreen_noise(app: QApplication) -> None:
@@ -233,25 +202,25 @@ def _drop_offscreen_noise(app: QApplication) -> None:
     previous = qInstallMessageHandler(handler)
 
 
-def main(args=None) -> int:
-    """Open the window (sample faces when no paths are given); return the exit code."""
-    ns = args if args is not None else SimpleNamespace()
+def run(request: GuiRequest | None = None) -> int:
+    """Open the window for ``request`` (default: the sample faces); return the exit code.
+
+    Sets the BLAS thread count once for the session (leaving the GUI thread a
+    core) and restores it when the window closes.
+    """
+    request = request if request is not None else GuiRequest()
     app = create_app()
     _drop_offscreen_noise(app)
-    try:
-        params = params_from_namespace(ns)
-        options = load_options_from_namespace(ns)
-    except NMFViewerError as exc:
-        print(f"nmfviewer: {exc}", file=sys.stderr)
-        return 2
+    previous = current_thread_choice()
+    configure_blas_threads(request.threads, reserve_gui_core=True)
     window = MainWindow(settings=user_settings())
     window.setWindowIcon(app_icon())
-    window.params_panel.set_params(params)
-    window.session.load_options = options
-    script = ScriptedRun(window, ns, app)
+    window.params_panel.set_params(request.params)
+    window.session.load_options = request.load_options
+    script = ScriptedRun(window, request, app)
     if script.active:
         window.reset_layout(DEFAULT_SIZE)  # screenshots look the same for everyone
-    paths = [str(p) for p in (getattr(ns, "paths", None) or [])]
+    paths = [str(p) for p in request.paths]
     window.show()
     if paths:
         QTimer.singleShot(0, lambda: window.open_paths(paths))
@@ -261,17 +230,15 @@ def main(args=None) -> int:
             QTimer.singleShot(0, lambda: window.session.load([faces], ask=False))
         elif script.active:  # nothing to run on: do not wait forever
             QTimer.singleShot(0, lambda: script.fail(2, "no input: give a folder or image files"))
-    blas = _limit_blas_threads(getattr(ns, "threads", None))
     quit_on_close = app.quitOnLastWindowClosed()
     if script.active:
         # ScriptedRun quits itself; a second, implicit quit would be left pending
-        # for whatever event loop runs next (matters when main() runs in-process)
+        # for whatever event loop runs next (matters when run() runs in-process)
         app.setQuitOnLastWindowClosed(False)
     try:
         code = app.exec()
     finally:
         app.setQuitOnLastWindowClosed(quit_on_close)
         window.session.shutdown()
-        if blas is not None:
-            blas.restore_original_limits()
+        restore_blas_threads(previous)
     return script.exit_code if script.active else int(code)

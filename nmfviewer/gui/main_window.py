@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
 )
 
 from .._paths import sample_images_dir
-from ..core.errors import NMFViewerError
-from .dialogs import about, ask_user, open_message
+from ..core import IMAGE_SUFFIXES, NMFViewerError
+from .dialogs import about, ask_user, error_text, open_message
 from .layout import RecentPaths, default_layout, make_docks
 from .menus import build_menus
 from .session import FINISHED, PAUSED, RUNNING, Session
@@ -31,6 +31,10 @@ from .views.loss_view import LossView
 from .views.params_panel import ParamsPanel
 from .views.reconstruction_view import ReconstructionView
 from .views.weights_view import WeightsView
+
+#: the Open-files filter: every ending the loader reads inside folders
+OPEN_FILTER = ("Images and stacks ("
+               + " ".join(f"*{suffix}" for suffix in sorted(IMAGE_SUFFIXES)) + ");;All files (*)")
 
 SAMPLES = (("Faces (100 photographs, 25 × 25)", "faces"),
            ("Swimmer (256 images, 32 × 32)", "swimmer/images"),
@@ -97,13 +101,15 @@ class MainWindow(QMainWindow):
         s.loadStarted.connect(self._on_load_started)
         s.loadProgress.connect(self._on_load_progress)
         s.loadFinished.connect(self._on_load_finished)
-        s.loadFailed.connect(lambda msg, details: self.show_error("Could not load", msg, details))
+        s.loadFailed.connect(
+            lambda error, details: self.show_error("Could not load", error, details))
         s.collectionChanged.connect(self._on_collection)
         s.updated.connect(self._on_update)
         s.runStarted.connect(self._on_run_started)
         s.runStateChanged.connect(self._on_run_state)
         s.runFinished.connect(self._on_run_finished)
-        s.runFailed.connect(lambda msg, details: self.show_error("The run failed", msg, details))
+        s.runFailed.connect(
+            lambda error, details: self.show_error("The run failed", error, details))
         self.load_cancel.clicked.connect(s.cancel_load)
 
         p.runRequested.connect(self.start_run)
@@ -159,7 +165,7 @@ class MainWindow(QMainWindow):
     def open_files_dialog(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(
             self, "Open images or TIFF stacks", self.recent.last_folder(),
-            "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.gif *.webp);;All files (*)")
+            OPEN_FILTER)
         if files:
             self.open_paths(files)
 
@@ -226,14 +232,14 @@ class MainWindow(QMainWindow):
             params = self.params_panel.params()
             return self.session.start(params)
         except NMFViewerError as exc:
-            self.show_error("Cannot start", str(exc))
+            self.show_error("Cannot start", exc)
             return False
 
     def continue_run(self, n_iter: int) -> None:
         try:
             self.session.continue_run(n_iter)
         except NMFViewerError as exc:
-            self.show_error("Cannot continue", str(exc))
+            self.show_error("Cannot continue", exc)
 
     def _on_update(self, update) -> None:
         c = self.session.collection
@@ -303,8 +309,8 @@ class MainWindow(QMainWindow):
         try:
             written = self.session.export(folder)
         except NMFViewerError as exc:
-            self.show_error("Export failed", f"{exc}\n\nThe results are still here; "
-                                             "export them to another folder.")
+            self.show_error("Export failed", f"{error_text(exc)}\n\nThe results are still "
+                                             "here; export them to another folder.")
             return False
         self.settings.setValue("lastExport", str(folder))
         self.statusBar().showMessage(f"Exported {len(written)} files to {folder}", 10000)
@@ -322,17 +328,19 @@ class MainWindow(QMainWindow):
         try:
             saved = self.session.save_basis(component, path)
         except NMFViewerError as exc:
-            self.show_error("Could not save the basis image", str(exc))
+            self.show_error("Could not save the basis image", exc)
             return False
         self.statusBar().showMessage(f"Saved {saved}", 8000)
         return True
 
     # -- messages, drops, settings, close -------------------------------------------
-    def show_error(self, title: str, message: str, details: str = "") -> None:
-        """Tell the user without blocking: a window-modal message box plus the status bar."""
-        if title == "Could not load" and "(--" in message:
-            # the core names the command-line option; in the window it lives in a dialog
-            message += "\nIn the window: change it in File ▸ Load options… and open the files again."
+    def show_error(self, title: str, error: str | BaseException, details: str = "") -> None:
+        """Tell the user without blocking: a window-modal message box plus the status bar.
+
+        error: an exception (our errors get their fix pointed at the widget that sets
+        it, see dialogs.describe_error) or a message already worded.
+        """
+        message = error_text(error) if isinstance(error, BaseException) else str(error)
         self.messages.append(message)
         self.statusBar().showMessage(f"{title}: {message.splitlines()[0]}", 15000)
         if self.session.collection is None and title == "Could not load":

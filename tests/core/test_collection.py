@@ -424,8 +424,9 @@ def test_negative_values_error_names_file_and_fix(tmp_path):
         load_collection(tmp_path)
     message = str(info.value)
     assert "neg.tif has negative values (min -3.25)" in message
-    assert "negative='clip'" in message and "negative='shift'" in message
+    assert "negative='clip'" in message and "or 'shift'" in message
     assert info.value.path == (tmp_path / "neg.tif").absolute()
+    assert (info.value.field, info.value.suggestion) == ("negative", "clip")
 
 
 def test_negative_clip_and_shift(tmp_path):
@@ -724,4 +725,6 @@ def test_memory_refusal_names_the_one_huge_image(tmp_path):
     with pytest.raises(MemoryLimitError) as info:
         load_collection(tmp_path, LoadOptions(max_memory_bytes=20 * 2**20))
     message = str(info.value)
-    assert "big scan.png" in message and "leave it out" in message and "--max-memory" in message
+    assert "big scan.png" in message and "leave it out" in message
+    assert "raise the limit (max_memory_bytes)" in message
+    assert info.value.field == "max_memory_bytes" and "--" not in message

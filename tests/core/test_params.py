@@ -91,3 +91,64 @@ def test_invalid_load_options_name_the_option(change):
     with pytest.raises(ParameterError) as info:
         LoadOptions(**change)
     assert next(iter(change)) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [({"n_components": 0}, "n_components"), ({"tol": -1}, "tol"), ({"seed": -1}, "seed"),
+     ({"loss": "hinge"}, "loss"), ({"max_iter": 0}, "max_iter"), ({"l1_ratio": 2}, "l1_ratio"),
+     ({"time_budget": 0}, "time_budget"), ({"seed": 2**32}, "seed")],
+)
+def test_errors_carry_the_field_and_value(change, field):
+    with pytest.raises(ParameterError) as info:
+        NMFParams(**{"n_components": 3, **change})
+    assert info.value.field == field and info.value.value == change[field]
+    assert "--" not in str(info.value)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2**31, 2**32 - 1])
+def test_seeds_numpy_accepts_are_valid(seed):
+    assert NMFParams(n_components=2, seed=seed).seed == seed
+
+
+@pytest.mark.parametrize("seed", [2**32, 2**64, -1, 1.5, "3"])
+def test_seeds_numpy_refuses_are_refused_here(seed):
+    with pytest.raises(ParameterError, match="seed"):
+        NMFParams(n_components=2, seed=seed)
+
+
+def test_the_largest_seed_runs_the_default_init_on_a_large_X():
+    """Issue 14: a seed >= 2**32 crashed numpy, also in the default init above 2**20
+    entries (randomized SVD); the largest valid seed runs."""
+    import numpy as np
+
+    from nmfviewer.core import fit
+
+    X = np.random.default_rng(0).random((1100, 1000)).astype(np.float32)  # > 2**20 entries
+    result = fit(X, NMFParams(n_components=3, seed=2**32 - 1, max_iter=1))
+    assert result.params.seed == 2**32 - 1 and np.isfinite(result.loss)
+
+
+@pytest.mark.parametrize("text, seed", [("12", 12), (" 7 ", 7), ("", None), ("random", None),
+                                        (str(2**32 - 1), 2**32 - 1)])
+def test_parse_seed_reads_text(text, seed):
+    from nmfviewer.core import parse_seed
+
+    assert parse_seed(text) == seed
+
+
+@pytest.mark.parametrize("text", ["²", "１２", "٣", "12a", "-1", "1e3", str(2**32)])
+def test_parse_seed_refuses_anything_but_ascii_digits_in_range(text):
+    from nmfviewer.core import parse_seed
+
+    with pytest.raises(ParameterError) as info:
+        parse_seed(text)
+    assert info.value.field == "seed" and info.value.value == text
+
+
+def test_k_too_large_suggests_the_largest_k():
+    with pytest.raises(ParameterError) as info:
+        NMFParams(n_components=10).check_data_shape(6, 400)
+    exc = info.value
+    assert (exc.field, exc.value, exc.suggestion) == ("n_components", 10, 6)
+    assert str(exc).endswith("Lower k to at most 6 (n_components=6), or load more images.")

@@ -24,14 +24,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import bad_input_cases as bad  # noqa: E402  (tests/ is not a package)
 
 from nmfviewer.cli_options import build_fit_parser, load_options_from_args, params_from_args
+from nmfviewer.core import LoadError, LoadOptions, NMFParams, ParameterError
 from nmfviewer.core.nmf import fit as fit_module
-from nmfviewer.core.params import LoadOptions, NMFParams
-from nmfviewer.gui.session import FINISHED, RUNNING
+from nmfviewer.gui.dialogs import describe_error
+from nmfviewer.gui.main_window import OPEN_FILTER
+from nmfviewer.gui.session import FINISHED, RUNNING, Session
 
 #: cases of the command line's own parsing; in the window they are widgets (see below)
 PARAM_CASES = {"k-zero", "tol-negative", "tol-negative-exponent", "max-iter-zero",
                "unknown-loss"}
-LOAD_CASES = [c for c in bad.CASES if c.id not in PARAM_CASES]
+LOAD_CASES = [c for c in bad.CASES if c.id not in PARAM_CASES and "cli-only" not in c.tags]
+#: True once the workers hand the session the error object (then the window words the fix
+#: from its fields); while they send text, only the fix of a refused *start* is checked
+LOAD_ERRORS_CARRY_FIELDS = "QString,QString" not in str(Session.loadFailed)
 Wait = Callable[[Callable[[], bool], int], None]
 
 
@@ -123,8 +128,11 @@ def test_bad_input_in_the_window(case, window, tmp_path, qtbot):
                       use_drop=case.id in ("non-images-folder", "empty-folder"))
     if case.outcome == "refused":
         assert shown.kind in ("dialog", "inline"), shown
-        for fragment in case.expect:
+        gui_fix = case.gui_fix if shown.kind == "inline" or LOAD_ERRORS_CARRY_FIELDS else ()
+        for fragment in (*case.expect, *gui_fix):
             assert fragment in shown.text, f"{fragment!r} not in {shown.text!r}"
+        for fragment in case.cli_fix:  # the command line's words are not the window's
+            assert fragment not in shown.text
         assert shown.dialog_visible or shown.kind == "inline"
         if shown.kind == "dialog":  # nothing was loaded before: the panel says it too
             assert shown.text in shown.panel
@@ -150,10 +158,15 @@ def test_unreadable_file_in_the_window_without_root_override(tmp_path):
     if prefix is None or prefix == ():
         pytest.skip("not root (the case runs in process) or no setpriv")
     test = f"{Path(__file__).name}::test_bad_input_in_the_window[unreadable-permission]"
+    import os
+
+    root = str(Path(__file__).resolve().parents[2])  # the package under test, not another
+    env = dict(os.environ,
+               PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
     proc = subprocess.run(
         [*prefix, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
          "--basetemp", str(tmp_path / "base"), test],
-        capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent,
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent, env=env,
     )  # fmt: skip
     assert proc.returncode == 0 and "1 passed" in proc.stdout, proc.stdout + proc.stderr
 
@@ -189,7 +202,15 @@ PARAM_WIDGET_CASES = [
     ParamCase("tol-negative-exponent", "tol", "-1e-4", ("tol", "-1e-4", ">= 0")),
     ParamCase("max-iter-zero", "max_iter", "0", ()),
     ParamCase("unknown-loss", "loss", "euclid", ()),
-    ParamCase("k-too-large", "k", "21", ("n_components (k)=21", "k must be <= 20", "Lower k")),
+    ParamCase("k-too-large", "k", "21", ("n_components (k)=21", "k must be <= 20", "Lower k",
+                                         "Components k = 20 in the Run panel")),
+    # numeric fields use the core's validation (issue 14)
+    ParamCase("seed-2**32", "seed", str(2**32), ("seed='4294967296'", "0 to 4294967295")),
+    ParamCase("seed-superscript", "seed", "²", ("seed='²'", "whole number")),
+    ParamCase("seed-fullwidth", "seed", "１２", ("seed='１２'", "whole number")),
+    ParamCase("seed-negative", "seed", "-3", ("seed='-3'",)),
+    ParamCase("seed-typo", "seed", "12a", ("seed='12a'",)),
+    ParamCase("tol-typo", "tol", "1e-6x", ("tol='1e-6x'", "number")),
 ]
 
 
@@ -360,3 +381,54 @@ def test_export_to_a_full_disk_keeps_the_results(window, tmp_path, full_disk, qt
     assert window.export_to(tmp_path / "elsewhere")
     with np.load(tmp_path / "elsewhere" / "factors.npz") as z:
         np.testing.assert_array_equal(z["H"], H)
+
+
+def test_the_largest_seed_runs_in_the_window(window, image_dir, qtbot):
+    s = window.session
+    with qtbot.waitSignal(s.collectionChanged, timeout=20_000):
+        window.open_paths([image_dir])
+    window.params_panel.set_params(NMFParams(n_components=2, max_iter=3, seed=0))
+    window.params_panel.seed.setText(str(2**32 - 1))
+    assert window.params_panel.is_valid
+    with qtbot.waitSignal(s.runFinished, timeout=20_000) as finished:
+        assert window.start_run()
+    assert finished.args == ["max_iter"] and s.run_params.seed == 2**32 - 1
+
+
+# --------------------------------------------------------------------------- error wording
+def test_describe_error_points_to_the_widget_from_the_fields():
+    exc = LoadError("images in x differ in size and size_policy is 'refuse'.", "x",
+                    field="size_policy", value="refuse", suggestion="resize",
+                    hint="Use {option} to resize them.")
+    text, hint = describe_error(exc)
+    assert text == exc.message and "--" not in hint and "size_policy=" not in hint
+    assert hint == "Use File ▸ Load options… ▸ Mixed sizes ▸ “resize to the most common size” " \
+                   "to resize them."
+    assert str(exc).endswith("Use size_policy='resize' to resize them.")  # the API's words
+    exc = ParameterError("n_components (k)=9 is too large.", field="n_components", value=9,
+                         suggestion=4, hint="Lower k to at most 4 ({option}).")
+    assert describe_error(exc)[1] == "Lower k to at most 4 (Components k = 4 in the Run panel)."
+    exc.source = "run.json key 'params.n_components'"
+    assert describe_error(exc) == (exc.message, "The value comes from run.json key "
+                                                "'params.n_components'.")
+    text, hint = describe_error(KeyError("typo"))
+    assert "KeyError" in text and hint == ""
+
+
+def test_show_error_renders_an_error_object(window):
+    exc = LoadError("minus.tif has negative values (min -0.5).", "minus.tif", field="negative",
+                    value="error", suggestion="clip", hint="Use {option} to clip them.")
+    window.show_error("Could not load", exc)
+    message = window.messages[-1]
+    assert message.startswith("minus.tif has negative values")
+    assert "File ▸ Load options… ▸ Negative values ▸ “clip at zero”" in message
+    assert "--negative" not in message and "negative='clip'" not in message
+    assert any(b.text() == message for b in visible_dialogs(window))
+    close_dialogs(window)
+
+
+def test_the_open_files_filter_is_what_the_loader_reads():
+    patterns = OPEN_FILTER.split(";;")[0]
+    for suffix in (".png", ".tif", ".tiff", ".npy", ".pgm", ".ppm", ".jpg", ".bmp", ".gif"):
+        assert f"*{suffix} " in patterns or f"*{suffix})" in patterns
+    assert ".webp" not in OPEN_FILTER  # refused by the loader: not offered

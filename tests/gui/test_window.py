@@ -215,8 +215,7 @@ def test_loading_shows_progress_and_can_be_cancelled(qtbot, settings, image_dir)
 
 
 def test_no_arguments_opens_the_sample_faces(qtbot, monkeypatch, tmp_path):
-    from types import SimpleNamespace
-
+    from nmfviewer.core import GuiRequest
     from nmfviewer.gui import app
 
     windows = []
@@ -228,7 +227,7 @@ def test_no_arguments_opens_the_sample_faces(qtbot, monkeypatch, tmp_path):
 
     monkeypatch.setattr(app, "MainWindow", Recorded)
     shot = tmp_path / "start.png"
-    assert app.main(SimpleNamespace(screenshot=shot, quit_when_done=True)) == 0
+    assert app.run(GuiRequest(screenshot=shot, quit_when_done=True)) == 0
     c = windows[0].session.collection
     assert c is not None and c.n_images == 100 and c.image_shape == (25, 25)
     assert all(n.startswith("face_") for n in c.names)

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import NMFViewerError, ParameterError
 from ..params import NMFParams
+from ..threads import ensure_blas_threads
 from ._track import Tracker
 from .extrapolation import iterate_extrapolated
 from .hals import choose_variant, iterate_hals
@@ -68,14 +69,16 @@ def check_X(X, dtype) -> np.ndarray:
     if math.isnan(lo) or math.isnan(hi) or math.isinf(hi) or (math.isinf(lo) and lo < 0):
         bad = int(X.size - np.count_nonzero(np.isfinite(X)))
         raise ParameterError(
-            f"X contains {bad} NaN or infinite value(s); NMF needs finite values. "
-            "Replace them (LoadOptions(nonfinite='zero')) or clean the data."
+            f"X contains {bad} NaN or infinite value(s); NMF needs finite values.",
+            field="nonfinite", value="error", suggestion="zero",
+            hint="Replace them by zero ({option}) or clean the data.",
         )
     if lo < 0:
         neg = int(np.count_nonzero(X < 0))
         raise ParameterError(
-            f"X contains {neg} negative value(s) (min {float(lo):g}); NMF needs X >= 0. "
-            "Clip or shift the data (LoadOptions(negative='clip' or 'shift'))."
+            f"X contains {neg} negative value(s) (min {float(lo):g}); NMF needs X >= 0.",
+            field="negative", value="error", suggestion="clip",
+            hint="Clip the data ({option}) or shift it ('shift').",
         )
     if hi == 0:
         raise ParameterError(
@@ -85,8 +88,9 @@ def check_X(X, dtype) -> np.ndarray:
     span = 1e15 if dtype == np.float32 else 1e150
     if not 1.0 / span <= hi <= span:
         raise ParameterError(
-            f"X's largest value {float(hi):g} is out of range for {dtype} NMF; rescale the "
-            "data (e.g. LoadOptions(normalize='max')) or use dtype='float64'."
+            f"X's largest value {float(hi):g} is out of range for {dtype} NMF.",
+            field="normalize", value="none", suggestion="max",
+            hint="Either rescale the data ({option}) or compute in float64.",
         )
     return X
 
@@ -245,6 +249,7 @@ def fit(
     cancel: a threading.Event; when set, the fit stops with 'cancelled'.
     """
     X, params = _prepare(X, params)
+    ensure_blas_threads(X.shape, params.n_components)  # the API's thread policy, set once
     return _fit_states(_run(X, params, W0, H0), X, params, callback, cancel)
 
 
@@ -260,8 +265,8 @@ def loss_of(X: np.ndarray, state: NMFState, params: NMFParams) -> float:
 def _check_finite(loss: float, iteration: int) -> None:
     if not math.isfinite(loss):
         raise NMFViewerError(
-            f"the loss became {loss} at iteration {iteration}; the data "
-            "may be badly scaled. Try float64 (dtype='float64') or rescale X."
+            f"the loss became {loss} at iteration {iteration}; the data may be badly scaled.",
+            field="dtype", suggestion="float64", hint="Try {option} or rescale X.",
         )
 
 

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from ...core.params import LoadOptions
+from ...core import LoadOptions
 
 CHOICES = MappingProxyType({
     "size_policy": (("resize", "resize to the most common size"),

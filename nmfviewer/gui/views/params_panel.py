@@ -22,14 +22,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.errors import ParameterError
-from ...core.params import NMFParams
+from ...core import NMFParams, ParameterError, parse_seed
+from ..dialogs import error_text
 
 LOSS_NAMES = (("frobenius", "Frobenius (least squares)"), ("kl", "Kullback-Leibler"),
               ("is", "Itakura-Saito"))
 SOLVER_NAMES = (("hals", "HALS (Frobenius)"), ("mu", "Multiplicative updates"))
 INIT_NAMES = (("auto", "auto"), ("nndsvda", "NNDSVDa"), ("nndsvd", "NNDSVD"),
               ("nndsvdar", "NNDSVDar"), ("random", "random"))
+#: NMFParams field -> the label of its widget (errors point to it)
+PARAM_LABELS = {
+    "n_components": "Components k", "loss": "Loss", "solver": "Solver", "init": "Init",
+    "seed": "Seed", "max_iter": "Max iterations", "tol": "Tolerance",
+    "time_budget": "Time budget (s)", "alpha_W": "alpha_W", "alpha_H": "alpha_H",
+    "l1_ratio": "l1_ratio",
+}
 
 
 def _combo(choices) -> QComboBox:
@@ -82,8 +89,8 @@ class ParamsPanel(QWidget):
         self.l1_ratio = QLineEdit()
         tips = {
             self.k: "k: the number of basis images (components).",
-            self.seed: "Seed of the random initialisation; leave empty for a fresh one "
-                       "(the export records the seed used).",
+            self.seed: "Seed of the random initialisation, 0 to 4294967295; leave empty for "
+                       "a fresh one (the export records the seed used).",
             self.tol: "Stop when the loss decreases by less than this per iteration (relative).",
             self.alpha_W: "Regularisation strength on W (scikit-learn's alpha_W).",
             self.alpha_H: "Regularisation strength on H; 'same' uses alpha_W.",
@@ -95,21 +102,17 @@ class ParamsPanel(QWidget):
         model = QGroupBox("Model")
         form = QFormLayout(model)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        form.addRow("Components k", self.k)
-        form.addRow("Loss", self.loss)
-        form.addRow("Solver", self.solver)
-        form.addRow("Init", self.init)
-        form.addRow("Seed", self.seed)
+        labels = PARAM_LABELS
+        for field in ("n_components", "loss", "solver", "init", "seed"):
+            form.addRow(labels[field], getattr(self, "k" if field == "n_components" else field))
         stop = QGroupBox("Stopping")
         form2 = QFormLayout(stop)
-        form2.addRow("Max iterations", self.max_iter)
-        form2.addRow("Tolerance", self.tol)
-        form2.addRow("Time budget (s)", self.time_budget)
+        for field in ("max_iter", "tol", "time_budget"):
+            form2.addRow(labels[field], getattr(self, field))
         reg = QGroupBox("Regularisation")
         form3 = QFormLayout(reg)
-        form3.addRow("alpha_W", self.alpha_W)
-        form3.addRow("alpha_H", self.alpha_H)
-        form3.addRow("l1_ratio", self.l1_ratio)
+        for field in ("alpha_W", "alpha_H", "l1_ratio"):
+            form3.addRow(labels[field], getattr(self, field))
 
         self.error = QLabel()
         self.error.setWordWrap(True)
@@ -184,8 +187,7 @@ class ParamsPanel(QWidget):
 
     def params(self) -> NMFParams:
         """The parameters shown, validated (ParameterError when they are not valid)."""
-        seed_text = self.seed.text().strip()
-        seed = None if not seed_text else (int(seed_text) if seed_text.isdigit() else seed_text)
+        seed = parse_seed(self.seed.text())  # the core's rule: 0 <= seed < 2**32, digits only
         budget = self.time_budget.text().strip() or None
         alpha_h = self.alpha_H.text().strip() or "same"
         params = replace(
@@ -241,7 +243,7 @@ class ParamsPanel(QWidget):
         try:
             self.params()
         except ParameterError as exc:
-            self.error.setText(str(exc))
+            self.error.setText(error_text(exc))
             self.error.show()
             valid = False
         else:
