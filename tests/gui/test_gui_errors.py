@@ -8,6 +8,7 @@ fragments), so the CLI and the window are held to the same words.
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from collections.abc import Callable
@@ -24,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import bad_input_cases as bad  # noqa: E402  (tests/ is not a package)
 
 from nmfviewer.cli_options import build_fit_parser, load_options_from_args, params_from_args
-from nmfviewer.core.nmf import fit as fit_module
 from nmfviewer.core.params import LoadOptions, NMFParams
 from nmfviewer.gui.session import FINISHED, RUNNING
 
@@ -244,9 +244,11 @@ def test_an_exception_in_the_solver_reaches_the_user(fail_at, window, image_dir,
     s = window.session
     with qtbot.waitSignal(s.collectionChanged, timeout=20_000):
         window.open_paths([image_dir])
-    # every solver generator the engine dispatches to (iterate_hals, iterate_mu, ...)
-    solvers = [name for name in vars(fit_module)
-               if name.startswith("iterate_") and name != "iterate_nmf"]
+    from nmfviewer.core import SOLVER_REGISTRY
+
+    # every solver generator the engine dispatches to (the solver registry's iterate_*)
+    solvers = [(importlib.import_module(f"nmfviewer.core.nmf.{info.module}"), info.function)
+               for info in SOLVER_REGISTRY.values()]
     assert solvers
 
     def exploding(real):
@@ -257,8 +259,8 @@ def test_an_exception_in_the_solver_reaches_the_user(fail_at, window, image_dir,
                 yield state
         return solver
 
-    for name in solvers:
-        monkeypatch.setattr(fit_module, name, exploding(getattr(fit_module, name)))
+    for module, name in solvers:
+        monkeypatch.setattr(module, name, exploding(getattr(module, name)))
     window.params_panel.set_params(NMFParams(n_components=3, max_iter=10_000, tol=0.0,
                                              window=10_000, seed=0))
     with qtbot.waitSignal(s.runFailed, timeout=20_000) as failed:

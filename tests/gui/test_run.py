@@ -191,7 +191,9 @@ def test_closing_mid_run_stops_every_thread(window, image_dir, qtbot):
 
 def test_worker_exception_reaches_the_user_and_the_window_still_works(loaded, qtbot,
                                                                       monkeypatch):
-    import nmfviewer.gui.worker as worker
+    import importlib
+
+    from nmfviewer.core import get_solver
 
     def broken(*args, **kwargs):
         raise RuntimeError("solver exploded")
@@ -199,7 +201,9 @@ def test_worker_exception_reaches_the_user_and_the_window_still_works(loaded, qt
 
     w, s = loaded, loaded.session
     set_params(w, max_iter=20)
-    monkeypatch.setattr(worker, "iterate_nmf", broken)
+    info = get_solver("hals")  # the registry resolves a solver's iterate on each run
+    module = importlib.import_module(f"nmfviewer.core.nmf.{info.module}")
+    monkeypatch.setattr(module, info.function, broken)
     with qtbot.waitSignal(s.runFailed, timeout=10_000):
         w.start_run()
     assert any("solver exploded" in m for m in w.messages)

@@ -69,9 +69,11 @@ Iterate = Callable[["np.ndarray", "np.ndarray", "np.ndarray", SolverContext],
 
 @dataclass(frozen=True)
 class SolverInfo:
-    """One solver: its name, the losses it minimises, what it is, where it lives."""
+    """One solver: its name, a short label for lists, the losses it minimises, a
+    one-line description, and where its ``iterate`` lives."""
 
     name: str
+    label: str
     losses: tuple[str, ...]
     description: str
     module: str  # submodule of nmfviewer.core.nmf
@@ -88,13 +90,13 @@ class SolverInfo:
 #: name -> SolverInfo, in the order front ends list them (the first is the default)
 SOLVERS: MappingProxyType[str, SolverInfo] = MappingProxyType({
     "hals": SolverInfo(
-        "hals", ("frobenius",),
+        "hals", "HALS (Frobenius)", ("frobenius",),
         "hierarchical alternating least squares (scikit-learn's 'cd'), accelerated on "
         "large problems; Frobenius loss only",
         "hals", "iterate_hals",
     ),
     "mu": SolverInfo(
-        "mu", ("frobenius", "kl", "is"),
+        "mu", "Multiplicative updates", ("frobenius", "kl", "is"),
         "multiplicative updates (Lee & Seung; Fevotte & Idier), any loss",
         "mu", "iterate_mu",
     ),

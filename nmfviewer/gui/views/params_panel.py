@@ -22,12 +22,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core import SOLVER_REGISTRY
 from ...core.errors import ParameterError
 from ...core.params import NMFParams
 
 LOSS_NAMES = (("frobenius", "Frobenius (least squares)"), ("kl", "Kullback-Leibler"),
               ("is", "Itakura-Saito"))
-SOLVER_NAMES = (("hals", "HALS (Frobenius)"), ("mu", "Multiplicative updates"))
+SOLVER_NAMES = tuple((name, info.label) for name, info in SOLVER_REGISTRY.items())
 INIT_NAMES = (("auto", "auto"), ("nndsvda", "NNDSVDa"), ("nndsvd", "NNDSVD"),
               ("nndsvdar", "NNDSVDar"), ("random", "random"))
 
