@@ -2,8 +2,8 @@
 
 Nothing here is tuned per run: the same shapes give the same choices on every
 machine, so a run is reproducible from its parameters. The figures were
-measured on the development machine class (2 cores, AMD EPYC with AVX-512,
-numpy's OpenBLAS, numba kernels single-threaded), with
+measured on the development machine class (2 cores with AVX-512, numpy's
+OpenBLAS with its SkylakeX kernels, numba kernels single-threaded), with
 ``benchmarks/bench_nmf.py`` and short ``timeit`` loops over the kernels; see
 ``benchmarks/README.md`` for the numbers behind them. On other machines they
 only set where the engine switches strategy, never what it computes for a
