@@ -213,7 +213,7 @@ class NMFRun:
                 params, continued_at=(*params.continued_at, start), max_iter=end,
                 time_budget=None,
             )
-        elif params.continued_at:  # the record of a continued run: replay its segments
+        elif params.continued_at and update_H:  # a continued run's record: replay it
             bounds = (0, *params.continued_at, params.max_iter)
             self._plan = list(zip(bounds[:-1], bounds[1:]))
             self._record = params
@@ -310,7 +310,8 @@ class NMFRun:
                     if reason == "max_iter" and not final:
                         W, H = state.W, state.H  # copied by the restart's initialize
                         break
-                    state = replace(state, iteration=it, elapsed=busy)
+                    # whole-run iteration and seconds (built directly: cheaper than replace)
+                    state = NMFState(it, state.W, state.H, state.loss, state.rel_change, busy)
                     if reason is not None:
                         if state.loss is None:  # the last state shows a real loss
                             t = clock()
