@@ -181,10 +181,10 @@ def test_cancelled_before_the_start_stops_at_iteration_0():
 
 # ---- continuation ----------------------------------------------------------------
 CONTINUED = {
-    "hals-plain": dict(hals_variant="plain"),
-    "hals-accelerated": dict(hals_variant="accelerated"),
-    "mu-frobenius": dict(solver="mu"),
-    "mu-kl": dict(solver="mu", loss="kl"),
+    "hals-plain": {"hals_variant": "plain"},
+    "hals-accelerated": {"hals_variant": "accelerated"},
+    "mu-frobenius": {"solver": "mu"},
+    "mu-kl": {"solver": "mu", "loss": "kl"},
 }
 
 

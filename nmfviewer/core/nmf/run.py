@@ -36,6 +36,7 @@ factors as the continued run.
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -215,7 +216,7 @@ class NMFRun:
             )
         elif params.continued_at and update_H:  # a continued run's record: replay it
             bounds = (0, *params.continued_at, params.max_iter)
-            self._plan = list(zip(bounds[:-1], bounds[1:]))
+            self._plan = list(itertools.pairwise(bounds))
             self._record = params
         else:
             self._plan = [(0, None)]
