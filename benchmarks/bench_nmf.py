@@ -70,9 +70,9 @@ def _strip(run: dict) -> dict:
 def _other_variants(shape: tuple[int, int], k: int) -> list[str]:
     """The HALS variants 'auto' did not pick (timed once each, for information)."""
     try:
-        from nmfviewer.core.nmf.hals import choose_variant
+        from nmfviewer.core import choose_hals_variant
 
-        picked = choose_variant(shape[0], shape[1], k)
+        picked = choose_hals_variant(shape[0], shape[1], k)
     except (ImportError, TypeError):  # an engine without it: time both
         picked = None
     return [v for v in ("plain", "accelerated") if v != picked]

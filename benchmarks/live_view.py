@@ -38,27 +38,23 @@ from problems import FULL, QUICK, make_X, nndsvda  # noqa: E402
 
 
 def _params(k: int, n_iter: int):
-    from nmfviewer.core.params import NMFParams
+    from nmfviewer.core import NMFParams
 
     # tol=0: only max_iter stops the run (HALS never increases the loss)
     return NMFParams(n_components=k, init="custom", seed=0, tol=0.0, max_iter=n_iter)
 
 
 def headless(X, W0, H0, k: int, n_iter: int) -> dict:
-    """Iterations per second of a bare iterate_nmf + StopRule loop."""
-    from nmfviewer.core.nmf.fit import StopRule, iterate_nmf
+    """Iterations per second of the run driver (NMFRun) alone, as fit() runs it."""
+    from nmfviewer.core import NMFRun
 
     params = _params(k, n_iter)
-    rule = StopRule(params)
     t0 = time.perf_counter()
-    gen = iterate_nmf(X, params, W0=W0.copy(), H0=H0.copy())
+    run = NMFRun(X, params, W0=W0.copy(), H0=H0.copy())
     t_first = None
-    for state in gen:
+    for state in run:
         if t_first is None:
             t_first = time.perf_counter()
-        if rule.check(state) is not None:
-            break
-    gen.close()
     end = time.perf_counter()
     elapsed = end - t0
     return {"iterations": state.iteration, "seconds": elapsed,

@@ -65,8 +65,7 @@ class _Poller(threading.Thread):
 
 def _child(side: str, folder: Path, k: int, max_iter: int) -> dict:
     if side == "nmfviewer":
-        from nmfviewer.core.nmf.fit import fit
-        from nmfviewer.core.params import NMFParams
+        from nmfviewer.core import NMFParams, fit
     else:
         from sklearn.decomposition import NMF
     X = np.load(folder / "X.npy")

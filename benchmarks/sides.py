@@ -24,8 +24,7 @@ CHECK_BAND = 2e-5
 
 def engine():
     """nmfviewer's engine API, imported on first use (it may not exist yet)."""
-    from nmfviewer.core.nmf.fit import StopRule, iterate_nmf
-    from nmfviewer.core.params import NMFParams
+    from nmfviewer.core import NMFParams, StopRule, iterate_nmf
 
     return iterate_nmf, StopRule, NMFParams
 
@@ -126,7 +125,9 @@ def nmfviewer_to_targets(X, W0, H0, k: int, targets: dict[str, float], *,
                 reached[name] = {"time_s": now, "iteration": state.iteration, "error": err,
                                  "error_exact": exact, "engine_elapsed_s": state.elapsed}
         if converged is None and until_converged:
-            reason = rule.check(state)
+            # where the run driver's rule would stop (observed, not obeyed: the
+            # targets may lie further on)
+            reason = rule.check(state.iteration, state.rel_change, state.elapsed)
             if reason is not None:
                 converged = {"time_s": now, "n_iter": state.iteration, "error": err,
                              "stop_reason": reason, "engine_elapsed_s": state.elapsed,

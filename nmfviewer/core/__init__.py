@@ -55,13 +55,23 @@ _EXPORTS: dict[str, str] = {
     "load_collection": "collection",
     # the engine
     "NMFState": "nmf.state",
-    "FitResult": "nmf.fit",
-    "StopRule": "nmf.fit",
+    "STOP_REASONS": "nmf.state",
+    "STOP_REASON_TEXT": "nmf.state",
+    "stop_reason_text": "nmf.state",
+    "FitResult": "nmf.result",
+    "loss_of": "nmf.result",
+    "NMFRun": "nmf.run",
+    "Resume": "nmf.run",
+    "StopRule": "nmf.run",
     "fit": "nmf.fit",
     "iterate_nmf": "nmf.fit",
-    "loss_of": "nmf.fit",
-    "resolve_seed": "nmf.fit",
+    "resolve_seed": "nmf.prepare",
     "solve_W": "nmf.fit",
+    "SOLVER_REGISTRY": "nmf.registry",
+    "SolverInfo": "nmf.registry",
+    "get_solver": "nmf.registry",
+    "solvers_for": "nmf.registry",
+    "choose_hals_variant": "nmf.hals",
     "initialize": "nmf.initialize",
     "NMF": "nmf.estimator",
     # export
@@ -99,10 +109,15 @@ if TYPE_CHECKING:  # static analysers see the real names
     from .export import export_run, save_basis_png
     from .manifest import ManifestError, read_manifest
     from .nmf.estimator import NMF
-    from .nmf.fit import FitResult, StopRule, fit, iterate_nmf, loss_of, resolve_seed, solve_W
+    from .nmf.fit import fit, iterate_nmf, solve_W
+    from .nmf.hals import choose_hals_variant
     from .nmf.initialize import initialize
-    from .nmf.state import NMFState
     from .discovery import IMAGE_SUFFIXES
+    from .nmf.prepare import resolve_seed
+    from .nmf.registry import SOLVER_REGISTRY, SolverInfo, get_solver, solvers_for
+    from .nmf.result import FitResult, loss_of
+    from .nmf.run import NMFRun, Resume, StopRule
+    from .nmf.state import STOP_REASON_TEXT, STOP_REASONS, NMFState, stop_reason_text
     from .params import (
         COLOR_POLICIES,
         DTYPES,

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from .errors import ParameterError
+from .nmf.registry import SOLVERS as _SOLVER_REGISTRY
 
 LOSSES = ("frobenius", "kl", "is")
 #: beta of the beta-divergence for each loss name
@@ -24,7 +25,7 @@ LOSS_ALIASES = {
     "is": "is",
     "itakura-saito": "is",
 }
-SOLVERS = ("hals", "mu")
+SOLVERS = tuple(_SOLVER_REGISTRY)  # the solver registry, nmf/registry.py
 #: 'cd' is scikit-learn's name for its coordinate-descent (HALS-type) solver.
 SOLVER_ALIASES = {"hals": "hals", "cd": "hals", "mu": "mu"}
 INITS = ("auto", "random", "nndsvd", "nndsvda", "nndsvdar", "custom")
@@ -105,6 +106,21 @@ def parse_seed(value: Any) -> int | None:
             field="seed", value=value,
         )
     return seed
+
+
+def _continued_at(value: Any, max_iter: int) -> tuple[int, ...]:
+    try:
+        points = tuple(value)
+    except TypeError:
+        points = None
+    if points is None or not all(_is_int(p) and 0 <= int(p) <= max_iter for p in points) or (
+        list(points) != sorted(points)
+    ):
+        raise ParameterError(
+            f"continued_at={value!r} must list ascending iterations between 0 and "
+            f"max_iter={max_iter}; use () for a run in one go."
+        )
+    return tuple(int(p) for p in points)
 
 
 class _Serializable:
@@ -199,9 +215,16 @@ class NMFParams(_Serializable):
                   alpha_H='same' uses alpha_W. Penalties are scaled like
                   scikit-learn's (alpha_W by n_pixels, alpha_H by n_images).
     dtype:        'float32' (default) or 'float64'.
-    hals_variant: 'auto' (currently 'accelerated'), 'plain' (textbook HALS,
-                  scikit-learn's 'cd' iterates) or 'accelerated' (inner repeats
-                  plus extrapolation: fewer iterations to the same error).
+    hals_variant: 'auto' (by problem size: 'accelerated' from n*m*k >= 1e7
+                  multiply-adds per product, else 'plain'), 'plain' (textbook
+                  HALS, scikit-learn's 'cd' iterates) or 'accelerated' (inner
+                  repeats plus extrapolation: fewer iterations to the same error).
+    continued_at: whole-run iterations at which the run was continued (the
+                  window's "Continue +N"): the solver restarted from the
+                  factors reached there and ran on exactly to max_iter (the
+                  total), neither tol nor time_budget stopping it. Recorded in
+                  a continued run's result so that running these params again
+                  repeats it exactly; () for a run in one go.
     """
 
     n_components: int
@@ -218,6 +241,7 @@ class NMFParams(_Serializable):
     l1_ratio: float = 0.0
     dtype: str = "float32"
     hals_variant: str = "auto"
+    continued_at: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -261,6 +285,12 @@ class NMFParams(_Serializable):
         set_(self, "l1_ratio", l1)
         set_(self, "dtype", _choice("dtype", self.dtype, DTYPES))
         set_(self, "hals_variant", _choice("hals_variant", self.hals_variant, HALS_VARIANTS))
+        set_(self, "continued_at", _continued_at(self.continued_at, self.max_iter))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d["continued_at"] = list(self.continued_at)  # JSON-native, like run.json holds it
+        return d
 
     @property
     def beta(self) -> float:

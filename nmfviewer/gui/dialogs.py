@@ -56,8 +56,11 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
     return f"Unexpected error (a bug in nmfviewer): {type(exc).__name__}: {exc}", ""
 
 
-def error_text(exc: BaseException) -> str:
-    """describe_error as one text: the problem, then the hint on its own line."""
+def error_text(exc: BaseException | str) -> str:
+    """describe_error as one text: the problem, then the hint on its own line
+    (a message already worded is returned as it is)."""
+    if not isinstance(exc, BaseException):
+        return str(exc)
     text, hint = describe_error(exc)
     return f"{text}\n{hint}" if hint else text
 

@@ -7,30 +7,35 @@ snapshot of a superseded run never reaches the views.
 
 Views never see the session: the main window connects its signals to the
 views' ``set_*`` methods.
+
+``run_inline=True`` runs loads and fits on the calling thread (the workers'
+``run()`` instead of ``start()``), through the same signals and slots: the
+session can then be tested with fake views and no threads. ``clock`` is the
+fit workers' clock (their snapshot throttle and the run's elapsed time).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import replace
-from pathlib import Path
 import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal
 
-from ..core.collection import Collection, load_collection
-from ..core.errors import ParameterError
-from ..core.export import export_run, save_basis_png
-from ..core.nmf.fit import FitResult, loss_of, resolve_seed
-from ..core.params import LoadOptions, NMFParams
+from ..core import (
+    Collection,
+    FitResult,
+    LoadOptions,
+    NMFParams,
+    ParameterError,
+    Resume,
+    export_run,
+    load_collection,
+    resolve_seed,
+    save_basis_png,
+)
 from .worker import FitUpdate, FitWorker, LoadWorker, stop_threads
-
-#: at most ~10 view updates per second ...
-MIN_UPDATE_INTERVAL = 0.09
-#: ... and the views may take at most 1/UPDATE_COST_FACTOR of the GUI thread's time
-#: (the cost measured is the update itself; its repaint costs about as much again)
-UPDATE_COST_FACTOR = 5.0
 
 #: run states reported by ``runStateChanged``
 IDLE, RUNNING, PAUSED, FINISHED = "idle", "running", "paused", "finished"
@@ -47,17 +52,20 @@ class Session(QObject):
     loadStarted = Signal(list)  # paths
     loadProgress = Signal(int, int)  # done, total
     loadFinished = Signal()  # loaded, failed or cancelled: the progress can go
-    loadFailed = Signal(str, str)  # message, details
+    loadFailed = Signal(object, str)  # error (NMFViewerError, or a worded message), details
     collectionChanged = Signal(object)  # Collection
     runStarted = Signal(int)  # run id
     updated = Signal(object)  # FitUpdate (only ever of the current run)
     runStateChanged = Signal(str)
     runFinished = Signal(str)  # stop reason
-    runFailed = Signal(str, str)  # message, details
+    runFailed = Signal(object, str)  # error (NMFViewerError, or a worded message), details
 
     def __init__(self, parent=None, *, confirm: Callable[[str], bool] | None = None,
-                 load_fn=load_collection):
+                 load_fn=load_collection, run_inline: bool = False,
+                 clock: Callable[[], float] = time.perf_counter):
         super().__init__(parent)
+        self.run_inline = bool(run_inline)
+        self._clock = clock
         self.confirm: Callable[[str], bool] = confirm or (lambda question: True)
         self.load_options = LoadOptions()
         self.collection: Collection | None = None
@@ -71,10 +79,6 @@ class Session(QObject):
         self._fit: FitWorker | None = None
         self._loader: LoadWorker | None = None
         self._threads: set = set()  # every worker whose thread may still run
-        self._next_delivery = 0.0
-        self._delivery_timer = QTimer(self)
-        self._delivery_timer.setSingleShot(True)
-        self._delivery_timer.timeout.connect(self._deliver)
 
     # -- loading -------------------------------------------------------------
     def load(self, paths: Sequence[str | Path], options: LoadOptions | None = None, *,
@@ -92,9 +96,12 @@ class Session(QObject):
         worker.loaded.connect(self._on_loaded)
         worker.failed.connect(self._on_load_failed)
         self._loader = worker
-        self._track(worker)
         self.loadStarted.emit([str(p) for p in paths])
-        worker.start()
+        if self.run_inline:
+            worker.run()
+        else:
+            self._track(worker)
+            worker.start()
         return True
 
     def cancel_load(self) -> None:
@@ -128,7 +135,7 @@ class Session(QObject):
         self.loadFinished.emit()
         self.set_collection(collection)
 
-    def _on_load_failed(self, request_id: int, message: str, details: str) -> None:
+    def _on_load_failed(self, request_id: int, message: object, details: str) -> None:
         if request_id != self._load_id or self._loader is None:
             return  # superseded or cancelled: nobody is waiting for it
         self._loader = None
@@ -151,28 +158,26 @@ class Session(QObject):
         self.run_params = resolve_seed(params)
         self.latest = None
         self.exported = False
-        self._launch(FitWorker(self._run_id, X, self.run_params))
+        self._launch(FitWorker(self._run_id, X, self.run_params, clock=self._clock))
         return True
 
     def continue_run(self, n_iter: int) -> None:
-        """Run ``n_iter`` more iterations from the current factors (init='custom')."""
+        """Run exactly ``n_iter`` more iterations from the current factors.
+
+        The core's run driver continues the run (``Resume``): iterations, time
+        and loss history go on from where it stopped, and the result records the
+        continuation so that a replay repeats it.
+        """
         if self.latest is None or self.collection is None or self.run_params is None:
             raise ParameterError("there is no result to continue from; press Run first.")
         if self.run_state in (RUNNING, PAUSED):
             raise ParameterError("a run is in progress; stop it before continuing.")
-        state = self.latest.state
-        # exactly n_iter more: a convergence window longer than the segment never fills
-        params = replace(self.run_params, init="custom", max_iter=int(n_iter),
-                         window=int(n_iter) + 1, time_budget=None)
-        W0 = np.array(state.W, copy=True)
-        H0 = np.array(state.H, copy=True)
+        so_far = self.result()
+        resume = Resume.from_result(so_far, n_iter)
         self._end_run()
         self.exported = False
-        self._launch(FitWorker(
-            self._run_id, self.collection.to_matrix(), params, W0, H0,
-            offset=state.iteration, prior_history=self.latest.loss_history,
-            prior_elapsed=state.elapsed,
-        ))
+        self._launch(FitWorker(self._run_id, self.collection.to_matrix(), so_far.params,
+                               resume=resume, clock=self._clock))
 
     def pause(self) -> None:
         if self._fit is not None and self.run_state == RUNNING:
@@ -218,8 +223,11 @@ class Session(QObject):
             return
         if any(isinstance(t, FitWorker) and t.isRunning() for t in self._threads):
             return  # _on_thread_finished calls again
-        self._track(fit)
         fit.launched = True
+        if self.run_inline:
+            fit.run()
+            return
+        self._track(fit)
         fit.start()
 
     def _end_run(self) -> None:
@@ -236,32 +244,20 @@ class Session(QObject):
         if worker is not self._fit:
             worker.take_update()  # stale: from a run that was superseded
             return
-        wait = self._next_delivery - time.perf_counter()
-        if wait > 0:
-            # the views are still busy with the last update: take the newest one later
-            if not self._delivery_timer.isActive():
-                self._delivery_timer.start(int(wait * 1000) + 1)
-            return
-        self._deliver()
-
-    def _deliver(self) -> None:
-        worker = self._fit
-        update = worker.take_update() if worker is not None else None
+        update = worker.take_update()
         if update is None or update.run_id != self._run_id:
             return  # nothing new, or stale
         self.latest = update
         t0 = time.perf_counter()
         self.updated.emit(update)
-        # the views (and their repaint, about as long again) may use at most
-        # about a third of the event loop's time; never more than ~10 per second
-        cost = time.perf_counter() - t0
-        self._next_delivery = t0 + max(MIN_UPDATE_INTERVAL, UPDATE_COST_FACTOR * cost)
+        # the worker's throttle keeps the views' share of the GUI thread bounded
+        worker.throttle.note_view_cost(time.perf_counter() - t0)
         if update.done:
             self._fit = None
             self._set_state(FINISHED)
             self.runFinished.emit(update.stop_reason or "cancelled")
 
-    def _on_fit_failed(self, run_id: int, message: str, details: str) -> None:
+    def _on_fit_failed(self, run_id: int, message: object, details: str) -> None:
         if run_id != self._run_id:
             return
         self._fit = None
@@ -282,20 +278,14 @@ class Session(QObject):
 
     # -- results -------------------------------------------------------------
     def result(self) -> FitResult:
-        """The latest state as a FitResult (what ``nmfviewer fit`` would return)."""
+        """The latest state as a FitResult (what ``nmfviewer fit`` would return);
+        a continued run's result describes the whole run (its params replay it)."""
         if self.latest is None or self.run_params is None:
             raise ParameterError("there are no results yet; press Run first.")
-        state = self.latest.state
-        history = np.array(self.latest.loss_history, dtype=np.float64)
-        loss = state.loss
-        if loss is None:  # a run that failed between two evaluations of the loss
-            loss = history[-1] = loss_of(self.collection.to_matrix(), state, self.run_params)
-        return FitResult(
-            W=state.W, H=state.H, n_iter=int(state.iteration), loss=float(loss),
-            loss_history=history,
-            stop_reason=state.stop_reason or "cancelled", elapsed=float(state.elapsed),
-            params=self.run_params,
-        )
+        u = self.latest
+        # a run that failed between two evaluations of the loss: evaluate it
+        X = self.collection.to_matrix() if u.state.loss is None and self.collection else None
+        return FitResult.from_state(u.state, u.loss_history, u.params or self.run_params, X)
 
     def export(self, out_dir: str | Path) -> list[Path]:
         """Write the results like ``nmfviewer fit`` does; ExportError on failure."""
@@ -329,7 +319,6 @@ class Session(QObject):
     def shutdown(self, timeout_ms: int | None = 10_000) -> bool:
         """Stop all work and wait for every thread (None: as long as it takes);
         True when all ended in time."""
-        self._delivery_timer.stop()
         self._loader = None
         self._end_run()
         ok = stop_threads(list(self._threads), timeout_ms)

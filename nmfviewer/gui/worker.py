@@ -1,17 +1,22 @@
-"""Background work: the NMF solver and the loader, each in its own QThread.
+"""Background work: the NMF run and the loader, each in its own QThread.
 
 This is the only module that knows about QThread. Everything that crosses the
 thread boundary is immutable: a :class:`FitUpdate` holds snapshot arrays
 (owning, read-only) and a copy of the loss history; a loaded ``Collection`` is
 a frozen dataclass nobody mutates.
 
-Rate control ("never queue up"): the fit worker puts its latest update into a
-one-slot :class:`Mailbox` and emits ``updateReady`` only when the slot was
+The fit worker is a pump: it iterates the core's run driver
+(``nmfviewer.core.NMFRun``, which owns the stop rule, the loss history and the
+continuation of a run), waits while paused, and hands the latest state to a
+one-slot :class:`Mailbox`, emitting ``updateReady`` only when the slot was
 empty. The GUI takes the slot when the queued signal arrives, so at most one
 notification is ever in flight and a slow GUI just sees fewer, newer updates.
-Snapshots are taken at most ~10 per second (less often when copying the
-factors is itself expensive), plus the first state, the state at a pause, and
-the final state.
+How often a snapshot is taken is decided by one :class:`Throttle` (about 10 per
+second, less when copying the factors or showing them is itself expensive),
+plus the first state, the state at a pause and the final state.
+
+Both workers can also run on the calling thread (``run()`` instead of
+``start()``): the session's inline mode, for tests without threads.
 """
 
 from __future__ import annotations
@@ -20,20 +25,22 @@ import math
 import threading
 import time
 import traceback
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
-from ..core.errors import NMFViewerError
-from ..core.nmf.fit import StopRule, iterate_nmf, loss_of
-from ..core.nmf.state import NMFState
+from ..core import NMFParams, NMFRun, NMFState, NMFViewerError, Resume
 
 #: seconds between two snapshots sent to the GUI (about 10 per second)
 SNAPSHOT_INTERVAL = 0.1
 #: never spend more than this fraction of the worker's time copying snapshots
 SNAPSHOT_BUDGET = 0.1
+#: the views (and their repaint, about as long again) may take at most about
+#: 1/VIEW_COST_FACTOR of the GUI thread's time
+VIEW_COST_FACTOR = 5.0
 
 
 @dataclass(frozen=True)
@@ -46,10 +53,11 @@ class FitUpdate:
                    (a continuation adds to the iterations before it).
     loss_history:  (iteration + 1,) float64, every iteration's loss so far
                    (nan where the solver did not evaluate it; ``state.loss``
-                   is None then). The last update of a segment (done) always
+                   is None then). The last update of a run (done) always
                    carries a real loss, also as its history's last entry.
-    max_iter:      the iteration at which this segment stops at the latest.
-    done:          True on the last update of a run segment.
+    max_iter:      the whole-run iteration at which this run stops at the latest.
+    params:        the run's record (``NMFRun.record``): what repeats it.
+    done:          True on the last update of a run.
     paused:        True when sent because the worker paused.
     """
 
@@ -57,6 +65,7 @@ class FitUpdate:
     state: NMFState
     loss_history: np.ndarray
     max_iter: int
+    params: NMFParams | None = None
     done: bool = False
     paused: bool = False
 
@@ -86,29 +95,65 @@ class Mailbox:
             return item
 
 
+class Throttle:
+    """When the next snapshot is due: the one rate control between a run and the views.
+
+    After a snapshot sent at time t that cost ``cost`` seconds to take, the next
+    is due at ``t + max(interval, cost / budget, view_factor * view_cost)``:
+    about 10 per second, fewer when copying the factors takes more than
+    ``budget`` of the worker's time, or when the views took ``view_cost``
+    seconds to show the last one (``note_view_cost``, from the GUI thread).
+    ``clock`` (when) is injectable so that tests drive it; the costs are
+    measured in real seconds by the caller.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter, *,
+                 interval: float = SNAPSHOT_INTERVAL, budget: float = SNAPSHOT_BUDGET,
+                 view_factor: float = VIEW_COST_FACTOR):
+        self.clock = clock
+        self.interval = interval
+        self.budget = budget
+        self.view_factor = view_factor
+        self.view_cost = 0.0  # a float written by the GUI thread: atomic under the GIL
+        self._next = -math.inf
+
+    def due(self) -> bool:
+        return self.clock() >= self._next
+
+    def sent(self, started: float, cost: float) -> None:
+        """A snapshot was sent at ``started`` and took ``cost`` seconds."""
+        self._next = started + max(self.interval, cost / self.budget,
+                                   self.view_factor * self.view_cost)
+
+    def note_view_cost(self, seconds: float) -> None:
+        self.view_cost = max(0.0, float(seconds))
+
+
 class FitWorker(QThread):
-    """Runs ``iterate_nmf`` + ``StopRule`` for one run segment.
+    """Pumps one ``NMFRun`` (built in the thread): states to the mailbox, pause, cancel.
 
     X: (n, m) float matrix (a view of the collection; never written).
-    W0, H0: (n, k), (k, m) factors to continue from, or None for a fresh start.
-    offset / prior_history / prior_elapsed: where this segment continues a run
-    (iteration count, (offset + 1,) loss history and seconds before it).
+    params, W0 (n, k), H0 (k, m), resume: as for ``NMFRun`` (a fresh run, or a
+    continuation of a finished one).
+    clock: the throttle's and the run's clock (tests inject a fake one).
     """
 
     updateReady = Signal()
-    failed = Signal(int, str, str)  # run_id, message for the user, details (traceback or "")
+    #: run_id, the error (our NMFViewerError, rendered by the window with its field's
+    #: widget) or a message already worded (our bug), details (traceback or "")
+    failed = Signal(int, object, str)
 
-    def __init__(self, run_id, X, params, W0=None, H0=None, *, offset=0,
-                 prior_history=None, prior_elapsed=0.0, parent=None):
+    def __init__(self, run_id, X, params, W0=None, H0=None, *, resume: Resume | None = None,
+                 clock: Callable[[], float] = time.perf_counter, parent=None):
         super().__init__(parent)
         self.run_id = run_id
         self._X = X
         self._params = params
         self._W0 = W0
         self._H0 = H0
-        self._offset = int(offset)
-        self._history: list[float] = list(prior_history) if prior_history is not None else []
-        self._prior_elapsed = float(prior_elapsed)
+        self._resume = resume
+        self._clock = clock
+        self.throttle = Throttle(clock)
         self._mailbox = Mailbox()
         self._cancel = threading.Event()
         self._running = threading.Event()
@@ -138,7 +183,7 @@ class FitWorker(QThread):
         try:
             self._loop()
         except NMFViewerError as exc:
-            self.failed.emit(self.run_id, str(exc), "")
+            self.failed.emit(self.run_id, exc, "")
         except Exception as exc:  # our bug, or the solver's: tell the user, keep the window
             self.failed.emit(
                 self.run_id,
@@ -148,65 +193,33 @@ class FitWorker(QThread):
             )
 
     def _loop(self) -> None:
-        params = self._params
-        rule = StopRule(params)
-        segment = iterate_nmf(self._X, params, W0=self._W0, H0=self._H0)
-        max_iter = self._offset + params.max_iter
-        interval = SNAPSHOT_INTERVAL
-        last_sent = -np.inf
-        paused_total = 0.0
-        first = True
+        run = NMFRun(self._X, self._params, W0=self._W0, H0=self._H0, resume=self._resume,
+                     cancel=self._cancel, clock=self._clock)
+        states = iter(run)
         try:
-            for state in segment:
+            for state in states:
                 time.sleep(0)  # let the GUI thread take the GIL between iterations
-                state = replace(
-                    state,
-                    iteration=state.iteration + self._offset,
-                    elapsed=state.elapsed - paused_total + self._prior_elapsed,
-                )
-                loss = math.nan if state.loss is None else state.loss
-                if first and self._offset > 0 and self._history:
-                    self._history[-1] = loss  # iteration 0 repeats the last state
-                else:
-                    self._history.append(loss)
-                if not self._running.is_set():
-                    paused_total += self._wait_while_paused(state, max_iter)
-                reason = rule.check(replace(
-                    state, iteration=state.iteration - self._offset,
-                    elapsed=state.elapsed - self._prior_elapsed))
-                if self._cancel.is_set():
-                    reason = "cancelled"
-                if reason is not None:
-                    if state.loss is None:  # the last state shows a real loss
-                        state = replace(state, loss=loss_of(self._X, state, self._params))
-                        self._history[-1] = state.loss
-                    self._send(replace(state, stop_reason=reason), max_iter, done=True)
-                    return
-                now = time.perf_counter()
-                if first or now - last_sent >= interval:
-                    cost = self._send(state, max_iter)
-                    interval = max(SNAPSHOT_INTERVAL, cost / SNAPSHOT_BUDGET)
-                    last_sent = now
-                first = False
+                if state.stop_reason is not None:
+                    self._send(run, state, done=True)
+                elif not self._running.is_set():
+                    self._send(run, state, paused=True)
+                    while not self._running.wait(0.05):
+                        pass
+                elif self.throttle.due():
+                    self._send(run, state)
         finally:
-            segment.close()
+            states.close()
 
-    def _wait_while_paused(self, state: NMFState, max_iter: int) -> float:
-        t0 = time.perf_counter()
-        self._send(state, max_iter, paused=True)
-        while not self._running.wait(0.05):
-            pass
-        return time.perf_counter() - t0
-
-    def _send(self, state: NMFState, max_iter: int, *, done=False, paused=False) -> float:
-        t0 = time.perf_counter()
+    def _send(self, run: NMFRun, state: NMFState, *, done=False, paused=False) -> None:
+        t0 = self._clock()
+        c0 = time.perf_counter()  # the copy's real cost, whatever clock schedules
         update = FitUpdate(
-            self.run_id, state.snapshot(), np.asarray(self._history, dtype=np.float64),
-            max_iter, done=done, paused=paused,
+            self.run_id, state.snapshot(), run.loss_history(), run.max_iter, run.record,
+            done=done, paused=paused,
         )
+        self.throttle.sent(t0, time.perf_counter() - c0)
         if self._mailbox.put(update):
             self.updateReady.emit()
-        return time.perf_counter() - t0
 
 
 class LoadWorker(QThread):
@@ -218,7 +231,7 @@ class LoadWorker(QThread):
 
     progress = Signal(int, int, int)  # request_id, done, total
     loaded = Signal(int, object)  # request_id, Collection
-    failed = Signal(int, str, str)  # request_id, message, details
+    failed = Signal(int, object, str)  # request_id, error (exception or message), details
 
     def __init__(self, request_id, paths, options, load_fn, parent=None):
         super().__init__(parent)
@@ -248,7 +261,7 @@ class LoadWorker(QThread):
                 self._paths, self._options, progress=self._on_progress, cancel=self._cancel
             )
         except NMFViewerError as exc:
-            self.failed.emit(self.request_id, str(exc), "")
+            self.failed.emit(self.request_id, exc, "")
         except Exception as exc:
             self.failed.emit(
                 self.request_id,

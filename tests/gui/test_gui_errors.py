@@ -8,6 +8,7 @@ fragments), so the CLI and the window are held to the same words.
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from collections.abc import Callable
@@ -25,8 +26,7 @@ import bad_input_cases as bad  # noqa: E402  (tests/ is not a package)
 
 from nmfviewer.cli_options import build_fit_parser, load_options_from_args, params_from_args
 from nmfviewer.core import LoadError, LoadOptions, NMFParams, ParameterError
-from nmfviewer.core.nmf import fit as fit_module
-from nmfviewer.gui.dialogs import describe_error
+from nmfviewer.gui.dialogs import describe_error, error_text
 from nmfviewer.gui.main_window import OPEN_FILTER
 from nmfviewer.gui.session import FINISHED, RUNNING, Session
 
@@ -180,11 +180,13 @@ def test_a_failed_load_keeps_the_collection_on_screen(window, tmp_path, qtbot):
     empty.mkdir()
     with qtbot.waitSignal(window.session.loadFailed, timeout=20_000) as failed:
         drop(window, [empty])
-    assert "is empty" in failed.args[0]
+    assert isinstance(failed.args[0], LoadError)  # the error object, not its text
+    message = error_text(failed.args[0])
+    assert "is empty" in message
     assert window.session.collection is kept
     assert window.collection_panel.model.rowCount() == kept.n_images
-    assert any(b.text() == failed.args[0] for b in visible_dialogs(window))
-    assert failed.args[0].split(";")[0] in window.statusBar().currentMessage()
+    assert any(b.text() == message for b in visible_dialogs(window))
+    assert message.split(";")[0] in window.statusBar().currentMessage()
 
 
 # --------------------------------------------------------------------------- parameters
@@ -265,9 +267,11 @@ def test_an_exception_in_the_solver_reaches_the_user(fail_at, window, image_dir,
     s = window.session
     with qtbot.waitSignal(s.collectionChanged, timeout=20_000):
         window.open_paths([image_dir])
-    # every solver generator the engine dispatches to (iterate_hals, iterate_mu, ...)
-    solvers = [name for name in vars(fit_module)
-               if name.startswith("iterate_") and name != "iterate_nmf"]
+    from nmfviewer.core import SOLVER_REGISTRY
+
+    # every solver generator the engine dispatches to (the solver registry's iterate_*)
+    solvers = [(importlib.import_module(f"nmfviewer.core.nmf.{info.module}"), info.function)
+               for info in SOLVER_REGISTRY.values()]
     assert solvers
 
     def exploding(real):
@@ -278,8 +282,8 @@ def test_an_exception_in_the_solver_reaches_the_user(fail_at, window, image_dir,
                 yield state
         return solver
 
-    for name in solvers:
-        monkeypatch.setattr(fit_module, name, exploding(getattr(fit_module, name)))
+    for module, name in solvers:
+        monkeypatch.setattr(module, name, exploding(getattr(module, name)))
     window.params_panel.set_params(NMFParams(n_components=3, max_iter=10_000, tol=0.0,
                                              window=10_000, seed=0))
     with qtbot.waitSignal(s.runFailed, timeout=20_000) as failed:

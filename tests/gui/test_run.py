@@ -191,7 +191,9 @@ def test_closing_mid_run_stops_every_thread(window, image_dir, qtbot):
 
 def test_worker_exception_reaches_the_user_and_the_window_still_works(loaded, qtbot,
                                                                       monkeypatch):
-    import nmfviewer.gui.worker as worker
+    import importlib
+
+    from nmfviewer.core import get_solver
 
     def broken(*args, **kwargs):
         raise RuntimeError("solver exploded")
@@ -199,7 +201,9 @@ def test_worker_exception_reaches_the_user_and_the_window_still_works(loaded, qt
 
     w, s = loaded, loaded.session
     set_params(w, max_iter=20)
-    monkeypatch.setattr(worker, "iterate_nmf", broken)
+    info = get_solver("hals")  # the registry resolves a solver's iterate on each run
+    module = importlib.import_module(f"nmfviewer.core.nmf.{info.module}")
+    monkeypatch.setattr(module, info.function, broken)
     with qtbot.waitSignal(s.runFailed, timeout=10_000):
         w.start_run()
     assert any("solver exploded" in m for m in w.messages)
@@ -224,26 +228,25 @@ def test_invalid_k_for_the_data_is_shown_inline_and_run_is_disabled(loaded):
     assert w.params_panel.is_valid and w.params_panel.run_button.isEnabled()
 
 
-def test_snapshots_never_queue_up_behind_a_busy_window(loaded, qtbot):
-    import time
+def test_threaded_run_and_continuation_equal_fit_of_the_record(loaded, qtbot):
+    """Real threads: Run 30, Continue +40 gives the factors fit() gives for the
+    run's record (what a replay of the export runs), bit for bit."""
+    from nmfviewer.core import fit
 
     w, s = loaded, loaded.session
-    set_params(w, **LONG)
-    with qtbot.waitSignal(s.updated, timeout=10_000):
-        w.start_run()
-    before = s.latest.state.iteration
-    seen = record(s.updated)
-    time.sleep(0.8)  # the GUI thread is busy: the worker iterates on, ~8 snapshots' worth
-    qtbot.waitUntil(lambda: len(seen) >= 1, timeout=10_000)
-    # no backlog of old snapshots: the first to arrive is already a recent state
-    assert seen[0].state.iteration > before + 100
-    # and the views get at most ~10 per second, however fast the solver is
-    seen.clear()
-    t0 = time.perf_counter()
-    qtbot.wait(1000)
-    elapsed = time.perf_counter() - t0  # qWait may overrun while the solver runs
-    assert len(seen) <= 11 * elapsed + 1
-    iterations = [u.state.iteration for u in seen]
-    assert iterations == sorted(iterations)
-    with qtbot.waitSignal(s.runFinished, timeout=10_000):
-        s.stop()
+    params = set_params(w, max_iter=30, tol=0.0, window=10)
+    with qtbot.waitSignal(s.runFinished, timeout=20_000):
+        assert w.start_run()
+    X = s.collection.to_matrix()
+    first = s.result()
+    np.testing.assert_array_equal(first.W, fit(X, params).W)
+    with qtbot.waitSignal(s.runFinished, timeout=20_000) as finished:
+        s.continue_run(40)
+    assert finished.args == ["max_iter"]
+    r = s.result()
+    assert r.n_iter == 70 and r.params.continued_at == (30,) and r.params.max_iter == 70
+    replay = fit(X, r.params)
+    np.testing.assert_array_equal(replay.W, r.W)
+    np.testing.assert_array_equal(replay.H, r.H)
+    np.testing.assert_array_equal(replay.loss_history, r.loss_history)
+    assert replay.stop_reason == r.stop_reason == "max_iter"

@@ -12,6 +12,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from nmfviewer.core.params import NMFParams
+from nmfviewer.gui.dialogs import error_text
 from nmfviewer.gui.main_window import MainWindow
 
 
@@ -61,8 +62,9 @@ def test_a_failed_load_is_reported_and_the_window_keeps_working(window, tmp_path
     (empty / "notes.txt").write_text("not an image")
     with qtbot.waitSignal(window.session.loadFailed, timeout=10_000) as failed:
         window.open_paths([empty])
-    assert str(empty) in failed.args[0] or "empty" in failed.args[0]
-    assert window.messages and window.messages[-1] == failed.args[0]
+    message = error_text(failed.args[0])
+    assert str(empty) in message or "empty" in message
+    assert window.messages and window.messages[-1] == message
     assert not window.load_progress.isVisible()
     with qtbot.waitSignal(window.session.collectionChanged, timeout=10_000):
         window.open_paths([image_dir])

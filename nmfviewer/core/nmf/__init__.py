@@ -1,1 +1,2 @@
-"""NMF engine: initialisation, solvers (generators of NMFState), fit, estimator."""
+"""NMF engine: initialisation, the solver registry (generators of NMFState), the run
+driver (run.py: the one stop loop), fit, the estimator."""

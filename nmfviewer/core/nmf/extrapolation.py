@@ -24,13 +24,17 @@ and reported copies, products), still no copy of X.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .hals import _Updater, max_inner
+from .loss import FrobeniusLoss
 from .products import HXt
-from .loss import FrobeniusLoss, Regularization
-from .state import NMFState
+
+if TYPE_CHECKING:
+    from .registry import SolverContext
+    from .state import NMFState
 
 BETA0 = 0.5
 ETA = 1.5
@@ -42,19 +46,24 @@ BALANCE_RATIO = 1e4
 
 
 def iterate_extrapolated(
-    X: np.ndarray,
-    W: np.ndarray,
-    H: np.ndarray,
-    *,
-    reg: Regularization,
-    tracker,
-    precision: float = 1e-6,
-    window: int = 5,
+    X: np.ndarray, W: np.ndarray, H: np.ndarray, ctx: SolverContext
 ) -> Iterator[NMFState]:
     """Yield NMFState for iterations 0, 1, ... of extrapolated accelerated HALS.
 
-    X (n, m) C-contiguous, W (n, k), H (k, m) initial factors in X's dtype.
+    Parameters
+    ----------
+    X : ndarray, shape (n_images, n_pixels)
+        C-contiguous data in the working dtype, never written.
+    W : ndarray, shape (n_images, k)
+        Start weights in X's dtype.
+    H : ndarray, shape (k, n_pixels)
+        Start basis in X's dtype.
+    ctx : SolverContext
+        Penalties, state tracker and loss precision (``ctx.update_H`` must be
+        True: ``hals.iterate_hals`` runs plain HALS for W only).
     """
+    reg, tracker = ctx.reg, ctx.tracker
+    precision, window = ctx.precision, ctx.window
     n, m = X.shape
     k = H.shape[0]
     dt = X.dtype

@@ -19,13 +19,25 @@ so the loss never increases.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ._costs import (
+    ACCELERATE_ABOVE,
+    CALL_SECONDS,
+    GEMM_RATE,
+    KERNEL_RATE,
+    MEM_RATE,
+    SWEEP_RATE,
+)
 from ._kernels import hals_block, hals_coefficients
-from .products import HXt
-from .loss import FrobeniusLoss, Regularization
-from .state import NMFState
+from .frobenius import iterate_frobenius
+
+if TYPE_CHECKING:
+    from .loss import Regularization
+    from .registry import SolverContext
+    from .state import NMFState
 
 #: a sweep works on column chunks whose k rows fit in L2 cache (bytes)
 CHUNK_BYTES = 1 << 19
@@ -38,35 +50,19 @@ ALPHA = 1.0
 MAX_INNER = 20
 
 
-#: problems below this many multiply-adds per product (n*m*k) run plain HALS
-#: under hals_variant='auto': they take milliseconds either way, and plain
-#: HALS from nndsvda lands on the parts of the (non-unique) swimmer data.
-ACCELERATE_ABOVE = 1e7
-
-
 def choose_variant(n: int, m: int, k: int) -> str:
-    """The HALS variant for hals_variant='auto'.
+    """The HALS variant for hals_variant='auto', by problem size.
 
-    'accelerated' (inner repeats plus extrapolation, extrapolation.py) for
-    problems of real size: to the error scikit-learn's 'cd' converges to (same
-    nndsvda init) it needed 181 iterations instead of plain HALS's 921 on
-    2429 x 361 faces (k=49), 90 instead of 754 on 400 x 4096 (k=16), 16
-    instead of 375 on 100000 x 200 spectra (k=8), at 1.1-1.4x the cost per
-    iteration. 'plain' below ACCELERATE_ABOVE multiply-adds per product.
+    'accelerated' (inner repeats plus extrapolation, extrapolation.py) from
+    ``_costs.ACCELERATE_ABOVE`` multiply-adds per product (n*m*k) on: it needs
+    several times fewer iterations to a given error at 1.1-1.4x the cost per
+    iteration (figures in benchmarks/README.md). 'plain' below.
     """
     return "accelerated" if float(n) * m * k >= ACCELERATE_ABOVE else "plain"
 
 
-#: cost model for the inner repeats (2 cores, AVX-512 OpenBLAS class machine):
-#: flop/s of the big products, of the sweeps' skinny GEMMs, element updates/s
-#: of the in-block kernel, seconds per call, bytes/s of elementwise passes.
-#: Deterministic: the same shapes give the same number of repeats on every
-#: machine (reproducible runs).
-GEMM_RATE = 1.2e11
-SWEEP_RATE = 5e10
-KERNEL_RATE = 1.2e10
-CALL_SECONDS = 1.5e-6
-MEM_RATE = 1e10
+#: the public name (``nmfviewer.core.choose_hals_variant``)
+choose_hals_variant = choose_variant
 
 
 def max_inner(p: int, q: int, k: int) -> int:
@@ -74,7 +70,7 @@ def max_inner(p: int, q: int, k: int) -> int:
 
     Gillis & Glineur's rule: repeat while the repeats cost at most ALPHA times
     the products the update needed (2 p q k flops, or reading X for small k),
-    by the cost model above.
+    by the cost model in ``_costs``.
     """
     chunks = -(-p * k * 4 // CHUNK_BYTES)
     blocks = -(-k // BLOCK_ROWS)
@@ -145,57 +141,40 @@ class _Updater:
 
 
 def iterate_hals(
-    X: np.ndarray,
-    W: np.ndarray,
-    H: np.ndarray,
-    *,
-    reg: Regularization,
-    variant: str,
-    tracker,
-    update_H: bool = True,
-    precision: float = 1e-6,
-    window: int = 5,
+    X: np.ndarray, W: np.ndarray, H: np.ndarray, ctx: SolverContext
 ) -> Iterator[NMFState]:
-    """Yield NMFState for iterations 0, 1, 2, ... of (accelerated) HALS.
+    """Yield NMFState for iterations 0, 1, 2, ... of HALS (the registry's 'hals').
 
-    X (n, m) C-contiguous, W (n, k), H (k, m) initial factors in X's dtype
-    (H is updated in place). variant: 'plain' or 'accelerated'.
-    update_H=False keeps H fixed and solves for W only (``NMF.transform``).
-    precision: relative accuracy the reported loss needs (see FrobeniusLoss).
+    Parameters
+    ----------
+    X : ndarray, shape (n_images, n_pixels)
+        C-contiguous data in the working dtype, never written.
+    W : ndarray, shape (n_images, k)
+        Start weights in X's dtype.
+    H : ndarray, shape (k, n_pixels)
+        Start basis in X's dtype (updated in place).
+    ctx : SolverContext
+        ``ctx.hals_variant``: 'plain' (textbook HALS, scikit-learn's 'cd'
+        iterates), 'accelerated' (inner repeats plus extrapolation,
+        ``extrapolation.iterate_extrapolated``) or 'auto' (by problem size,
+        :func:`choose_variant`). With ``ctx.update_H=False`` (W only, for
+        ``NMF.transform``) it is always 'plain'.
     """
     n, m = X.shape
     k = H.shape[0]
-    dt = X.dtype
-    Wt = np.ascontiguousarray(W.T)  # (k, n)
-    A = np.empty((k, n), dtype=dt)  # H X^T
-    hxt = HXt(X, k)
-    C = np.empty((k, m), dtype=dt)  # Wt X
-    B = np.empty((k, k), dtype=dt)  # H H^T
-    D = np.empty((k, k), dtype=dt)  # Wt Wt^T
-    accel = variant == "accelerated"
-    up_W = _Updater(k, n, dt, reg.l1_W, reg.l2_W, max_inner(n, m, k) if accel else 1)
-    up_H = _Updater(k, m, dt, reg.l1_H, reg.l2_H, max_inner(m, n, k) if accel else 1)
-    frob = FrobeniusLoss(X, precision, k, window)
-    have_C = update_H
+    variant = ctx.hals_variant
+    if not ctx.update_H:
+        variant = "plain"
+    elif variant == "auto":
+        variant = choose_variant(n, m, k)
+    if variant == "accelerated":
+        from .extrapolation import iterate_extrapolated
 
-    def loss() -> float:
-        return frob.objective(reg, A, Wt, C if have_C else None, H, B, D)
+        return iterate_extrapolated(X, W, H, ctx)
+    return iterate_frobenius(X, W, H, ctx, _plain_updates)
 
-    hxt(H, A)
-    frob.gram(H, B, "H")
-    frob.gram(Wt, D, "W")
-    if have_C:
-        np.matmul(Wt, X, out=C)
-    yield tracker.state(0, Wt.T, H, loss())
-    it = 0
-    while True:
-        it += 1
-        up_W(Wt, A, B)
-        frob.gram(Wt, D, "W")
-        if update_H:
-            np.matmul(Wt, X, out=C)
-            up_H(H, C, D)
-            hxt(H, A)
-            frob.gram(H, B, "H")
-        yield tracker.state(it, Wt.T, H, loss())
 
+def _plain_updates(k: int, n: int, m: int, dtype, reg: Regularization):
+    """One regularised HALS sweep per update: (update of Wt (k, n), of H (k, m))."""
+    return (_Updater(k, n, dtype, reg.l1_W, reg.l2_W, 1),
+            _Updater(k, m, dtype, reg.l1_H, reg.l2_H, 1))

@@ -92,13 +92,34 @@ def initialize(
     W0: np.ndarray | None = None,
     H0: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Initial W (n, k) and H (k, m), C-contiguous, in ``dtype``, both >= 0.
+    """Initial factors for NMF of X, both >= 0.
 
-    init: 'auto' (nndsvda if k <= min(n, m) else random), 'random' (scaled by
-    sqrt(mean(X) / k), scikit-learn's draw for the same seed), 'nndsvd' (zeros
-    kept: sparse, slow to leave zero), 'nndsvda' (zeros replaced by mean(X)),
-    'nndsvdar' (zeros replaced by small random values), 'custom' (W0 and H0).
-    W0/H0 given with another init continue a run from them (both needed).
+    Parameters
+    ----------
+    X : ndarray, shape (n_images, n_pixels)
+        The data (only read; never copied when large).
+    n_components : int
+        k, the number of basis images.
+    init : str
+        'auto' (nndsvda if k <= min(n_images, n_pixels) else random), 'random'
+        (scaled by sqrt(mean(X) / k), scikit-learn's draw for the same seed),
+        'nndsvd' (zeros kept: sparse, slow to leave zero), 'nndsvda' (zeros
+        replaced by mean(X)), 'nndsvdar' (zeros replaced by small random
+        values), 'custom' (W0 and H0).
+    seed : int
+        Seeds 'random', 'nndsvdar' and the randomized SVD of large X.
+    dtype : dtype
+        Of the returned factors.
+    W0 : ndarray, shape (n_images, k), optional
+    H0 : ndarray, shape (k, n_pixels), optional
+        Required for init='custom'; given with another init they continue a
+        run from them (both needed). Checked and copied.
+
+    Returns
+    -------
+    W : ndarray, shape (n_images, k)
+    H : ndarray, shape (k, n_pixels)
+        C-contiguous, in ``dtype``, owning their memory.
     """
     n, m = X.shape
     k = int(n_components)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._costs import RECALIBRATE, TRACE_NOISE
 from ._kernels import dot_f64
 
 #: rows per block so that one block of an X-shaped temporary is ~1 MB (float32)
@@ -104,35 +105,6 @@ def trace_dot(A: np.ndarray, B: np.ndarray) -> float:
     if A.dtype != B.dtype:
         A, B = A.astype(np.float64), B.astype(np.float64)
     return float(dot_f64(np.ascontiguousarray(A), np.ascontiguousarray(B)))
-
-
-def frobenius_trace(
-    xx: float, G: np.ndarray, F: np.ndarray, HHt: np.ndarray, WWt: np.ndarray
-) -> float:
-    """0.5 * ||X - W H||_F^2 by the trace trick.
-
-    xx:  ||X||^2 (float64, computed once)
-    G, F: either (A = H X^T, Wt) (k, n) each, or (C = Wt X, H) (k, m) each,
-          for the current W and H: sum(G * F) = tr(W^T X H^T). Pass the
-          smaller pair.
-    HHt: (k, k) H H^T;  WWt: (k, k) W^T W
-    """
-    cross = trace_dot(G, F)
-    quad = trace_dot(HHt, WWt)
-    return max(0.5 * (xx - 2.0 * cross + quad), 0.0)
-
-
-#: absolute error of the trace-trick loss as a fraction of ||X||^2, per tier
-#: (measured on faces and spectra: float32 Gram matrices ~2e-8..9e-8; float64
-#: Gram matrices and cross term ~1e-9..2e-8)
-TRACE_NOISE = {
-    np.dtype(np.float32): (1.5e-7, 3e-8),
-    np.dtype(np.float64): (1e-15, 1e-15),
-}
-
-
-#: iterations between two measurements of tier 1's error (see FrobeniusLoss)
-RECALIBRATE = 50
 
 
 class FrobeniusLoss:

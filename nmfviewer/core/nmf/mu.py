@@ -1,6 +1,7 @@
 """Multiplicative updates (Lee & Seung; Fevotte & Idier 2011) for beta in {2, 1, 0}.
 
-beta=2 (Frobenius) keeps Wt (k x n) and uses the trace-trick loss like HALS.
+beta=2 (Frobenius) runs in the alternating loop shared with HALS
+(``frobenius.iterate_frobenius``): Wt (k x n), the trace-trick loss.
 beta=1 (KL) and beta=0 (Itakura-Saito) stream X in row blocks: each block of
 W H lives in a small preallocated buffer (about 4 MB), so no n x m temporary
 is ever formed and the work stays in cache; the guarded ratio X / max(WH, eps)
@@ -16,13 +17,18 @@ numbers slow float32 arithmetic by an order of magnitude.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._kernels import inverse_and_ratio, kl_apply, ratio_inplace
-from .products import HXt
-from .loss import BLOCK_BYTES, FrobeniusLoss, Regularization, row_blocks
-from .state import NMFState
+from .frobenius import iterate_frobenius
+from .loss import BLOCK_BYTES, row_blocks
+
+if TYPE_CHECKING:
+    from .loss import Regularization
+    from .registry import SolverContext
+    from .state import NMFState
 
 EPS = float(np.finfo(np.float32).eps)
 #: bytes of one row block of an X-shaped temporary in the KL / IS passes
@@ -40,78 +46,50 @@ def _flush(F: np.ndarray) -> None:
 
 
 def iterate_mu(
-    X: np.ndarray,
-    W: np.ndarray,
-    H: np.ndarray,
-    *,
-    beta: float,
-    reg: Regularization,
-    tracker,
-    update_H: bool = True,
-    precision: float = 1e-6,
-    window: int = 5,
+    X: np.ndarray, W: np.ndarray, H: np.ndarray, ctx: SolverContext
 ) -> Iterator[NMFState]:
-    """Yield NMFState for iterations 0, 1, ... of MU for the beta-divergence.
+    """Yield NMFState for iterations 0, 1, ... of MU for the beta-divergence ``ctx.beta``.
 
-    X (n, m) C-contiguous; W (n, k), H (k, m) initial factors in X's dtype.
-    update_H=False keeps H fixed and solves for W only (``NMF.transform``).
-    precision: relative accuracy the reported Frobenius loss needs.
+    Parameters
+    ----------
+    X : ndarray, shape (n_images, n_pixels)
+        C-contiguous data in the working dtype, never written.
+    W : ndarray, shape (n_images, k)
+        Start weights in X's dtype.
+    H : ndarray, shape (k, n_pixels)
+        Start basis in X's dtype (updated in place).
+    ctx : SolverContext
+        ``ctx.beta`` 2 (Frobenius: the trace-trick loop shared with HALS,
+        ``frobenius.iterate_frobenius``), 1 (KL) or 0 (IS); ``ctx.update_H=False``
+        keeps H fixed and solves for W only (``NMF.transform``).
     """
-    if beta == 2:
-        return _iterate_frobenius(
-            X, W, H, reg=reg, tracker=tracker, update_H=update_H, precision=precision,
-            window=window,
-        )
-    return _iterate_beta(X, W, H, beta=beta, reg=reg, tracker=tracker, update_H=update_H)
+    if ctx.beta == 2:
+        return iterate_frobenius(X, W, H, ctx, _frobenius_updates)
+    return _iterate_beta(
+        X, W, H, beta=ctx.beta, reg=ctx.reg, tracker=ctx.tracker, update_H=ctx.update_H
+    )
 
 
-def _iterate_frobenius(X, W, H, *, reg, tracker, update_H=True, precision=1e-6, window=5):
-    n, m = X.shape
-    k = H.shape[0]
-    dt = X.dtype
-    Wt = np.ascontiguousarray(W.T)
-    A = np.empty((k, n), dtype=dt)  # H X^T: numerator of the W update
-    hxt = HXt(X, k)
-    C = np.empty((k, m), dtype=dt)  # Wt X: numerator of the H update
-    B = np.empty((k, k), dtype=dt)
-    D = np.empty((k, k), dtype=dt)
-    den_W = np.empty((k, n), dtype=dt)
-    den_H = np.empty((k, m), dtype=dt)
-    frob = FrobeniusLoss(X, precision, k, window)
+def _frobenius_updates(k: int, n: int, m: int, dt, reg: Regularization):
+    """Frobenius MU: F <- F * num / max(gram F + l2 F + l1, eps), flushed;
+    (update of Wt (k, n), of H (k, m))."""
 
-    def loss() -> float:
-        value = frob(A, Wt, C if update_H else None, H, B, D)
-        if reg.any:
-            value += reg.penalty(Wt, H)
-        return value
+    def make(p: int, l1: float, l2: float):
+        den = np.empty((k, p), dtype=dt)
 
-    def update(F, num, gram, den, l1, l2):
-        g = gram + dt.type(l2) * np.eye(k, dtype=dt) if l2 else gram
-        np.matmul(g, F, out=den)
-        if l1:
-            den += dt.type(l1)
-        np.maximum(den, EPS, out=den)
-        np.divide(num, den, out=den)
-        F *= den
-        _flush(F)
+        def update(F: np.ndarray, num: np.ndarray, gram: np.ndarray) -> None:
+            g = gram + dt.type(l2) * np.eye(k, dtype=dt) if l2 else gram
+            np.matmul(g, F, out=den)
+            if l1:
+                np.add(den, dt.type(l1), out=den)
+            np.maximum(den, EPS, out=den)
+            np.divide(num, den, out=den)
+            F *= den
+            _flush(F)
 
-    hxt(H, A)
-    frob.gram(H, B, "H")
-    frob.gram(Wt, D, "W")
-    if update_H:
-        np.matmul(Wt, X, out=C)
-    yield tracker.state(0, Wt.T, H, loss())
-    it = 0
-    while True:
-        it += 1
-        update(Wt, A, B, den_W, reg.l1_W, reg.l2_W)
-        frob.gram(Wt, D, "W")
-        if update_H:
-            np.matmul(Wt, X, out=C)
-            update(H, C, D, den_H, reg.l1_H, reg.l2_H)
-            hxt(H, A)
-            frob.gram(H, B, "H")
-        yield tracker.state(it, Wt.T, H, loss())
+        return update
+
+    return make(n, reg.l1_W, reg.l2_W), make(m, reg.l1_H, reg.l2_H)
 
 
 def _gemm_acc(C: np.ndarray, A: np.ndarray, B: np.ndarray, tmp: np.ndarray,

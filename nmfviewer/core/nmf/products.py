@@ -10,10 +10,10 @@ from ._kernels import transpose_into
 class HXt:
     """out (k, n) <- H X^T for X (n, m) and H (k, m).
 
-    Formed as X H^T into an (n, k) work buffer, then transposed: on this
-    class of machine (2 cores, OpenBLAS SkylakeX) X H^T ran 1.3x faster than
-    H X^T on 2429 x 361 (k=49) and 100000 x 200 (k=8), 2.2x on 400 x 4096
-    (k=16), and the transpose is O(n k), small next to the O(n m k) product.
+    Formed as X H^T into an (n, k) work buffer, then transposed: OpenBLAS
+    runs that layout faster (figures in benchmarks/README.md, "Engine design
+    measurements"), and the transpose is O(n k), small next to the O(n m k)
+    product.
     """
 
     def __init__(self, X: np.ndarray, k: int):

@@ -1,4 +1,4 @@
-"""NMFState: one iterate of a solver, immutable."""
+"""NMFState: one iterate of a solver, immutable; the stop reasons and their wording."""
 
 from __future__ import annotations
 
@@ -6,29 +6,58 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-STOP_REASONS = ("converged", "max_iter", "time_budget", "cancelled")
+#: why a run stopped (``NMFState.stop_reason``, ``FitResult.stop_reason``, run.json)
+STOP_REASONS = ("converged", "loss_rising", "max_iter", "time_budget", "cancelled")
+
+#: the one human wording of each stop reason, for the CLI, the window and reports
+STOP_REASON_TEXT = {
+    "converged": "converged",
+    "loss_rising": "stopped: loss rising (precision limit)",
+    "max_iter": "reached max iterations",
+    "time_budget": "time budget used up",
+    "cancelled": "stopped by user",
+}
+
+
+def stop_reason_text(reason: str | None) -> str:
+    """The wording of a stop reason (``STOP_REASON_TEXT``); 'running' for None."""
+    if reason is None:
+        return "running"
+    return STOP_REASON_TEXT.get(reason, reason)
 
 
 @dataclass(frozen=True)
 class NMFState:
     """One iterate of an NMF solver.
 
-    iteration:  0 for the initial factors, then 1, 2, ...
-    W:          (n_images, k) weights; row i holds image i's weights.
-    H:          (k, n_pixels) basis; row j is basis image j, flattened.
-    loss:       the objective at (W, H): 0.5*||X - WH||_F^2 for Frobenius, the
-                beta-divergence for KL / IS, plus any regularisation; None
-                when it was not evaluated at this iteration. Solvers always
-                evaluate it at iteration 0 and then periodically: HALS and
-                Frobenius MU at every iteration, KL / IS MU every
-                ``mu.LOSS_EVERY`` (10) iterations. ``fit`` fills it in on the
-                state it stops at.
-    rel_change: relative loss decrease per iteration over the convergence
-                window (nan where the loss was not evaluated, or while no
-                evaluated loss lies a full window back).
-    elapsed:    seconds since the solver started (initialisation excluded).
-    stop_reason: None while running; set on the last state ``fit`` returns.
+    Parameters
+    ----------
+    iteration : int
+        0 for the initial factors, then 1, 2, ...; counted over the whole run
+        (a continued run goes on from where it stopped, see ``run.Resume``).
+    W : ndarray, shape (n_images, k)
+        The weights; row i holds image i's weights.
+    H : ndarray, shape (k, n_pixels)
+        The basis; row j is basis image j, flattened.
+    loss : float or None
+        The objective at (W, H): 0.5*||X - WH||_F^2 for Frobenius, the
+        beta-divergence for KL / IS, plus any regularisation; None when it was
+        not evaluated at this iteration. Solvers always evaluate it at
+        iteration 0 and then periodically: HALS and Frobenius MU at every
+        iteration, KL / IS MU every ``mu.LOSS_EVERY`` (10) iterations. The run
+        driver fills it in on the state it stops at.
+    rel_change : float
+        Relative loss decrease per iteration over the convergence window (nan
+        where the loss was not evaluated, or while no evaluated loss lies a
+        full window back); negative when the loss rose.
+    elapsed : float
+        Seconds the run has computed so far (initialisation included; time the
+        consumer held the iterator, e.g. a paused window, excluded).
+    stop_reason : str or None
+        None while running; one of ``STOP_REASONS`` on the last state of a run.
 
+    Notes
+    -----
     Solvers yield states whose W and H are *read-only views of their working
     buffers*: valid until the iterator advances. Call :meth:`snapshot` to keep
     one, or to hand it to another thread.

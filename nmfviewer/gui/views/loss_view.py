@@ -8,14 +8,10 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
 
+from ...core import STOP_REASON_TEXT
 from .common import ACCENT
 
-STOP_TEXT = MappingProxyType({
-    "converged": "converged",
-    "max_iter": "reached max iterations",
-    "time_budget": "time budget used up",
-    "cancelled": "stopped by user",
-})
+STOP_TEXT = MappingProxyType(STOP_REASON_TEXT)  # the one wording, from core
 
 
 class LogAxis(pg.AxisItem):

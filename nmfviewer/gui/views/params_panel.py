@@ -22,12 +22,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core import NMFParams, ParameterError, parse_seed
+from ...core import SOLVER_REGISTRY, NMFParams, ParameterError, parse_seed
 from ..dialogs import error_text
 
 LOSS_NAMES = (("frobenius", "Frobenius (least squares)"), ("kl", "Kullback-Leibler"),
               ("is", "Itakura-Saito"))
-SOLVER_NAMES = (("hals", "HALS (Frobenius)"), ("mu", "Multiplicative updates"))
+SOLVER_NAMES = tuple((name, info.label) for name, info in SOLVER_REGISTRY.items())
 INIT_NAMES = (("auto", "auto"), ("nndsvda", "NNDSVDa"), ("nndsvd", "NNDSVD"),
               ("nndsvdar", "NNDSVDar"), ("random", "random"))
 #: NMFParams field -> the label of its widget (errors point to it)
