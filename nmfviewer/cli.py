@@ -28,6 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from . import _console
 from .cli_options import (
     PROG,
     UsageError,
@@ -95,7 +96,7 @@ class _Progress:
             now = time.monotonic()
             if force or now - self._last >= _PROGRESS_INTERVAL:
                 self._last = now
-                print(text, file=self.stream, flush=True)
+                _console.write_line(self.stream, text)
 
     def loading(self, done: int, total: int) -> None:
         # only a slow load is worth reporting (and a fast one that fails then
@@ -119,7 +120,7 @@ class _Progress:
 
 
 def _warn(message: str) -> None:
-    print(f"{PROG}: warning: {message}", file=sys.stderr, flush=True)
+    _console.warn(message)
 
 
 # --------------------------------------------------------------------------- commands
@@ -209,9 +210,9 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
             if stage == "exporting"
             else "nothing was written"
         )
-        print(f"{PROG}: interrupted while {stage}; {what}.", file=sys.stderr, flush=True)
+        _console.write_line(sys.stderr, f"{PROG}: interrupted while {stage}; {what}.")
         return 130
-    print(written[0].parent, flush=True)
+    _console.result(written[0].parent)  # last; a closed stdout does not change the exit code
     return 0
 
 
@@ -249,8 +250,7 @@ def limit_blas_threads(threads: int | str | None, n_entries: int):
 
 
 def _error(message: str) -> int:
-    one_line = " ".join(str(message).split())
-    print(f"{PROG}: error: {one_line}", file=sys.stderr, flush=True)
+    _console.error(str(message))
     return 2
 
 
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, NMFViewerError) as exc:
         return _error(str(exc))
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted.", file=sys.stderr, flush=True)
+        _console.write_line(sys.stderr, f"{PROG}: interrupted.")
         return 130
     except MemoryError:
         return _error("out of memory; load fewer or smaller images, or lower k.")
