@@ -109,6 +109,16 @@ def _threads_type(text: str) -> int | str:
     return n
 
 
+def _out_type(text: str) -> Path:
+    # Path('') is '.': an unset shell variable must not mean "the current folder"
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "the output folder is empty (an unset variable?); give a folder, '.' for the "
+            "current one"
+        )
+    return Path(text)
+
+
 def _alpha_h_type(text: str) -> float | str:
     return "same" if text.strip().lower() == "same" else _float_type(text)
 
@@ -203,7 +213,7 @@ def build_fit_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
     _add_common(parser)
     parser.add_argument("paths", nargs="*", type=Path, metavar="PATH",
                         help="folders, image files or multi-page TIFFs")
-    parser.add_argument("--out", type=Path, metavar="DIR", help="output folder (required)")
+    parser.add_argument("--out", type=_out_type, metavar="DIR", help="output folder (required)")
     parser.add_argument("--replay", type=Path, metavar="RUN_JSON",
                         help="rerun a recorded run (its run.json); only --out may be given")
     parser.add_argument("-q", "--quiet", action="store_true",
