@@ -393,12 +393,15 @@ _ANNOTATION_TYPES = {"bool": (bool,), "str": (str,), "int": (int,), "float": (in
 def _options_from(cls: Any, doc: Any, key: str, check: _Checker) -> Any:
     """cls.from_dict(doc) with every value's JSON type checked first; a refused
     value is reported with its run.json key."""
-    from dataclasses import fields
+    from dataclasses import MISSING, fields
 
     from .errors import ParameterError
 
     check.check(doc, key, "dict")
     known = {f.name: f for f in fields(cls)}
+    for name, f in known.items():
+        if name not in doc and f.default is MISSING and f.default_factory is MISSING:
+            check.get(doc, name, key, "dict")  # raises: the key is missing
     for name, value in doc.items():
         if name not in known:
             raise check.fail(f"{key}.{name}", value, f"{cls.__name__} has no such field "
@@ -488,12 +491,15 @@ def read_manifest(path: str | Path) -> RunManifest:
     for i, v in enumerate(history or ()):
         if v is not None:
             check.check(v, f"result.loss_history[{i}]", "number")
-    export = check.get(raw, "export", "", "dict", optional=True) or {}
-    bit_depth = check.get(export, "bit_depth", "export", "int", optional=True)
-    if bit_depth is not None and bit_depth not in (8, 16):
-        raise check.fail("export.bit_depth", bit_depth, "8 or 16 is expected")
+    # the replay reads these when present: null is as wrong as any other type there
+    export = check.get(raw, "export", "", "dict") if "export" in raw else {}
+    if "bit_depth" in export:
+        bit_depth = check.get(export, "bit_depth", "export", "int")
+        if bit_depth not in (8, 16):
+            raise check.fail("export.bit_depth", bit_depth, "8 or 16 is expected")
     for key in ("data", "outputs", "environment"):
-        check.get(raw, key, "", "dict", optional=True)
+        if key in raw:
+            check.get(raw, key, "", "dict")
     return RunManifest(
         path=path,
         paths=tuple(Path(p) for p in source),
