@@ -21,6 +21,7 @@ import numpy as np
 
 from .discovery import as_path_list, discover, discover_files, list_names, plural
 from .errors import LoadError
+from .names import printable
 from .params import LoadOptions
 from .policies import apply_values, check_memory, to_gray
 from .readers import DecodeError, FileInfo, PageInfo, probe, read_pages
@@ -366,7 +367,7 @@ def _assemble(images, kept, found, skipped, infos, sources, options, target) -> 
     for name, reason in skipped:
         warnings.append(f"skipped {name}: {reason}")
     for _, info in infos:
-        for note in info.notes:
+        for note in (*info.notes, *info.decode_notes):
             warnings.append(f"{info.path.name}: {note}")
     notes: dict[str, list[str]] = {}
     resized: dict[tuple, list[str]] = {}
@@ -389,5 +390,6 @@ def _assemble(images, kept, found, skipped, infos, sources, options, target) -> 
             axis_values = np.array([by_page[s.page.index] for s in kept], dtype=np.float64)
             axis_values.flags.writeable = False
             axis_label = f"wavelength ({info.axis_unit or 'nm'})"
+    warnings = [printable(w) for w in warnings]  # one line each, whatever the names hold
     return _finish(images, [s.name for s in kept], sources, files, warnings, options, dtypes,
                    axis_values, axis_label)
