@@ -104,6 +104,9 @@ class _Progress:
         if not self._loading_shown and time.monotonic() - self._started < _LOADING_QUIET:
             return
         self._loading_shown = True
+        if total == 0:  # still discovering files
+            self.line(f"loading: {done} image files found so far")
+            return
         self.line(f"loading: {done}/{total} files", force=done == total)
 
     def iteration(self, state: Any) -> None:

@@ -165,12 +165,13 @@ class _Slot:
     notes: frozenset[str] = frozenset()
 
 
-def _plan(options: LoadOptions, sources, cancel):
+def _plan(options: LoadOptions, sources, cancel, progress=None):
     """Discover the files and read their headers (in a thread pool).
 
     Returns (discovery, one _Slot per image, [(name, reason) skipped], [(Found, FileInfo)]).
     """
-    found = discover(sources, options.recursive)
+    found = discover(sources, options.recursive, follow_links=options.follow_links,
+                     progress=progress, cancel=cancel)
     workers = options.workers or max(1, min(4, len(found.found)))
 
     def probe_unless_cancelled(path: Path) -> FileInfo | DecodeError:
@@ -227,7 +228,8 @@ def load_collection(paths, options: LoadOptions | None = None, *,
 
     paths:    str | Path | sequence of them.
     progress: optional callable(done, total), called from the loading threads
-              as images decode.
+              as images decode; while files are still being discovered,
+              (files found, 0).
     cancel:   optional threading.Event; when set, loading stops with
               LoadError('loading cancelled').
 
@@ -237,7 +239,7 @@ def load_collection(paths, options: LoadOptions | None = None, *,
     options = options or LoadOptions()
     sources = _sources(paths)
     folder = sources[0]
-    found, slots, skipped, infos = _plan(options, sources, cancel)
+    found, slots, skipped, infos = _plan(options, sources, cancel, progress)
     if not slots:
         _raise_nothing_loadable(sources, found, skipped)
     workers = options.workers or min(4, len(infos))

@@ -64,7 +64,7 @@ for _logger in ("tifffile", "PIL"):
 
 
 def _note(notes: list[str], library: str, message: object) -> None:
-    text = " ".join(printable(message).split())
+    text = printable(" ".join(str(message).split()))
     if len(text) > 200:
         text = text[:197] + "..."
     note = f"{library} says: {text}"
