@@ -431,8 +431,8 @@ def folder_lock(folder: Path, wait: float | None = None) -> Iterator[None]:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
                 break
             except FileExistsError:
-                holder = _lock_holder(path).strip(" ()process")
-                if holder.isdigit() and not _process_alive(int(holder)):
+                holder = "".join(ch for ch in _lock_holder(path) if ch.isdigit())
+                if holder and not _process_alive(int(holder)):
                     _remove_quietly(path)
                     continue
         if time.monotonic() >= deadline:

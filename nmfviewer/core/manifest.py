@@ -164,7 +164,7 @@ def build_manifest(
         "format": MANIFEST_FORMAT,
         "format_version": MANIFEST_VERSION,
         "nmfviewer_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "inputs": {
             "source": [json_text(p) for p in sources],
             "files": describe_inputs(collection.files),

@@ -55,7 +55,7 @@ class _NotesHandler(logging.Handler):
         if notes is not None and record.levelno >= logging.WARNING:
             try:
                 _note(notes, record.name.split(".")[0], record.getMessage())
-            except Exception:  # noqa: BLE001 - a malformed record is not worth a crash
+            except Exception:  # noqa: BLE001, S110 - a malformed record is not worth a crash
                 pass
 
 
@@ -269,7 +269,7 @@ def _open_pil(path: Path, formats: tuple[str, ...] = PIL_FORMATS) -> Image.Image
     the size is checked by us, from the header (policies.check_memory).
     """
     Image.init()
-    fh = open(path, "rb")
+    fh = open(path, "rb")  # noqa: SIM115 - handed to the image, closed with it
     try:
         prefix = fh.read(16)
         for fmt in formats:
@@ -309,8 +309,9 @@ def _probe_pil(path: Path) -> FileInfo:
     if frames > 1 and fmt == "GIF":
         notes += (f"used the first of its {frames} GIF frames",)
     if frames > 1 and fmt == "PNG":  # APNG: one image per file, as for GIF
-        notes += (f"animated PNG: used the first of its {frames} frames (save the frames "
-                  "as separate images or a multi-page TIFF to load them all)",)
+        apng = (f"animated PNG: used the first of its {frames} frames (save the frames "
+                "as separate images or a multi-page TIFF to load them all)")
+        notes += (apng,)
     if fmt == "PNG" and color in (RGB, RGBA) and _png_bit_depth(path) == 16:
         notes += ("16-bit colour PNG: Pillow reads it as 8 bits per channel",)
     page = PageInfo(0, (height, width), channels, itemsize, color, orientation)
@@ -416,7 +417,8 @@ def _probe_tiff(path: Path) -> FileInfo:
         declared = _declared_pages(tif)
         values, unit = _wavelengths(tif)
         inverted = sum(
-            1 for p in pages if int(tif.pages[p.index].photometric) == 0 and p.channels == 1
+            1 for p in pages
+            if p.channels == 1 and int(getattr(tif.pages[p.index], "photometric", 1)) == 0
         )
     if not pages:
         reasons = "; ".join(skipped) or "no pages"
@@ -486,7 +488,7 @@ def _wavelengths(tif: tifffile.TiffFile) -> tuple[tuple[float, ...] | None, str 
     try:
         if tif.imagej_metadata:
             candidates.append(tif.imagej_metadata)
-    except Exception:  # noqa: BLE001 - metadata is optional, never fatal
+    except Exception:  # noqa: BLE001, S110 - metadata is optional, never fatal
         pass
     for meta in candidates:
         if not isinstance(meta, dict):
@@ -529,8 +531,9 @@ def _invert_min_is_white(array: np.ndarray, bits: int) -> np.ndarray:
             top = (1 << bits) - 1
         return (np.asarray(top, dtype=array.dtype) - np.minimum(array, top)).astype(array.dtype)
     finite = array[np.isfinite(array)]
-    top = 1.0 if finite.size == 0 or (finite.min() >= 0 and finite.max() <= 1) else finite.max()
-    return (np.asarray(top, dtype=array.dtype) - array).astype(array.dtype)
+    in_unit = finite.size == 0 or (finite.min() >= 0 and finite.max() <= 1)
+    peak = 1.0 if in_unit else float(finite.max())
+    return (np.asarray(peak, dtype=array.dtype) - array).astype(array.dtype)
 
 
 def _read_tiff(info: FileInfo, indices: list[int]):
@@ -571,8 +574,9 @@ def _probe_npy(path: Path) -> FileInfo:
     notes: tuple[str, ...] = ()
     if single and len(shape) == 3:
         what = {1: "one gray", 3: "one RGB", 4: "one RGBA"}[c]
-        notes = (f"array of shape {shape} read as {what} image of {w}x{h} (a last axis of "
-                 f"{c} holds colour channels); save a stack of gray images as (n, h, w)",)
+        layout = (f"array of shape {shape} read as {what} image of {w}x{h} (a last axis "
+                  f"of {c} holds colour channels); save a stack of gray images as (n, h, w)")
+        notes = (layout,)
     pages = tuple(PageInfo(i, (h, w), c, dtype.itemsize, color) for i in range(n))
     return FileInfo(path, "npy", pages, notes)
 

@@ -94,14 +94,14 @@ def test_cli_fit_and_replay_with_latin1_names_in_real_processes(tmp_path):
     out = tmp_path / os.fsdecode(b"r\xe9sultats")
     cmd = [sys.executable, "-m", "nmfviewer", "fit"]
     proc = subprocess.run([*cmd, folder, "-k", "2", "--max-iter", "5", "--out", out],
-                          capture_output=True, env=_env(), timeout=120, cwd=tmp_path)
+                          check=False, capture_output=True, env=_env(), timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")
     assert b"Traceback" not in proc.stderr
     assert proc.stdout == os.fsencode(str(out)) + b"\n"  # the exact folder, as bytes
     assert {"weights.csv", "factors.npz", "run.json"} <= set(os.listdir(out))
     replay = tmp_path / "replay"
     proc = subprocess.run([*cmd, "--replay", out / "run.json", "--out", replay],
-                          capture_output=True, env=_env(), timeout=120, cwd=tmp_path)
+                          check=False, capture_output=True, env=_env(), timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")
     assert b"warning" not in proc.stderr  # every input found, none changed
     with np.load(out / "factors.npz") as a, np.load(replay / "factors.npz") as b:
