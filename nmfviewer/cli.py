@@ -105,7 +105,7 @@ class _Progress:
             return
         self._loading_shown = True
         if total == 0:  # still discovering files
-            self.line(f"loading: {done} image files found so far")
+            self.line(f"loading: {done} images found so far")
             return
         self.line(f"loading: {done}/{total} files", force=done == total)
 

@@ -11,6 +11,7 @@ plain words in ``Collection.warnings``.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -173,12 +174,13 @@ def _plan(options: LoadOptions, sources, cancel, progress=None):
     found = discover(sources, options.recursive, follow_links=options.follow_links,
                      progress=progress, cancel=cancel)
     workers = options.workers or max(1, min(4, len(found.found)))
+    headers = _HeaderProgress(progress, cancel)
 
     def probe_unless_cancelled(path: Path) -> FileInfo | DecodeError:
         if cancel is not None and cancel.is_set():
             return DecodeError("cancelled")
         try:
-            return probe(path)
+            return probe(path, headers.page)
         except DecodeError as exc:
             return exc
 
@@ -197,6 +199,34 @@ def _plan(options: LoadOptions, sources, cancel, progress=None):
             name = f"{item.name}[{label} {page.index}]" if multi else item.name
             slots.append(_Slot(info, page, name))
     return found, slots, skipped, infos
+
+
+#: seconds between two progress reports while headers are read
+_HEADER_PROGRESS_EVERY = 0.2
+
+
+class _HeaderProgress:
+    """Progress while reading the headers of a multi-page stack: (pages read, 0),
+    at most every 0.2 s, from any loading thread; a cancel stops the reading."""
+
+    def __init__(self, progress, cancel):
+        self.progress, self.cancel = progress, cancel
+        self.pages = 0
+        self._lock = threading.Lock()
+        self._last = time.monotonic()
+
+    def page(self) -> None:
+        with self._lock:
+            self.pages += 1
+            now = time.monotonic()
+            due = self.progress is not None and now - self._last >= _HEADER_PROGRESS_EVERY
+            if due:
+                self._last = now
+            count = self.pages
+        if self.cancel is not None and self.cancel.is_set():
+            raise DecodeError("cancelled")
+        if due:
+            self.progress(count, 0)
 
 
 def _check_cancel(cancel) -> None:
@@ -228,8 +258,8 @@ def load_collection(paths, options: LoadOptions | None = None, *,
 
     paths:    str | Path | sequence of them.
     progress: optional callable(done, total), called from the loading threads
-              as images decode; while files are still being discovered,
-              (files found, 0).
+              as images decode; while files are still being discovered and
+              headers read, (files or pages found so far, 0).
     cancel:   optional threading.Event; when set, loading stops with
               LoadError('loading cancelled').
 

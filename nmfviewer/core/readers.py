@@ -20,7 +20,7 @@ import re
 import struct
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -164,9 +164,13 @@ def _reason(exc: BaseException) -> str:
     return f"{text or type(exc).__name__}"
 
 
-def probe(path: Path) -> FileInfo:
+def probe(path: Path, on_page: Callable[[], None] | None = None) -> FileInfo:
     """Read only the headers of ``path``. Raises DecodeError if it is not a
-    readable image."""
+    readable image.
+
+    on_page: called after each page header of a multi-page TIFF is read (progress
+    for stacks of tens of thousands of pages; it may raise to stop).
+    """
     try:
         with open(path, "rb") as fh:
             head = fh.read(8)
@@ -178,7 +182,7 @@ def probe(path: Path) -> FileInfo:
     try:
         with capture_notes(said):
             if head[:4] in _TIFF_MAGIC:
-                info = _probe_tiff(path)
+                info = _probe_tiff(path, on_page)
             elif head.startswith(_NPY_MAGIC):
                 info = _probe_npy(path)
             else:
@@ -404,7 +408,7 @@ def _tiff_page_info(index: int, page, file_size: int) -> PageInfo:
     return PageInfo(index, (h, w), 1, dtype.itemsize, GRAY)
 
 
-def _probe_tiff(path: Path) -> FileInfo:
+def _probe_tiff(path: Path, on_page: Callable[[], None] | None = None) -> FileInfo:
     size = path.stat().st_size
     pages, notes, skipped = [], [], {}
     with tifffile.TiffFile(path) as tif:
@@ -414,6 +418,8 @@ def _probe_tiff(path: Path) -> FileInfo:
                 pages.append(_tiff_page_info(index, tif.pages[index], size))
             except DecodeError as exc:
                 skipped.setdefault(exc.reason, []).append(index)
+            if on_page is not None:
+                on_page()
         declared = _declared_pages(tif)
         values, unit = _wavelengths(tif)
         inverted = sum(

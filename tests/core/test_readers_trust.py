@@ -228,6 +228,26 @@ def test_a_stack_written_page_by_page_opens_in_linear_time(tmp_path):
     assert c.n_images == 3000 and c.images[2999, 0, 0] == 2999 % 200
 
 
+def test_reading_the_headers_of_a_large_stack_reports_progress(tmp_path, monkeypatch):
+    from nmfviewer.core import collection
+
+    stack = _appended(tmp_path / "stack.tif", 300)
+    monkeypatch.setattr(collection, "_HEADER_PROGRESS_EVERY", 0.0)
+    calls: list[tuple[int, int]] = []
+    load_collection(stack, progress=lambda d, t: calls.append((d, t)))
+    headers = [d for d, t in calls if t == 0]
+    assert headers[:3] == [1, 2, 3] and headers[-1] == 300
+    assert calls[-1] == (300, 300)
+    cancel = threading.Event()
+
+    def cancel_at_100(done: int, total: int) -> None:
+        if total == 0 and done >= 100:
+            cancel.set()
+
+    with pytest.raises(LoadError, match="cancelled"):
+        load_collection(stack, progress=cancel_at_100, cancel=cancel)
+
+
 # --------------------------------------------------------------------------- folder walks
 def _images(folder: Path, n: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
