@@ -6,6 +6,8 @@
 User errors (bad values, missing or unreadable inputs, unwritable output)
 exit with code 2 and one line on stderr: ``nmfviewer: error: <message>``.
 Ctrl-C exits with 130. Tracebacks are reserved for bugs in nmfviewer.
+Output goes through :mod:`nmfviewer._console`: a closed stdout (``| head``) or
+a failing stderr (``2>/dev/full``) never stops a run nor changes its exit code.
 
 BLAS threads (``fit``): set once, after loading and before fitting, for the
 whole process (threadpoolctl limits are process-wide; nothing toggles them
