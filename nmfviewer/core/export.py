@@ -334,11 +334,14 @@ def _temporary_owner(entry_name: str) -> int | None | bool:
     older nmfviewer (no pid in its name); False when it is not one of ours."""
     if not (entry_name.startswith(".") and entry_name.endswith(".tmp")):
         return False
+    def ours(name: str) -> bool:
+        return _is_our_name(name) or name == JOURNAL_NAME
+
     stem, _, _random = entry_name[1:-4].rpartition(".")
-    if _is_our_name(stem):
+    if ours(stem):
         return None
     target, _, pid = stem.rpartition(".")
-    if _is_our_name(target) and pid.isdigit():
+    if ours(target) and pid.isdigit():
         return int(pid)
     return False
 

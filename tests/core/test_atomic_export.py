@@ -44,8 +44,8 @@ N, H_, W_, K = 40, 96, 96, 12
 TRIALS = 20
 FINAL = {f"basis_{j:02d}.png" for j in range(K)} | {
     "basis_montage.png", "weights.csv", "factors.npz", "run.json"}
-_TEMP = re.compile(r"^\.(basis_\d+\.png|basis_montage\.png|weights\.csv|factors\.npz|run\.json)"
-                   r"\..+\.tmp$")
+_TEMP = re.compile(r"^\.(basis_\d+\.png|basis_montage\.png|weights\.csv|factors\.npz|run\.json"
+                   r"|\.nmfviewer-export\.json)\..+\.tmp$")
 
 _HELPER = textwrap.dedent(
     f"""

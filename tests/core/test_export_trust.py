@@ -337,13 +337,14 @@ def test_only_temporaries_of_dead_processes_are_swept(small, tmp_path):
         live = out / f".weights.csv.{sleeper.pid}.abc_12.tmp"
         dead = out / ".basis_00.png.999999999.xyz.tmp"
         legacy = out / ".run.json.q1w2e3.tmp"
+        journal = out / f".{export_mod.JOURNAL_NAME}.999999999.xyz.tmp"
         not_ours = out / ".notes.txt.999999999.xyz.tmp"
-        for p in (live, dead, legacy, not_ours):
+        for p in (live, dead, legacy, journal, not_ours):
             p.write_bytes(b"partial")
         export_run(out, small, _result(small))
         left = set(os.listdir(out))
         assert live.name in left and not_ours.name in left
-        assert dead.name not in left and legacy.name not in left
+        assert dead.name not in left and legacy.name not in left and journal.name not in left
     finally:
         sleeper.kill()
         sleeper.wait()
