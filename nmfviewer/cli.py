@@ -6,6 +6,8 @@
 User errors (bad values, missing or unreadable inputs, unwritable output)
 exit with code 2 and one line on stderr: ``nmfviewer: error: <message>``.
 Ctrl-C exits with 130. Tracebacks are reserved for bugs in nmfviewer.
+Output goes through :mod:`nmfviewer._console`: a closed stdout (``| head``) or
+a failing stderr (``2>/dev/full``) never stops a run nor changes its exit code.
 
 BLAS threads: one policy for every entry point, in ``nmfviewer.core``
 (:func:`nmfviewer.core.configure_blas_threads`). ``fit`` sets the count once,
@@ -31,6 +33,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from . import _console
 from .cli_options import (
     PROG,
     UsageError,
@@ -127,7 +130,7 @@ class _Progress:
             now = time.monotonic()
             if force or now - self._last >= _PROGRESS_INTERVAL:
                 self._last = now
-                print(text, file=self.stream, flush=True)
+                _console.write_line(self.stream, text)
 
     def loading(self, done: int, total: int) -> None:
         # only a slow load is worth reporting (and a fast one that fails then
@@ -135,6 +138,9 @@ class _Progress:
         if not self._loading_shown and time.monotonic() - self._started < _LOADING_QUIET:
             return
         self._loading_shown = True
+        if total == 0:  # still discovering files
+            self.line(f"loading: {done} images found so far")
+            return
         self.line(f"loading: {done}/{total} files", force=done == total)
 
     def iteration(self, state: Any) -> None:
@@ -151,7 +157,7 @@ class _Progress:
 
 
 def _warn(message: str) -> None:
-    print(f"{PROG}: warning: {message}", file=sys.stderr, flush=True)
+    _console.warn(message)
 
 
 # --------------------------------------------------------------------------- commands
@@ -229,7 +235,9 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
     if ns.out is None:
         raise UsageError("the output folder is missing; give --out DIR")
     if not ns.out.strip():
-        raise UsageError("--out is empty (an unset shell variable?); give the output folder")
+        # Path('') is '.': an unset shell variable must not mean "the current folder"
+        raise UsageError("--out is empty: the output folder is empty (an unset shell "
+                         "variable?); give a folder, '.' for the current one")
     out = Path(ns.out)
     manifest = None
     threads = ns.threads
@@ -274,7 +282,7 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
             if stage == "exporting"
             else "nothing was written"
         )
-        print(f"{PROG}: interrupted while {stage}; {what}.", file=sys.stderr, flush=True)
+        _console.write_line(sys.stderr, f"{PROG}: interrupted while {stage}; {what}.")
         return 130
     except NMFViewerError as exc:
         if manifest is not None:
@@ -282,7 +290,7 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
         raise
     finally:
         restore_blas_threads(previous)
-    print(written[0].parent, flush=True)
+    _console.result(written[0].parent)  # last; a closed stdout does not change the exit code
     return 0
 
 
@@ -346,8 +354,7 @@ def _run_gui(ns: argparse.Namespace) -> int:
 
 
 def _error(message: str) -> int:
-    one_line = " ".join(str(message).split())
-    print(f"{PROG}: error: {one_line}", file=sys.stderr, flush=True)
+    _console.error(str(message))
     return 2
 
 
@@ -383,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     except NMFViewerError as exc:
         return _error(render_error(exc))
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted.", file=sys.stderr, flush=True)
+        _console.write_line(sys.stderr, f"{PROG}: interrupted.")
         return 130
     except MemoryError:
         return _error("out of memory; load fewer or smaller images, or lower k (-k).")

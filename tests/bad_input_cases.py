@@ -301,6 +301,125 @@ def _huge_header(side: int):
     return fill
 
 
+# --------------------------------------------------------------------------- issue 14 builders
+LATIN1_NAMES = [os.fsdecode(b) for b in (b"caf\xe9.png", b"\xc4rger.png", b"na\xefve \xff.png",
+                                         b"plain.png")]  # fmt: skip
+
+
+def _latin1_names(folder: Path) -> None:
+    for name, a in zip(LATIN1_NAMES, pixels(len(LATIN1_NAMES))):
+        Image.fromarray(a).save(folder / name, format="PNG")
+
+
+def _latin1_folder(root: Path) -> list[str]:
+    folder = root / os.fsdecode(b"Ordner \xe9t\xe9") / os.fsdecode(b"\xff")
+    good_folder(folder, n=4)
+    return [str(folder), "-k", "2"]
+
+
+def _exact_names(out: Path) -> list[str]:
+    from urllib.parse import unquote_to_bytes
+
+    rows = list(csv.reader(io.StringIO((out / "weights.csv").read_text(encoding="utf-8"))))
+    if rows[0][-1] != "image_exact":
+        return [r[0] for r in rows[1:]]
+    return [os.fsdecode(unquote_to_bytes(r[-1])) for r in rows[1:]]
+
+
+def _latin1_kept(out: Path) -> None:
+    """Every name round-trips: weights.csv (image_exact), factors.npz, run.json."""
+    assert sorted(_exact_names(out)) == sorted(LATIN1_NAMES)
+    with np.load(out / "factors.npz", allow_pickle=False) as z:
+        assert sorted(z["names"]) == sorted(LATIN1_NAMES)
+    from nmfviewer.core.export import read_manifest
+
+    assert all(f.path.is_file() for f in read_manifest(out / "run.json").files)
+
+
+FORMULA_NAMES = ["=1+2.png", "+A1.png", "-3.png", "@SUM.png", "'quote.png"]
+
+
+def _formula_names(folder: Path) -> None:
+    for name, a in zip(FORMULA_NAMES, pixels(len(FORMULA_NAMES))):
+        Image.fromarray(a).save(folder / name)
+
+
+def _formulas_neutralised(out: Path) -> None:
+    rows = list(csv.reader(io.StringIO((out / "weights.csv").read_text(encoding="utf-8"))))
+    assert all(r[0].startswith("'") for r in rows[1:])
+    assert sorted(_exact_names(out)) == sorted(FORMULA_NAMES)
+
+
+def _newline_name_broken(folder: Path) -> None:
+    good_folder(folder)
+    (folder / "two\nlines.png").write_bytes(b"not an image")
+
+
+def _newline_names_good(folder: Path) -> None:
+    for name, a in zip(["a\nb.png", "tab\there.png", "esc\x1b.png"], pixels(3)):
+        Image.fromarray(a).save(folder / name)
+    (folder / "c\nd.txt").write_text("x", encoding="utf-8")  # named in a warning
+
+
+def _apng(folder: Path) -> None:
+    good_folder(folder, n=4)
+    frames = [Image.fromarray(a) for a in pixels(3, seed=4)]
+    frames[0].save(folder / "anim.png", save_all=True, append_images=frames[1:])
+
+
+def _npy(shape: tuple[int, ...], k: str = "1"):
+    def build(root: Path) -> list[str]:
+        root.mkdir(parents=True, exist_ok=True)
+        path = root / "picture.npy"
+        np.save(path, np.random.default_rng(3).integers(10, 250, shape, dtype=np.uint8))
+        return [str(path), "-k", k]
+
+    return build
+
+
+def _min_is_white(folder: Path) -> None:
+    good_folder(folder, n=4)
+    tifffile.imwrite(folder / "scan.tif", pixels(1)[0], photometric="miniswhite")
+
+
+def _link_to_root(folder: Path) -> None:
+    good_folder(folder, n=4)
+    os.symlink("/", folder / "everything")
+
+
+def _link_out(folder: Path) -> None:
+    good_folder(folder, n=3)
+    outside = folder.parent / "outside"
+    good_folder(outside, n=2)
+    os.symlink(outside, folder / "elsewhere")
+
+
+def _replay(doc_change: Callable[[dict], object] | None = None, raw: bytes | None = None):
+    """A run.json (from a real run, then damaged) given to --replay."""
+
+    def build(root: Path) -> list[str]:
+        folder = good_folder(root / "in")
+        recorded = root / "recorded"
+        assert cli.main(["fit", str(folder), "-k", "2", *FAST, "-q", "--out",
+                         str(recorded)]) == 0
+        path = recorded / "run.json"
+        if raw is not None:
+            path.write_bytes(raw)
+        elif doc_change is not None:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc_change(doc)
+            path.write_text(json.dumps(doc), encoding="utf-8")
+        return ["--replay", str(path)]
+
+    return build
+
+
+def _fifo_manifest(root: Path) -> list[str]:
+    root.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(root / "run.json")
+    return ["--replay", str(root / "run.json")]
+
+
 CASES: list[Case] = [
     # -- broken files: alone they are refused, among good ones skipped with a warning
     Case("zero-byte", "zero-byte file", _alone("zero"), "refused",
@@ -414,6 +533,32 @@ CASES: list[Case] = [
          "a collection that would not fit in memory (a 14000x14000 image)",
          _folder(_huge_header(14_000), "--max-memory", "100M"), "refused",
          ("limit is 100.0 MB",), cli_fix=("--max-memory",), gui_fix=("Memory limit",)),
+    # -- issue 14: names that are not UTF-8 (Latin-1 archives), formula names
+    Case("latin1-names", "file names that are not UTF-8", _folder(_latin1_names), "loaded",
+         (), 4, verify=_latin1_kept),
+    Case("latin1-folder", "a folder name that is not UTF-8", _latin1_folder, "loaded", (), 4),
+    Case("formula-names", "names a spreadsheet reads as formulas", _folder(_formula_names),
+         "loaded", (), 5, verify=_formulas_neutralised),
+    Case("newline-name-broken", "a broken file whose name holds a newline",
+         _folder(_newline_name_broken), "loaded", ("skipped two\\nlines.png",), 6),
+    Case("control-char-names", "names with newline, tab and escape characters",
+         _folder(_newline_names_good), "loaded", ("c\\nd.txt",), 3),
+    # -- issue 14: pictures as users mean them
+    Case("apng", "an animated PNG", _folder(_apng), "loaded",
+         ("anim.png: animated PNG: used the first of its 3 frames",), 5),
+    Case("npy-rgb", "a .npy of shape (h, w, 3)", _npy((12, 10, 3)), "loaded",
+         ("read as one RGB image of 10x12",), 1),
+    Case("npy-rgba", "a .npy of shape (h, w, 4)", _npy((12, 10, 4)), "loaded",
+         ("read as one RGBA image of 10x12",), 1),
+    Case("npy-stack", "a .npy of shape (n, h, w)", _npy((5, 12, 10), k="2"), "loaded", (), 5),
+    Case("min-is-white", "a TIFF stored min-is-white", _folder(_min_is_white), "loaded",
+         ("scan.tif", "min-is-white", "inverted"), 5),
+    # -- issue 14: links out of a recursive walk
+    Case("link-to-root", "a folder link to / with --recursive",
+         _folder(_link_to_root, "--recursive"), "loaded",
+         ("folder link leading out of the folder given", "everything -> /"), 4),
+    Case("link-out-of-tree", "a folder link out of the tree with --recursive",
+         _folder(_link_out, "--recursive"), "loaded", ("elsewhere ->",), 3),
     # -- parameters
     Case("k-zero", "k = 0", _params("-k", "0"), "refused",
          ("-k: n_components (k)=0", "whole number >= 1")),
@@ -459,6 +604,32 @@ CASES: list[Case] = [
 ]
 
 
+#: damaged run.json files given to ``fit --replay`` (command line only: the window
+#: has no replay)
+REPLAY_CASES: list[Case] = [
+    Case("replay-wrong-type", "a run.json with a wrong type",
+         _replay(lambda d: d["params"].update(max_iter="many")), "refused",
+         ("run.json", "params.max_iter")),
+    Case("replay-empty-result", "a run.json with an empty result",
+         _replay(lambda d: d.update(result={})), "refused", ("run.json", "result.n_iter")),
+    Case("replay-result-list", "a run.json whose result is a list",
+         _replay(lambda d: d.update(result=[1, 2])), "refused", ("run.json", "'result'")),
+    Case("replay-bit-depth", "a run.json with a bad bit depth",
+         _replay(lambda d: d["export"].update(bit_depth="8")), "refused",
+         ("run.json", "export.bit_depth")),
+    Case("replay-files-damaged", "a run.json with a damaged file list",
+         _replay(lambda d: d["inputs"].update(files=[{"path": 3}])), "refused",
+         ("inputs.files[0].path",)),
+    Case("replay-nested", "a deeply nested run.json", _replay(raw=b"[" * 100_000), "refused",
+         ("nested far too deeply",)),
+    Case("replay-bom-garbage", "a run.json of a BOM and garbage",
+         _replay(raw=b"\xef\xbb\xbf{garbage"), "refused", ("not valid JSON",)),
+    Case("replay-fifo", "a FIFO given as run.json", _fifo_manifest, "refused",
+         ("not a regular file",)),
+    Case("replay-device", "a device given as run.json",
+         lambda r: ["--replay", "/dev/zero"], "refused", ("/dev/zero", "not a regular file")),
+]
+
 def run_case(case: Case, root: Path) -> tuple[int, Path]:
     """Build the case under ``root`` and run ``nmfviewer fit`` in process.
 
@@ -470,13 +641,13 @@ def run_case(case: Case, root: Path) -> tuple[int, Path]:
 
 
 def run_fit(args: list[str], out: Path) -> int:
-    """``nmfviewer fit ARGS --out OUT`` in process (FAST added unless --max-iter is given;
-    options go before a '--', after which everything is a path)."""
+    """``nmfviewer fit ARGS --out OUT`` in process (FAST added unless --max-iter or
+    --replay is given; options go before a '--', after which everything is a path)."""
     paths: list[str] = []
     if "--" in args:
         i = args.index("--")
         args, paths = args[:i], args[i:]
-    if "--max-iter" not in args:
+    if "--max-iter" not in args and "--replay" not in args:
         args = [*args, *FAST]
     return cli.main(["fit", *args, "--out", str(out), *paths])
 

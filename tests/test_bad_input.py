@@ -17,6 +17,7 @@ import pytest
 from bad_input_cases import (
     CASES,
     FAST,
+    REPLAY_CASES,
     Case,
     case_param,
     check_loaded,
@@ -32,7 +33,7 @@ from bad_input_cases import (
 from nmfviewer import cli
 
 
-@pytest.mark.parametrize("case", [case_param(c) for c in CASES])
+@pytest.mark.parametrize("case", [case_param(c) for c in CASES + REPLAY_CASES])
 def test_bad_input_case(case: Case, tmp_path, capsys):
     code, out = run_case(case, tmp_path)
     captured = capsys.readouterr()
@@ -52,20 +53,22 @@ def _subprocess(args: list[str], *, prefix: tuple[str, ...] = ()) -> subprocess.
     env = {**os.environ, "PYTHONWARNINGS": "default", "PYTHONPATH": path}
     return subprocess.run(
         [*prefix, sys.executable, "-m", "nmfviewer", "fit", *args],
-        capture_output=True, text=True, timeout=120, env=env, cwd=Path(__file__).parent,
+        check=False, capture_output=True, text=True, timeout=120, env=env, cwd=Path(__file__).parent,
     )  # fmt: skip
 
 
-_BY_ID = {c.id: c for c in CASES}
+_BY_ID = {c.id: c for c in CASES + REPLAY_CASES}
 
 
 @pytest.mark.parametrize("case_id", ["truncated-jpeg", "empty-folder", "memory-from-header",
-                                     "k-too-large", "unknown-loss"])
+                                     "k-too-large", "unknown-loss", "replay-fifo",
+                                     "replay-nested", "replay-empty-result"])
 def test_python_m_nmfviewer_fit_exits_2_without_traceback(case_id, tmp_path):
     case = _BY_ID[case_id]
     args = case.build(tmp_path)
     out = tmp_path / "out"
-    proc = _subprocess([*args, *FAST, "--out", str(out)])
+    fast = [] if "--replay" in args else FAST
+    proc = _subprocess([*args, *fast, "--out", str(out)])
     check_refused(proc.returncode, proc.stderr, out, (*case.expect, *case.cli_fix))
     assert proc.stdout == ""
 

@@ -79,6 +79,8 @@ _EXPORTS: dict[str, str] = {
     "save_basis_png": "export",
     "read_manifest": "manifest",
     "ManifestError": "manifest",
+    # names in messages and files
+    "printable": "names",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -108,6 +110,7 @@ if TYPE_CHECKING:  # static analysers see the real names
     )
     from .export import export_run, save_basis_png
     from .manifest import ManifestError, read_manifest
+    from .names import printable
     from .nmf.estimator import NMF
     from .nmf.fit import fit, iterate_nmf, solve_W
     from .nmf.hals import choose_hals_variant

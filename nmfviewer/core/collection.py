@@ -11,6 +11,7 @@ plain words in ``Collection.warnings``.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -21,6 +22,7 @@ import numpy as np
 
 from .discovery import as_path_list, discover, discover_files, list_names, plural
 from .errors import LoadError
+from .names import printable
 from .params import LoadOptions
 from .policies import apply_values, check_memory, to_gray
 from .readers import DecodeError, FileInfo, PageInfo, probe, read_pages
@@ -164,19 +166,21 @@ class _Slot:
     notes: frozenset[str] = frozenset()
 
 
-def _plan(options: LoadOptions, sources, cancel):
+def _plan(options: LoadOptions, sources, cancel, progress=None):
     """Discover the files and read their headers (in a thread pool).
 
     Returns (discovery, one _Slot per image, [(name, reason) skipped], [(Found, FileInfo)]).
     """
-    found = discover(sources, options.recursive)
+    found = discover(sources, options.recursive, follow_links=options.follow_links,
+                     progress=progress, cancel=cancel)
     workers = options.workers or max(1, min(4, len(found.found)))
+    headers = _HeaderProgress(progress, cancel)
 
     def probe_unless_cancelled(path: Path) -> FileInfo | DecodeError:
         if cancel is not None and cancel.is_set():
             return DecodeError("cancelled")
         try:
-            return probe(path)
+            return probe(path, headers.page)
         except DecodeError as exc:
             return exc
 
@@ -195,6 +199,34 @@ def _plan(options: LoadOptions, sources, cancel):
             name = f"{item.name}[{label} {page.index}]" if multi else item.name
             slots.append(_Slot(info, page, name))
     return found, slots, skipped, infos
+
+
+#: seconds between two progress reports while headers are read
+_HEADER_PROGRESS_EVERY = 0.2
+
+
+class _HeaderProgress:
+    """Progress while reading the headers of a multi-page stack: (pages read, 0),
+    at most every 0.2 s, from any loading thread; a cancel stops the reading."""
+
+    def __init__(self, progress, cancel):
+        self.progress, self.cancel = progress, cancel
+        self.pages = 0
+        self._lock = threading.Lock()
+        self._last = time.monotonic()
+
+    def page(self) -> None:
+        with self._lock:
+            self.pages += 1
+            now = time.monotonic()
+            due = self.progress is not None and now - self._last >= _HEADER_PROGRESS_EVERY
+            if due:
+                self._last = now
+            count = self.pages
+        if self.cancel is not None and self.cancel.is_set():
+            raise DecodeError("cancelled")
+        if due:
+            self.progress(count, 0)
 
 
 def _check_cancel(cancel) -> None:
@@ -226,7 +258,8 @@ def load_collection(paths, options: LoadOptions | None = None, *,
 
     paths:    str | Path | sequence of them.
     progress: optional callable(done, total), called from the loading threads
-              as images decode.
+              as images decode; while files are still being discovered and
+              headers read, (files or pages found so far, 0).
     cancel:   optional threading.Event; when set, loading stops with
               LoadError('loading cancelled').
 
@@ -236,7 +269,7 @@ def load_collection(paths, options: LoadOptions | None = None, *,
     options = options or LoadOptions()
     sources = _sources(paths)
     folder = sources[0]
-    found, slots, skipped, infos = _plan(options, sources, cancel)
+    found, slots, skipped, infos = _plan(options, sources, cancel, progress)
     if not slots:
         _raise_nothing_loadable(sources, found, skipped)
     workers = options.workers or min(4, len(infos))
@@ -366,7 +399,7 @@ def _assemble(images, kept, found, skipped, infos, sources, options, target) -> 
     for name, reason in skipped:
         warnings.append(f"skipped {name}: {reason}")
     for _, info in infos:
-        for note in info.notes:
+        for note in (*info.notes, *info.decode_notes):
             warnings.append(f"{info.path.name}: {note}")
     notes: dict[str, list[str]] = {}
     resized: dict[tuple, list[str]] = {}
@@ -389,5 +422,6 @@ def _assemble(images, kept, found, skipped, infos, sources, options, target) -> 
             axis_values = np.array([by_page[s.page.index] for s in kept], dtype=np.float64)
             axis_values.flags.writeable = False
             axis_label = f"wavelength ({info.axis_unit or 'nm'})"
+    warnings = [printable(w) for w in warnings]  # one line each, whatever the names hold
     return _finish(images, [s.name for s in kept], sources, files, warnings, options, dtypes,
                    axis_values, axis_label)

@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 import re
 import stat
+import threading
+import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import LoadError
+from .names import printable
 
 #: File name endings treated as images inside folders. A file named
 #: explicitly is always tried, whatever its ending.
@@ -27,6 +30,16 @@ IMAGE_SUFFIXES = frozenset(
 SUPPORTED_TEXT = "PNG, JPEG, BMP, GIF, PGM/PPM, TIFF (single or multi-page) or .npy stacks"
 
 _DIGITS = re.compile(r"(\d+)")
+
+#: a walk stops with a LoadError beyond this many image files ...
+MAX_FILES = 200_000
+#: ... or this many folders (a link to / would otherwise walk the whole file system)
+MAX_FOLDERS = 20_000
+#: seconds between two discovery progress reports
+_PROGRESS_EVERY = 0.2
+
+#: progress(files found so far, 0): total 0 means "still discovering"
+Progress = Callable[[int, int], None]
 
 
 def natural_key(text: str) -> tuple:
@@ -44,7 +57,7 @@ def _path_key(parts: Sequence[str]) -> tuple:
 
 def list_names(names: Sequence[str], limit: int = 8) -> str:
     """'a, b, c' or 'a, b, c and 12 more' for messages."""
-    names = list(names)
+    names = [printable(n) for n in names]
     shown = ", ".join(names[:limit])
     if len(names) > limit:
         shown += f" and {len(names) - limit} more"
@@ -73,6 +86,7 @@ class Discovery:
     subfolders: list[str] = field(default_factory=list)
     loops: list[str] = field(default_factory=list)
     unlisted: list[str] = field(default_factory=list)  # folders we could not list
+    outside: list[str] = field(default_factory=list)  # folder links leading out of the tree
     duplicates: list[str] = field(default_factory=list)
     special: list[str] = field(default_factory=list)  # FIFOs, sockets, devices
 
@@ -100,6 +114,12 @@ class Discovery:
             )
         for folder in self.unlisted:
             out.append(f"skipped folder {folder}: it could not be listed")
+        if self.outside:
+            out.append(
+                f"skipped {plural(len(self.outside), 'folder link')} leading out of the folder "
+                f"given: {list_names(self.outside)}; set follow_links=True to follow links "
+                "out of the tree"
+            )
         if self.duplicates:
             out.append(
                 f"loaded {plural(len(self.duplicates), 'file')} given more than once only once: "
@@ -114,19 +134,62 @@ def as_path_list(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list
     return [Path(p) for p in paths]
 
 
-def _walk(root: Path, recursive: bool, found: Discovery) -> list[tuple[Path, str]]:
+class _Walk:
+    """Limits, progress and cancellation shared by the walks of one discovery."""
+
+    def __init__(self, follow_links: bool, progress: Progress | None,
+                 cancel: threading.Event | None):
+        self.follow_links = follow_links
+        self.progress = progress
+        self.cancel = cancel
+        self.files = 0
+        self.folders = 0
+        self._last = time.monotonic()
+
+    def tick(self, root: Path) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise LoadError("loading cancelled")
+        if self.files > MAX_FILES or self.folders > MAX_FOLDERS:
+            what = (f"more than {MAX_FILES} image files" if self.files > MAX_FILES
+                    else f"more than {MAX_FOLDERS} folders")
+            raise LoadError(
+                f"folder {printable(root)} holds {what} (with its sub-folders); choose a "
+                "smaller folder, or load without recursive=True.",
+                root,
+            )
+        now = time.monotonic()
+        if self.progress is not None and now - self._last >= _PROGRESS_EVERY:
+            self._last = now
+            self.progress(self.files, 0)
+
+
+def _inside(path: str, root: str) -> bool:
+    try:
+        return os.path.commonpath([path, root]) == root
+    except ValueError:  # different drives
+        return False
+
+
+def _walk(root: Path, recursive: bool, found: Discovery,
+          walk: _Walk | None = None) -> list[tuple[Path, str]]:
     """Image candidates under ``root`` as (path, path relative to root), in
     natural order of the relative paths.
 
     Breadth-first, real folders before folder links, and every folder entered
     once by its resolved path: a link loop (or a second link to a folder
-    already seen) is skipped and reported instead of walked forever.
+    already seen) is skipped and reported instead of walked forever. A folder
+    link leading out of ``root`` is not followed (reported) unless
+    ``walk.follow_links``; the walk is bounded by MAX_FILES and MAX_FOLDERS.
     """
-    visited = {os.path.realpath(root)}
+    walk = walk or _Walk(False, None, None)
+    real_root = os.path.realpath(root)
+    visited = {real_root}
     pending: deque[tuple[str, tuple[str, ...]]] = deque([(str(root), ())])
     images = []
     while pending:
         folder, parts = pending.popleft()
+        walk.folders += 1
+        walk.tick(root)
         try:
             with os.scandir(folder) as it:
                 entries = list(it)
@@ -156,13 +219,18 @@ def _walk(root: Path, recursive: bool, found: Discovery) -> list[tuple[Path, str
                 found.special.append("/".join(rel))
             else:
                 images.append((_path_key(rel), entry.path, rel))
-        for _, _, rel, path in sorted(subfolders, key=lambda s: s[:2]):  # real folders first
+                walk.files += 1
+        walk.tick(root)
+        for is_link, _, rel, path in sorted(subfolders, key=lambda s: s[:2]):  # real first
             if not recursive:
                 found.subfolders.append("/".join(rel))
                 continue
             real = os.path.realpath(path)
             if real in visited:
                 found.loops.append("/".join(rel))
+                continue
+            if is_link and not walk.follow_links and not _inside(real, real_root):
+                found.outside.append(f"{'/'.join(rel)} -> {real}")
                 continue
             visited.add(real)
             pending.append((path, rel))
@@ -179,15 +247,25 @@ def _is_special(entry: os.DirEntry) -> bool:
     return not stat.S_ISREG(mode)
 
 
-def discover(paths, recursive: bool = False) -> Discovery:
+def discover(paths, recursive: bool = False, *, follow_links: bool = False,
+             progress: Progress | None = None,
+             cancel: threading.Event | None = None) -> Discovery:
     """Walk ``paths`` (folders and files) into a :class:`Discovery`.
 
-    Raises LoadError for a missing path, an empty folder, or a folder with
-    no image files (naming what it holds instead).
+    follow_links: also follow folder links that lead out of a folder given
+                  (links inside it are always followed; loops are always skipped).
+    progress:     optional callable(files found, 0), at most every 0.2 s while
+                  walking (a total of 0 means "still discovering").
+    cancel:       optional threading.Event; when set, LoadError('loading cancelled').
+
+    Raises LoadError for a missing path, an empty folder, a folder with no
+    image files (naming what it holds instead), or a walk beyond MAX_FILES
+    image files / MAX_FOLDERS folders.
     """
     sources = as_path_list(paths)
     if not sources:
         raise LoadError(f"no files or folders given; choose a folder of {SUPPORTED_TEXT}.")
+    walk = _Walk(follow_links, progress, cancel)
     found = Discovery(sources=sources)
     seen: dict[object, str] = {}
     for source in sources:
@@ -195,7 +273,7 @@ def discover(paths, recursive: bool = False) -> Discovery:
             raise LoadError(f"{source} does not exist; check the path.", source)
         if source.is_dir():
             before = (len(found.non_images), len(found.subfolders))
-            items = _walk(source, recursive, found)
+            items = _walk(source, recursive, found, walk)
             if not items:
                 _raise_nothing_in(source, found, before, recursive)
         elif source.is_file():

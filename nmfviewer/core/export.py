@@ -6,17 +6,48 @@ renamed over the final name with ``os.replace``. ``export_run`` first stages
 *all* files as temporaries and only then renames them, run.json last, so an
 interrupted export leaves complete files (old or new), never a half-written
 one; run.json lists the sha256 of every file of its export.
+
+Only our own files are ever replaced or removed. A folder may hold anything:
+earlier results, the very images of this run, a user's own ``weights.csv``.
+A file with one of our names (``basis_NN.png``, ``basis_montage.png``,
+``weights.csv``, ``factors.npz``, ``run.json``) counts as ours when the
+folder's run.json (an nmfviewer manifest) lists it in ``outputs`` with the
+sha256 it has now, or when the journal of an interrupted export
+(``.nmfviewer-export.json``, present only between the first and the last
+rename) does. Any other file in the way is refused with an ExportError naming
+it, and so is a file that is an input of the run being exported; left-over
+basis images of an earlier, larger export are removed only when they are ours
+and not an input.
+
+Exports into one folder never interfere: each holds the folder's lock
+(``.nmfviewer-export.lock``, an ``flock`` released by the kernel when its
+process dies, the file removed by its holder) for the whole export, and a
+second export waits up to :data:`LOCK_WAIT` seconds, then fails naming the
+process that holds it. Temporaries carry their process id
+(``.NAME.PID.XXXX.tmp``) and only those of dead processes are swept away.
+
+Names: weights.csv holds readable, spreadsheet-safe names in its ``image``
+column (OWASP: a leading ``'`` before ``= + - @``, tab, CR) and, when any
+name is not plain UTF-8 text, an ``image_exact`` column with the lossless
+percent-encoded file-system bytes (:mod:`nmfviewer.core.names`). factors.npz
+keeps the exact names (``names``, a numpy str array; undecodable bytes as
+surrogate escapes) and run.json adds ``names_exact`` / ``path_exact`` where
+needed, so names and paths round-trip and a replay finds the files again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import io
+import json
 import os
 import re
+import stat
 import tempfile
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -32,6 +63,12 @@ from .manifest import (
     sha256_file,
 )
 from .montage import make_montage, scale_to_range
+from .names import csv_cell, encode_exact, is_plain, printable
+
+try:  # POSIX
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: an O_EXCL lock file instead
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "ExportError",
@@ -53,6 +90,12 @@ FACTORS_NAME = "factors.npz"
 MANIFEST_NAME = "run.json"
 _BASIS_RE = re.compile(r"basis_(\d+)\.png")
 _FIX = "choose another folder"
+LOCK_NAME = ".nmfviewer-export.lock"
+JOURNAL_NAME = ".nmfviewer-export.json"
+#: seconds an export waits for another export into the same folder to finish
+LOCK_WAIT = 10.0
+#: run.json / journal larger than this are not ours (never read whole)
+_RECORD_LIMIT = 64 << 20
 
 
 # --------------------------------------------------------------------------- errors
@@ -115,7 +158,10 @@ def _stage(path: Path, data: bytes | Callable[[BinaryIO], None]) -> Path:
     large files need not be held in memory twice). On any failure the
     temporary is removed and the error re-raised.
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # the process id in the name: a sweep removes only the temporaries of dead processes
+    fd, tmp = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp"
+    )
     try:
         with os.fdopen(fd, "wb") as fh:
             if hasattr(os, "fchmod"):
@@ -215,16 +261,23 @@ def _format_float(x: float) -> str:
 def weights_csv_bytes(names: Sequence[str], W: np.ndarray) -> bytes:
     """weights.csv: header ``image,component_0,...``, one row per image, UTF-8.
 
-    W: (n_images, k). Names are CSV-quoted where needed; floats at full precision.
+    W: (n_images, k). Floats at full precision. The ``image`` column is readable
+    and spreadsheet-safe (:func:`~nmfviewer.core.names.csv_cell`: control
+    characters and undecodable bytes escaped, a leading ``'`` before a formula
+    character); when that changed any name, a last column ``image_exact`` holds
+    every name losslessly (:func:`~nmfviewer.core.names.encode_exact`).
     """
     W = np.asarray(W)
     if W.ndim != 2 or W.shape[0] != len(names):
         raise ValueError(f"W has shape {W.shape} but there are {len(names)} image names")
+    exact = not all(is_plain(name) for name in names)
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["image", *(f"component_{j}" for j in range(W.shape[1]))])
+    header = ["image", *(f"component_{j}" for j in range(W.shape[1]))]
+    writer.writerow(header + ["image_exact"] if exact else header)
     for name, row in zip(names, W.tolist()):
-        writer.writerow([name, *(_format_float(v) for v in row)])
+        cells = [csv_cell(name), *(_format_float(v) for v in row)]
+        writer.writerow(cells + [encode_exact(name)] if exact else cells)
     return buf.getvalue().encode("utf-8")
 
 
@@ -270,28 +323,269 @@ def basis_file_names(k: int) -> list[str]:
     return [f"basis_{j:0{width}d}.png" for j in range(k)]
 
 
+def _is_our_name(name: str) -> bool:
+    return name in (MONTAGE_NAME, WEIGHTS_NAME, FACTORS_NAME, MANIFEST_NAME) or bool(
+        _BASIS_RE.fullmatch(name)
+    )
+
+
+def _temporary_owner(entry_name: str) -> int | None | bool:
+    """For a hidden temporary of ours: the pid that wrote it, None for one of an
+    older nmfviewer (no pid in its name); False when it is not one of ours."""
+    if not (entry_name.startswith(".") and entry_name.endswith(".tmp")):
+        return False
+    def ours(name: str) -> bool:
+        return _is_our_name(name) or name == JOURNAL_NAME
+
+    stem, _, _random = entry_name[1:-4].rpartition(".")
+    if ours(stem):
+        return None
+    target, _, pid = stem.rpartition(".")
+    if ours(target) and pid.isdigit():
+        return int(pid)
+    return False
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # another thread of ours may be writing it
+    if os.name != "posix":  # pragma: no cover - os.kill(pid, 0) would kill on Windows
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, owned by someone else
+        return True
+    return True
+
+
 def _remove_stale_temporaries(folder: Path) -> None:
-    """Remove the hidden temporaries a killed export left (``.basis_00.png.XXXX.tmp``...)."""
-    ours = ("basis_", MONTAGE_NAME, WEIGHTS_NAME, FACTORS_NAME, MANIFEST_NAME)
+    """Remove the hidden temporaries killed exports left (``.basis_00.png.PID.XXXX.tmp``...).
+
+    Only those of processes that no longer run: a live export's files are its own.
+    """
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return
     for entry in entries:
-        name = entry.name
-        if name.startswith(".") and name.endswith(".tmp") and name[1:].startswith(ours):
+        owner = _temporary_owner(entry.name)
+        if owner is False:
+            continue
+        if owner is None or not _process_alive(owner):
             _remove_quietly(Path(entry.path))
 
 
-def _remove_stale_basis(folder: Path, keep: set[str]) -> None:
-    """Remove basis_NN.png of an earlier export with a larger k (after a successful export)."""
+# --------------------------------------------------------------------------- the folder lock
+def _lock_holder(path: Path) -> str:
     try:
-        entries = list(os.scandir(folder))
+        with open(path, "rb") as fh:
+            text = fh.read(32).decode("ascii", "replace").strip()
     except OSError:
-        return
-    for entry in entries:
-        if _BASIS_RE.fullmatch(entry.name) and entry.name not in keep:
-            _remove_quietly(Path(entry.path))
+        return ""
+    return f" (process {text})" if text.isdigit() else ""
+
+
+def _busy_error(folder: Path, path: Path, wait: float) -> ExportError:
+    return ExportError(
+        f"cannot write results to folder {printable(folder)}: another export into it is in "
+        f"progress{_lock_holder(path)} and did not finish within {wait:g} s; wait for it "
+        f"to finish or {_FIX}.",
+        folder,
+    )
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path, wait: float | None = None) -> Iterator[None]:
+    """Hold the export lock of ``folder`` (waiting up to ``wait`` seconds).
+
+    POSIX: ``flock`` on ``.nmfviewer-export.lock``; the kernel releases it when
+    the holder dies, so a crashed export never blocks the folder. The holder
+    removes the file when done; a waiter that locked a file removed meanwhile
+    tries again. Elsewhere: the file created with O_EXCL, holding the pid, and
+    taken over when that process is gone. Raises ExportError when the folder
+    stays busy, OSError when the lock file cannot be created.
+    """
+    wait = LOCK_WAIT if wait is None else wait
+    path = folder / LOCK_NAME
+    deadline = time.monotonic() + wait
+    cloexec = getattr(os, "O_CLOEXEC", 0)
+    while True:
+        if fcntl is not None:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | cloexec, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+            else:
+                try:
+                    now = os.stat(path)
+                    mine = os.fstat(fd)
+                    same = (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino)
+                except FileNotFoundError:
+                    same = False
+                if same:
+                    break
+                os.close(fd)  # its holder removed it after we opened it: again
+                continue
+        else:  # pragma: no cover - exercised on Windows only
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+                break
+            except FileExistsError:
+                holder = "".join(ch for ch in _lock_holder(path) if ch.isdigit())
+                if holder and not _process_alive(int(holder)):
+                    _remove_quietly(path)
+                    continue
+        if time.monotonic() >= deadline:
+            raise _busy_error(folder, path, wait)
+        time.sleep(0.05)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        yield
+    finally:
+        _remove_quietly(path)  # while still holding it: no one else can own this file
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- ownership
+def _read_record(path: Path) -> dict | None:
+    """A small JSON object file (run.json, the journal) or None; never follows a
+    link, never opens a FIFO or device, never reads more than _RECORD_LIMIT."""
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > _RECORD_LIMIT:
+            return None
+        with open(path, "rb") as fh:
+            data = fh.read(_RECORD_LIMIT + 1)
+        raw = json.loads(data.decode("utf-8-sig"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return raw if isinstance(raw, dict) else None
+
+
+def _recorded_hashes(folder: Path) -> dict[str, set[str]]:
+    """{our file name: sha256 values we know we wrote} from run.json and a journal."""
+    known: dict[str, set[str]] = {}
+    manifest = _read_record(folder / MANIFEST_NAME)
+    if manifest is not None and manifest.get("format") == "nmfviewer-run":
+        outputs = manifest.get("outputs")
+        if isinstance(outputs, dict):
+            for name, digest in outputs.items():
+                if isinstance(name, str) and isinstance(digest, str):
+                    known.setdefault(name, set()).add(digest)
+    journal = _read_record(folder / JOURNAL_NAME)
+    if journal is not None and journal.get("format") == "nmfviewer-export-journal":
+        files = journal.get("files")
+        if isinstance(files, dict):
+            for name, digests in files.items():
+                if isinstance(name, str) and isinstance(digests, list):
+                    known.setdefault(name, set()).update(d for d in digests if isinstance(d, str))
+    return known
+
+
+def _identity(path: Path | str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+class _Ownership:
+    """Which files with our names in a folder we may replace or remove."""
+
+    def __init__(self, folder: Path, inputs: Sequence[str | Path]):
+        self.folder = folder
+        self.known = _recorded_hashes(folder)
+        self.inputs = {i for i in (_identity(p) for p in inputs) if i is not None}
+        self.present = {
+            e.name: e for e in _scandir(folder) if _is_our_name(e.name)
+        }
+
+    def is_input(self, name: str) -> bool:
+        return _identity(self.folder / name) in self.inputs
+
+    def is_ours(self, name: str) -> bool:
+        entry = self.present.get(name)
+        if entry is None:
+            return True  # nothing there
+        try:
+            if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
+                return False
+            digest = sha256_file(entry.path)
+        except OSError:
+            return False
+        if digest in self.known.get(name, ()):
+            return True
+        if name == MANIFEST_NAME:  # a run.json cannot list itself: judge it by its content
+            raw = _read_record(Path(entry.path))
+            return raw is not None and raw.get("format") == "nmfviewer-run"
+        return False
+
+    def check_writable(self, names: Sequence[str]) -> None:
+        """Raise ExportError for the first file in the way that is not ours."""
+        for name in names:
+            if name not in self.present:
+                continue
+            where = f"{printable(name)} in folder {printable(self.folder)}"
+            if self.is_input(name):
+                raise ExportError(
+                    f"cannot write results to folder {printable(self.folder)}: {where} is an "
+                    f"input of this run and would be overwritten; {_FIX}.",
+                    self.folder / name,
+                )
+            if not self.is_ours(name):
+                raise ExportError(
+                    f"cannot write results to folder {printable(self.folder)}: {where} was not "
+                    f"written by an nmfviewer export and would be overwritten; {_FIX} "
+                    "(or move that file away).",
+                    self.folder / name,
+                )
+
+    def stale_basis(self, keep: set[str]) -> list[str]:
+        """Our basis_NN.png of an earlier, larger export: safe to remove."""
+        return sorted(
+            name
+            for name in self.present
+            if _BASIS_RE.fullmatch(name)
+            and name not in keep
+            and name in self.known
+            and not self.is_input(name)
+            and self.is_ours(name)
+        )
+
+
+def _scandir(folder: Path) -> list[os.DirEntry]:
+    try:
+        with os.scandir(folder) as it:
+            return list(it)
+    except OSError:
+        return []
+
+
+def _journal_bytes(known: dict[str, set[str]], outputs: dict[str, str]) -> bytes:
+    files = {name: sorted(known.get(name, set()) | {digest}) for name, digest in outputs.items()}
+    for name, digests in known.items():
+        files.setdefault(name, sorted(digests))
+    doc = {"format": "nmfviewer-export-journal", "pid": os.getpid(), "files": files}
+    return (json.dumps(doc, indent=1) + "\n").encode("ascii")
+
+
+def check_output_folder(out_dir: str | os.PathLike) -> Path:
+    """The absolute output folder; ExportError for an empty path ('' is not 'here')."""
+    text = os.fspath(out_dir)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if not text.strip():
+        raise ExportError(
+            f"the output folder is empty ({text!r}); give the folder to write the results "
+            "to (an unset variable?), '.' for the current folder.",
+            None,
+        )
+    return Path(text).absolute()
 
 
 def export_run(
@@ -307,14 +601,15 @@ def export_run(
     full-range 8- or 16-bit), basis_montage.png, weights.csv, factors.npz and
     run.json (see :mod:`nmfviewer.core.manifest`). Returns their paths, run.json last.
     All are staged as temporaries first and renamed only when every one is
-    written. Leftovers of earlier exports into the folder are removed: hidden
-    temporaries of a killed export, and (after success, only if the folder held
-    a run.json) basis_NN.png beyond the new k.
-    Raises ExportError naming the folder when it cannot be written.
+    written, under the folder's lock. Files are replaced only when they are
+    ours (see the module notes); after success our basis_NN.png beyond the new
+    k are removed, and so are temporaries of killed exports.
+    Raises ExportError naming the folder (or the file in the way) when it
+    cannot be written, and for an empty ``out_dir``.
     """
     if bit_depth not in (8, 16):
         raise ExportError(f"bit_depth={bit_depth!r} is not supported; use 8 or 16.")
-    folder = Path(out_dir).absolute()
+    folder = check_output_folder(out_dir)
     W = np.asarray(result.W)
     H = np.asarray(result.H)
     shape = tuple(int(s) for s in collection.image_shape)
@@ -335,12 +630,23 @@ def export_run(
     producers[WEIGHTS_NAME] = partial(weights_csv_bytes, collection.names, W)
     axis = (getattr(collection, "axis_values", None), getattr(collection, "axis_label", None))
     npz_args = (W, H, shape, collection.names, result.loss_history, *axis)
+    inputs = tuple(getattr(collection, "files", ()))
 
-    # an earlier nmfviewer export here may have more basis images than this one;
-    # without its run.json, basis_NN.png files are not ours to remove
-    had_export = (folder / MANIFEST_NAME).is_file()
+    try:
+        with folder_lock(folder):
+            return _export_locked(folder, producers, npz_args, collection, result, bit_depth,
+                                  basis_names, inputs)
+    except OSError as exc:
+        raise _export_error(exc, folder) from None
+
+
+def _export_locked(folder, producers, npz_args, collection, result, bit_depth, basis_names,
+                   inputs) -> list[Path]:
+    owners = _Ownership(folder, inputs)
+    owners.check_writable([*producers, FACTORS_NAME, MANIFEST_NAME])
     _remove_stale_temporaries(folder)
     staged: dict[str, Path] = {}
+    journal = folder / JOURNAL_NAME
     try:
         # phase 1: every file as a temporary; run.json last, with the others' sha256
         for name, produce in producers.items():
@@ -353,17 +659,20 @@ def export_run(
             collection, result, outputs=outputs, export={"bit_depth": bit_depth}
         )
         staged[MANIFEST_NAME] = _stage(folder / MANIFEST_NAME, manifest_to_bytes(manifest))
+        # the journal: while renaming, old and new versions of every file are ours
+        # (an export killed between two renames leaves files run.json does not list)
+        written = {**outputs, MANIFEST_NAME: sha256_file(staged[MANIFEST_NAME])}
+        atomic_write_bytes(journal, _journal_bytes(owners.known, written))
         # phase 2: renames in the same order, run.json last
         names = list(staged)
         for name in names:
             os.replace(staged[name], folder / name)
             del staged[name]
-    except OSError as exc:
-        raise _export_error(exc, folder) from None
     finally:
         for tmp in staged.values():
             _remove_quietly(tmp)
-    if had_export:
-        _remove_stale_basis(folder, keep=set(basis_names))
+    for name in owners.stale_basis(keep=set(basis_names)):
+        _remove_quietly(folder / name)
+    _remove_quietly(journal)
     _fsync_folder(folder)
     return [folder / name for name in names]

@@ -15,7 +15,9 @@ import datetime as _dt
 import hashlib
 import json
 import math
+import os
 import platform
+import stat
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .errors import NMFViewerError
+from .names import decode_exact, encode_exact, printable
 from .params import LoadOptions, NMFParams
 
 MANIFEST_FORMAT = "nmfviewer-run"
@@ -62,8 +65,33 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def json_text(text: str) -> str:
+    """``text`` as it can go into UTF-8 JSON: itself, or for a name holding bytes
+    that are not UTF-8, its readable escaped form (the exact one goes beside it)."""
+    return text if _utf8(text) else printable(text, backslash=True)
+
+
+def _path_entry(path: str, key: str = "path") -> dict[str, str]:
+    """{key: text} plus {key_exact: percent-encoded bytes} when the path is not UTF-8."""
+    entry = {key: json_text(path)}
+    if not _utf8(path):
+        entry[f"{key}_exact"] = encode_exact(path)
+    return entry
+
+
 def describe_inputs(files: Iterable[str | Path]) -> list[dict[str, Any]]:
-    """[{path (absolute), size (bytes), sha256}] for each file; unreadable ones get None."""
+    """[{path (absolute), size (bytes), sha256}] for each file; unreadable ones get None.
+
+    A path that is not UTF-8 also gets ``path_exact`` (see :mod:`.names`).
+    """
     out = []
     for f in files:
         p = Path(f).absolute()
@@ -72,7 +100,7 @@ def describe_inputs(files: Iterable[str | Path]) -> list[dict[str, Any]]:
             digest: str | None = sha256_file(p)
         except OSError:  # removed or unreadable since loading: record what we know
             size, digest = None, None
-        out.append({"path": str(p), "size": size, "sha256": digest})
+        out.append({**_path_entry(str(p)), "size": size, "sha256": digest})
     return out
 
 
@@ -131,13 +159,15 @@ def build_manifest(
 
     history = np.asarray(result.loss_history, dtype=np.float64).ravel()
     axis_values = getattr(collection, "axis_values", None)
+    sources = [str(Path(p).absolute()) for p in collection.source]
+    names = [str(n) for n in collection.names]
     manifest: dict[str, Any] = {
         "format": MANIFEST_FORMAT,
         "format_version": MANIFEST_VERSION,
         "nmfviewer_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "inputs": {
-            "source": [str(Path(p).absolute()) for p in collection.source],
+            "source": [json_text(p) for p in sources],
             "files": describe_inputs(collection.files),
         },
         "load_options": collection.options.to_dict(),
@@ -145,14 +175,14 @@ def build_manifest(
         "data": {
             "n_images": int(collection.n_images),
             "image_shape": [int(s) for s in collection.image_shape],
-            "names": list(collection.names),
+            "names": [json_text(n) for n in names],
             "original_dtypes": list(getattr(collection, "original_dtypes", ())),
             "value_range": [_finite_or_none(v) for v in getattr(collection, "value_range", ())],
             "axis_label": getattr(collection, "axis_label", "image"),
             "axis_values": None
             if axis_values is None
             else [_finite_or_none(v) for v in np.asarray(axis_values).ravel()],
-            "warnings": list(getattr(collection, "warnings", ())),
+            "warnings": [json_text(printable(w)) for w in getattr(collection, "warnings", ())],
         },
         "result": {
             "n_iter": int(result.n_iter),
@@ -167,13 +197,20 @@ def build_manifest(
         "export": dict(export or {}),
         "outputs": dict(outputs or {}),
     }
+    # names and paths that are not UTF-8: their exact bytes beside the readable text
+    if not all(_utf8(p) for p in sources):
+        manifest["inputs"]["source_exact"] = [encode_exact(p) for p in sources]
+    if not all(_utf8(n) for n in names):
+        manifest["data"]["names_exact"] = [encode_exact(n) for n in names]
     return manifest
 
 
 def manifest_to_bytes(manifest: dict[str, Any]) -> bytes:
     """Pretty, strict JSON (no NaN) in UTF-8, ending with a newline."""
     text = json.dumps(manifest, indent=2, ensure_ascii=False, allow_nan=False)
-    return (text + "\n").encode("utf-8")
+    # a stray undecodable byte anywhere (a name in metadata...) becomes the JSON
+    # escape \udcXX: still valid JSON, read back by Python as the same str
+    return (text + "\n").encode("utf-8", errors="backslashreplace")
 
 
 @dataclass(frozen=True)
@@ -230,51 +267,256 @@ class RunManifest:
         return notes
 
 
+#: largest run.json read: far above any export (a 100,000-file run is ~30 MB)
+MAX_MANIFEST_BYTES = 64 << 20
+_FIX = "give the run.json of an nmfviewer export"
+_HEX = frozenset("0123456789abcdef")
+
+
+def _manifest_bytes(path: Path) -> bytes:
+    """The file's bytes: only a regular file, never more than MAX_MANIFEST_BYTES.
+
+    A FIFO, socket or device is refused from its stat, before it is opened; the
+    open itself is non-blocking and checked again (the path may change between).
+    """
+    shown = printable(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ManifestError(f"run manifest {shown} does not exist; {_FIX}.", path) from None
+    except OSError as exc:
+        raise ManifestError(f"cannot read {shown} ({exc.strerror}); {_FIX}.", path) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ManifestError(f"{shown} is a folder, not a run manifest; {_FIX}.", path)
+    if not stat.S_ISREG(st.st_mode):
+        raise ManifestError(
+            f"{shown} is not a regular file (a FIFO, socket or device), so it is not read; "
+            f"{_FIX}.",
+            path,
+        )
+    if st.st_size > MAX_MANIFEST_BYTES:
+        raise ManifestError(
+            f"{shown} is {st.st_size / 2**20:.0f} MB, far larger than any run.json nmfviewer "
+            f"writes (at most {MAX_MANIFEST_BYTES >> 20} MB are read); {_FIX}.",
+            path,
+        )
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise ManifestError(f"cannot read {shown} ({exc.strerror}); {_FIX}.", path) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ManifestError(f"{shown} is not a regular file; {_FIX}.", path)
+        chunks, size = [], 0
+        while size <= MAX_MANIFEST_BYTES:
+            chunk = os.read(fd, min(1 << 20, MAX_MANIFEST_BYTES + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise ManifestError(f"cannot read {shown} ({exc.strerror}); {_FIX}.", path) from None
+    finally:
+        os.close(fd)
+    if size > MAX_MANIFEST_BYTES:  # it grew after the stat
+        raise ManifestError(f"{shown} is larger than any run.json nmfviewer writes; {_FIX}.",
+                            path)
+    return b"".join(chunks)
+
+
+class _Checker:
+    """Type checks of run.json values, naming the key at fault."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, key: str, value: Any, what: str) -> ManifestError:
+        shown = _short(value)
+        return ManifestError(
+            f"run manifest {printable(self.path)}: key '{key}' holds {shown}, but {what}; "
+            f"the file is damaged or was edited; {_FIX} (or export the run again).",
+            self.path,
+        )
+
+    def get(self, doc: dict, key: str, where: str, kind: Any, optional: bool = False) -> Any:
+        full = f"{where}.{key}" if where else key
+        if key not in doc:
+            if optional:
+                return None
+            raise ManifestError(
+                f"run manifest {printable(self.path)}: key '{full}' is missing; the file is "
+                f"incomplete or damaged; {_FIX} (or export the run again).",
+                self.path,
+            )
+        value = doc[key]
+        if optional and value is None:
+            return None
+        return self.check(value, full, kind)
+
+    def check(self, value: Any, key: str, kind: Any) -> Any:
+        ok = {
+            "dict": isinstance(value, dict),
+            "list": isinstance(value, list),
+            "str": isinstance(value, str),
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "count": isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+            "number": isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value),
+        }[kind]
+        if not ok:
+            what = {
+                "dict": "an object {...} is expected",
+                "list": "a list [...] is expected",
+                "str": "a text is expected",
+                "int": "a whole number is expected",
+                "count": "a whole number >= 0 is expected",
+                "number": "a finite number is expected",
+            }[kind]
+            raise self.fail(key, value, what)
+        return value
+
+
+def _short(value: Any) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=True)
+    except (TypeError, ValueError, RecursionError):
+        text = type(value).__name__
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return printable(text)
+
+
+#: JSON types each annotation of a parameter dataclass allows
+_ANNOTATION_TYPES = {"bool": (bool,), "str": (str,), "int": (int,), "float": (int, float),
+                     "None": (type(None),)}
+
+
+def _options_from(cls: Any, doc: Any, key: str, check: _Checker) -> Any:
+    """cls.from_dict(doc) with every value's JSON type checked first; a refused
+    value is reported with its run.json key."""
+    from dataclasses import MISSING, fields
+
+    from .errors import ParameterError
+
+    check.check(doc, key, "dict")
+    known = {f.name: f for f in fields(cls)}
+    for name, f in known.items():
+        if name not in doc and f.default is MISSING and f.default_factory is MISSING:
+            check.get(doc, name, key, "dict")  # raises: the key is missing
+    for name, value in doc.items():
+        if name not in known:
+            raise check.fail(f"{key}.{name}", value, f"{cls.__name__} has no such field "
+                             f"(known: {', '.join(sorted(known))})")
+        allowed: tuple[type, ...] = ()
+        for part in str(known[name].type).split("|"):
+            allowed += _ANNOTATION_TYPES.get(part.strip(), ())
+        bad_bool = isinstance(value, bool) and bool not in allowed
+        if allowed and (not isinstance(value, allowed) or bad_bool):
+            names = " or ".join(str(known[name].type).split(" | "))
+            raise check.fail(f"{key}.{name}", value, f"{name} must be {names}")
+    try:
+        return cls.from_dict(doc)
+    except ParameterError as exc:
+        field_name = next((n for n in doc if str(exc).startswith(f"{n}=")
+                           or str(exc).startswith(f"{n} ")), None)
+        where = f"{key}.{field_name}" if field_name else key
+        raise ManifestError(
+            f"run manifest {printable(check.path)}: key '{where}' is refused: {exc}", check.path
+        ) from None
+
+
 def read_manifest(path: str | Path) -> RunManifest:
     """Read a run.json written by :func:`nmfviewer.core.export.export_run`.
 
-    Raises ManifestError (naming the file) when it is missing, not JSON, or not
-    an nmfviewer run manifest; ParameterError when its options are invalid.
+    Only a regular file is read (a FIFO or device is refused from its stat,
+    never opened), at most :data:`MAX_MANIFEST_BYTES`; a UTF-8 byte-order mark
+    is accepted. Every key the replay uses is type-checked. Raises
+    ManifestError (naming the file and the key at fault) when it is missing,
+    not JSON, not an nmfviewer run manifest, or holds a refused value.
     """
     path = Path(path)
-    fix = "give the run.json of an nmfviewer export"
+    shown = printable(path)
+    data = _manifest_bytes(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ManifestError(f"run manifest {path} does not exist; {fix}.", path) from None
-    except IsADirectoryError:
-        raise ManifestError(f"{path} is a folder, not a run manifest; {fix}.", path) from None
-    except OSError as exc:
-        raise ManifestError(f"cannot read {path} ({exc.strerror}); {fix}.", path) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"{path} is not valid JSON ({exc}); {fix}.", path) from None
-    if not isinstance(raw, dict) or raw.get("format") != MANIFEST_FORMAT:
-        raise ManifestError(f"{path} is not an nmfviewer run manifest; {fix}.", path)
-    if int(raw.get("format_version", 0)) > MANIFEST_VERSION:
+        raw = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
         raise ManifestError(
-            f"{path} has manifest format version {raw.get('format_version')}, newer than this "
+            f"{shown} is not valid JSON (not UTF-8 text at byte {exc.start}); {_FIX}.", path
+        ) from None
+    except RecursionError:
+        raise ManifestError(f"{shown} is not a run manifest (JSON nested far too deeply); "
+                            f"{_FIX}.", path) from None
+    except ValueError as exc:  # JSONDecodeError, or an integer of thousands of digits
+        reason = " ".join(str(exc).split())[:120]
+        raise ManifestError(f"{shown} is not valid JSON ({reason}); {_FIX}.", path) from None
+    if not isinstance(raw, dict) or raw.get("format") != MANIFEST_FORMAT:
+        raise ManifestError(f"{shown} is not an nmfviewer run manifest; {_FIX}.", path)
+    check = _Checker(path)
+    version = check.get(raw, "format_version", "", "int")
+    if version > MANIFEST_VERSION:
+        raise ManifestError(
+            f"{shown} has manifest format version {version}, newer than this "
             f"nmfviewer understands ({MANIFEST_VERSION}); upgrade nmfviewer.",
             path,
         )
-    try:
-        inputs = raw["inputs"]
-        result = raw.get("result", {})
-        return RunManifest(
-            path=path,
-            paths=tuple(Path(p) for p in inputs["source"]),
-            load_options=LoadOptions.from_dict(raw["load_options"]),
-            params=NMFParams.from_dict(raw["params"]),
-            files=tuple(
-                InputFile(Path(f["path"]), f.get("size"), f.get("sha256")) for f in inputs["files"]
-            ),
-            n_iter=int(result.get("n_iter", 0)),
-            stop_reason=str(result.get("stop_reason", "")),
-            raw=raw,
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, NMFViewerError):
-            raise
-        raise ManifestError(
-            f"{path} is incomplete or damaged (missing or bad {exc}); {fix}.", path
-        ) from None
+    if version < 1:
+        raise check.fail("format_version", version, "versions start at 1")
+    inputs = check.get(raw, "inputs", "", "dict")
+    source = [check.check(p, f"inputs.source[{i}]", "str")
+              for i, p in enumerate(check.get(inputs, "source", "inputs", "list"))]
+    exact = check.get(inputs, "source_exact", "inputs", "list", optional=True)
+    if exact is not None:
+        if len(exact) != len(source):
+            raise check.fail("inputs.source_exact", exact, f"{len(source)} entries are expected")
+        source = [_exact(check, p, f"inputs.source_exact[{i}]") for i, p in enumerate(exact)]
+    files = []
+    for i, entry in enumerate(check.get(inputs, "files", "inputs", "list")):
+        where = f"inputs.files[{i}]"
+        check.check(entry, where, "dict")
+        file_path = check.get(entry, "path", where, "str")
+        if entry.get("path_exact") is not None:
+            file_path = _exact(check, entry["path_exact"], f"{where}.path_exact")
+        size = check.get(entry, "size", where, "count", optional=True)
+        digest = check.get(entry, "sha256", where, "str", optional=True)
+        if digest is not None and (len(digest) != 64 or not set(digest) <= _HEX):
+            raise check.fail(f"{where}.sha256", digest, "a sha256 of 64 hex digits is expected")
+        files.append(InputFile(Path(file_path), size, digest))
+    load_options = _options_from(LoadOptions, raw.get("load_options"), "load_options", check)
+    if "params" not in raw:
+        check.get(raw, "params", "", "dict")
+    params = _options_from(NMFParams, raw["params"], "params", check)
+    result = check.get(raw, "result", "", "dict")
+    n_iter = check.get(result, "n_iter", "result", "count")
+    stop_reason = check.get(result, "stop_reason", "result", "str")
+    history = check.get(result, "loss_history", "result", "list", optional=True)
+    for i, v in enumerate(history or ()):
+        if v is not None:
+            check.check(v, f"result.loss_history[{i}]", "number")
+    # the replay reads these when present: null is as wrong as any other type there
+    export = check.get(raw, "export", "", "dict") if "export" in raw else {}
+    if "bit_depth" in export:
+        bit_depth = check.get(export, "bit_depth", "export", "int")
+        if bit_depth not in (8, 16):
+            raise check.fail("export.bit_depth", bit_depth, "8 or 16 is expected")
+    for key in ("data", "outputs", "environment"):
+        if key in raw:
+            check.get(raw, key, "", "dict")
+    return RunManifest(
+        path=path,
+        paths=tuple(Path(p) for p in source),
+        load_options=load_options,
+        params=params,
+        files=tuple(files),
+        n_iter=n_iter,
+        stop_reason=stop_reason,
+        raw=raw,
+    )
 
+
+def _exact(check: _Checker, value: Any, key: str) -> str:
+    check.check(value, key, "str")
+    try:
+        return decode_exact(value)
+    except ValueError:
+        raise check.fail(key, value, "a percent-encoded path is expected") from None

@@ -158,6 +158,9 @@ class LoadOptions(_Serializable):
     max_memory_bytes: refuse a collection whose float32 stack exceeds this;
                       None means half of the currently available memory.
     workers:          decoding threads; None picks from the CPU count.
+    follow_links:     with recursive, also follow folder links that lead out of
+                      the folder given (links inside it are followed anyway;
+                      loops are always skipped).
     """
 
     recursive: bool = False
@@ -168,9 +171,11 @@ class LoadOptions(_Serializable):
     nonfinite: str = "error"
     max_memory_bytes: int | None = None
     workers: int | None = None
+    follow_links: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "recursive", bool(self.recursive))
+        object.__setattr__(self, "follow_links", bool(self.follow_links))
         object.__setattr__(self, "color", _choice("color", self.color, COLOR_POLICIES))
         object.__setattr__(
             self, "size_policy", _choice("size_policy", self.size_policy, SIZE_POLICIES)

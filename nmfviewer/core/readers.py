@@ -13,26 +13,100 @@ caller skips the file and lists it in the collection's warnings.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+import struct
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import tifffile
 from PIL import Image, UnidentifiedImageError
 
-# tifffile logs problems with corrupt files (which we report as warnings) through
-# logging; without a handler Python would print them to stderr as stray lines.
-logging.getLogger("tifffile").addHandler(logging.NullHandler())
+from .names import printable
 
 # Pillow's decompression-bomb guard (a warning above 89 M pixels, refusal above
 # 179 M) would judge large scientific images before our own check, which
 # estimates the whole stack's memory from the headers before any pixel is
-# decoded (policies.check_memory) and names the file and the fix.
-Image.MAX_IMAGE_PIXELS = None
+# decoded (policies.check_memory) and names the file and the fix. We do not
+# switch it off for the process (Image.MAX_IMAGE_PIXELS is left as the
+# application set it): _open_pil opens files through Pillow's format plugins
+# directly, which read the header only and skip the guard that Image.open adds.
+
+# --------------------------------------------------------------------------- third-party notes
+# tifffile and Pillow report problems of a file through logging and warnings.
+# While one of our threads reads a file, what they say in that thread is captured
+# (thread-locally: loading runs in a thread pool) and becomes a note of the file
+# in the load report, one line, instead of stray text on stderr.
+_capture = threading.local()
+
+
+class _NotesHandler(logging.Handler):
+    """Logging records of the capturing thread become notes; others are dropped
+    (as the NullHandler this replaces did)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        notes = getattr(_capture, "notes", None)
+        if notes is not None and record.levelno >= logging.WARNING:
+            try:
+                _note(notes, record.name.split(".")[0], record.getMessage())
+            except Exception:  # noqa: BLE001, S110 - a malformed record is not worth a crash
+                pass
+
+
+for _logger in ("tifffile", "PIL"):
+    logging.getLogger(_logger).addHandler(_NotesHandler())
+
+
+def _note(notes: list[str], library: str, message: object) -> None:
+    text = printable(" ".join(str(message).split()))
+    if len(text) > 200:
+        text = text[:197] + "..."
+    note = f"{library} says: {text}"
+    if note not in notes:
+        notes.append(note)
+
+
+_hook_lock = threading.Lock()
+
+
+def _showwarning(message, category, filename, lineno, file=None, line=None):
+    notes = getattr(_capture, "notes", None)
+    if notes is None:
+        return _showwarning.previous(message, category, filename, lineno, file, line)
+    library = "tifffile" if "tifffile" in str(filename) else (
+        "Pillow" if "PIL" in str(filename) else "Python")
+    _note(notes, library, message)
+    return None
+
+
+_showwarning.previous = warnings.showwarning  # type: ignore[attr-defined]
+
+
+def _install_warning_hook() -> None:
+    """Route warnings of a capturing thread to its notes; every other thread's
+    warnings go where they went before (the previous showwarning)."""
+    with _hook_lock:
+        if warnings.showwarning is not _showwarning:
+            _showwarning.previous = warnings.showwarning  # type: ignore[attr-defined]
+            warnings.showwarning = _showwarning
+
+
+@contextlib.contextmanager
+def capture_notes(notes: list[str]) -> Iterator[list[str]]:
+    """Collect what tifffile and Pillow log or warn in this thread into ``notes``."""
+    _install_warning_hook()
+    previous = getattr(_capture, "notes", None)
+    _capture.notes = notes
+    try:
+        yield notes
+    finally:
+        _capture.notes = previous
 
 #: Pillow plugins we let guess a file's format (others may misread random bytes).
 PIL_FORMATS = ("PNG", "JPEG", "BMP", "DIB", "GIF", "PPM", "TIFF")
@@ -77,6 +151,8 @@ class FileInfo:
     notes: tuple[str, ...] = ()  # e.g. "used the first of 12 GIF frames"
     axis_values: tuple[float, ...] | None = None  # one per page (wavelengths)
     axis_unit: str | None = None
+    #: what the decoders said while reading pixels (filled by read_pages)
+    decode_notes: list[str] = field(default_factory=list, compare=False, repr=False)
 
 
 def _reason(exc: BaseException) -> str:
@@ -88,9 +164,13 @@ def _reason(exc: BaseException) -> str:
     return f"{text or type(exc).__name__}"
 
 
-def probe(path: Path) -> FileInfo:
+def probe(path: Path, on_page: Callable[[], None] | None = None) -> FileInfo:
     """Read only the headers of ``path``. Raises DecodeError if it is not a
-    readable image."""
+    readable image.
+
+    on_page: called after each page header of a multi-page TIFF is read (progress
+    for stacks of tens of thousands of pages; it may raise to stop).
+    """
     try:
         with open(path, "rb") as fh:
             head = fh.read(8)
@@ -98,12 +178,16 @@ def probe(path: Path) -> FileInfo:
         raise DecodeError(f"cannot open it ({_reason(exc)})") from None
     if not head:
         raise DecodeError("empty file (0 bytes)")
+    said: list[str] = []
     try:
-        if head[:4] in _TIFF_MAGIC:
-            return _probe_tiff(path)
-        if head.startswith(_NPY_MAGIC):
-            return _probe_npy(path)
-        return _probe_pil(path)
+        with capture_notes(said):
+            if head[:4] in _TIFF_MAGIC:
+                info = _probe_tiff(path, on_page)
+            elif head.startswith(_NPY_MAGIC):
+                info = _probe_npy(path)
+            else:
+                info = _probe_pil(path)
+        return replace(info, notes=(*info.notes, *said)) if said else info
     except DecodeError:
         raise
     except Exception as exc:  # third-party decoders raise anything on bad bytes
@@ -116,20 +200,26 @@ def read_pages(info: FileInfo, indices: list[int]) -> Iterator[tuple[int, np.nda
     """Yield (page index, pixels) for each requested page, opening the file once.
 
     A page that fails to decode yields a DecodeError instead of pixels; a file
-    that cannot be opened any more yields one per page.
+    that cannot be opened any more yields one per page. What tifffile or Pillow
+    log or warn while decoding is added to ``info.decode_notes``.
     """
     reader = {"pil": _read_pil, "tiff": _read_tiff, "npy": _read_npy}[info.backend]
     done: set[int] = set()
+    pages = reader(info, indices)
     try:
-        for index, pixels in reader(info, indices):
-            done.add(index)
-            yield index, pixels
+        while True:
+            with capture_notes(info.decode_notes):
+                item = next(pages, None)
+            if item is None:
+                return
+            done.add(item[0])
+            yield item
     except DecodeError as exc:
         error = exc
     except Exception as exc:  # noqa: BLE001 - decoder failure on a corrupt file
         error = DecodeError(f"cannot decode it ({_reason(exc)})")
-    else:
-        return
+    finally:
+        pages.close()
     for index in indices:
         if index not in done:
             yield index, error
@@ -175,8 +265,39 @@ def _pil_color(im: Image.Image) -> tuple[str, int, int]:
     return RGB, 3, 1
 
 
+def _open_pil(path: Path, formats: tuple[str, ...] = PIL_FORMATS) -> Image.Image:
+    """Open an image with Pillow's format plugins: headers only, no pixels.
+
+    What ``Image.open(path, formats=formats)`` does, without its
+    decompression-bomb check, so that Image.MAX_IMAGE_PIXELS need not change:
+    the size is checked by us, from the header (policies.check_memory).
+    """
+    Image.init()
+    fh = open(path, "rb")  # noqa: SIM115 - handed to the image, closed with it
+    try:
+        prefix = fh.read(16)
+        for fmt in formats:
+            if fmt not in Image.OPEN:
+                continue
+            factory, accept = Image.OPEN[fmt]
+            if accept is not None and (not (ok := accept(prefix)) or isinstance(ok, str)):
+                continue
+            fh.seek(0)
+            try:
+                im = factory(fh, str(path))
+            except (SyntaxError, IndexError, TypeError, struct.error):
+                continue
+            im._exclusive_fp = True  # closing the image closes the file
+            return im
+    except BaseException:
+        fh.close()
+        raise
+    fh.close()
+    raise UnidentifiedImageError(f"cannot identify image file {str(path)!r}")
+
+
 def _probe_pil(path: Path) -> FileInfo:
-    with Image.open(path, formats=PIL_FORMATS) as im:
+    with _open_pil(path) as im:
         width, height = im.size
         color, channels, itemsize = _pil_color(im)
         frames = getattr(im, "n_frames", 1)
@@ -186,13 +307,17 @@ def _probe_pil(path: Path) -> FileInfo:
         raise DecodeError(f"image has no pixels ({width}x{height})")
     if orientation >= 5:  # the stored image is turned a quarter
         width, height = height, width
-    notes = ()
+    notes: tuple[str, ...] = ()
     if orientation != 1:
-        notes = (f"turned upright by its EXIF orientation ({orientation})",)
+        notes += (f"turned upright by its EXIF orientation ({orientation})",)
     if frames > 1 and fmt == "GIF":
-        notes = (f"used the first of its {frames} GIF frames",)
+        notes += (f"used the first of its {frames} GIF frames",)
+    if frames > 1 and fmt == "PNG":  # APNG: one image per file, as for GIF
+        apng = (f"animated PNG: used the first of its {frames} frames (save the frames "
+                "as separate images or a multi-page TIFF to load them all)")
+        notes += (apng,)
     if fmt == "PNG" and color in (RGB, RGBA) and _png_bit_depth(path) == 16:
-        notes = ("16-bit colour PNG: Pillow reads it as 8 bits per channel",)
+        notes += ("16-bit colour PNG: Pillow reads it as 8 bits per channel",)
     page = PageInfo(0, (height, width), channels, itemsize, color, orientation)
     return FileInfo(path, "pil", (page,), notes)
 
@@ -248,7 +373,7 @@ def _pil_pixels(im: Image.Image, color: str) -> np.ndarray:
 
 
 def _read_pil(info: FileInfo, indices: list[int]):
-    with Image.open(info.path, formats=PIL_FORMATS) as im:
+    with _open_pil(info.path) as im:
         # first frame only (GIF); decode errors (truncated files) raise here
         page = info.pages[0]
         yield 0, _orient(_pil_pixels(im, page.color), page.orientation)
@@ -283,7 +408,7 @@ def _tiff_page_info(index: int, page, file_size: int) -> PageInfo:
     return PageInfo(index, (h, w), 1, dtype.itemsize, GRAY)
 
 
-def _probe_tiff(path: Path) -> FileInfo:
+def _probe_tiff(path: Path, on_page: Callable[[], None] | None = None) -> FileInfo:
     size = path.stat().st_size
     pages, notes, skipped = [], [], {}
     with tifffile.TiffFile(path) as tif:
@@ -293,14 +418,24 @@ def _probe_tiff(path: Path) -> FileInfo:
                 pages.append(_tiff_page_info(index, tif.pages[index], size))
             except DecodeError as exc:
                 skipped.setdefault(exc.reason, []).append(index)
+            if on_page is not None:
+                on_page()
         declared = _declared_pages(tif)
         values, unit = _wavelengths(tif)
+        inverted = sum(
+            1 for p in pages
+            if p.channels == 1 and int(getattr(tif.pages[p.index], "photometric", 1)) == 0
+        )
     if not pages:
         reasons = "; ".join(skipped) or "no pages"
         raise DecodeError(f"no readable pages ({reasons})")
     for reason, idx in skipped.items():
         if reason != "thumbnail page":
             notes.append(f"skipped {len(idx)} page(s) ({reason})")
+    if inverted:
+        what = "its page is" if n_pages == 1 else f"{inverted} of its pages are"
+        notes.append(f"{what} stored 'min-is-white' (photometric MINISWHITE): inverted "
+                     "(max - value) so that values read as they look")
     if declared is not None and declared > n_pages:
         notes.append(f"only {n_pages} of the {declared} pages in its metadata are in the file "
                      "(truncated?)")
@@ -309,11 +444,28 @@ def _probe_tiff(path: Path) -> FileInfo:
     return FileInfo(path, "tiff", tuple(pages), tuple(notes), values, unit)
 
 
+def _first_description(tif: tifffile.TiffFile) -> dict | None:
+    """The JSON description of the first page (tifffile's "shaped" metadata), or None.
+
+    Read from the first page only: tifffile's ``shaped_metadata`` builds every
+    series of the file first, which takes time quadratic in the page count for a
+    stack written page by page (``imwrite(..., append=True)``: one series per page).
+    """
+    try:
+        description = tif.pages.first.description
+        if description.startswith("{"):
+            meta = json.loads(description)
+            return meta if isinstance(meta, dict) else None
+    except Exception:  # noqa: BLE001 - metadata is optional, never fatal
+        return None
+    return None
+
+
 def _declared_pages(tif: tifffile.TiffFile) -> int | None:
     try:
-        meta = tif.shaped_metadata
-        if meta and "shape" in meta[0]:
-            shape = [int(s) for s in meta[0]["shape"]]
+        meta = _first_description(tif)
+        if meta and "shape" in meta:
+            shape = [int(s) for s in meta["shape"]]
             # trailing (h, w) or (h, w, samples) are per page
             per_page = tif.pages.first.shape
             return int(np.prod(shape[: len(shape) - len(per_page)], dtype=np.int64))
@@ -335,16 +487,14 @@ def _number(value) -> float | None:
 def _wavelengths(tif: tifffile.TiffFile) -> tuple[tuple[float, ...] | None, str | None]:
     """Per-page wavelengths: key 'wavelengths' in tifffile's JSON (shaped)
     description, or in ImageJ metadata, or numeric ImageJ slice 'Labels'."""
-    candidates = []
+    candidates: list = []
+    first = _first_description(tif)
+    if first is not None:
+        candidates.append(first)
     try:
-        for meta in tif.shaped_metadata or ():
-            candidates.append(meta)
         if tif.imagej_metadata:
             candidates.append(tif.imagej_metadata)
-        description = tif.pages.first.description
-        if description.startswith("{"):
-            candidates.append(json.loads(description))
-    except Exception:  # noqa: BLE001 - metadata is optional, never fatal
+    except Exception:  # noqa: BLE001, S110 - metadata is optional, never fatal
         pass
     for meta in candidates:
         if not isinstance(meta, dict):
@@ -366,11 +516,30 @@ def _tiff_pixels(page, info: PageInfo) -> np.ndarray:
         array = cmap[0][array] if info.color == GRAY else np.moveaxis(cmap[:, array], 0, -1)
     elif array.ndim == 3 and page.axes.startswith("S"):
         array = np.moveaxis(array, 0, -1)  # planar (separate) samples
+    if int(page.photometric) == 0 and info.channels == 1:
+        array = _invert_min_is_white(array, int(getattr(page, "bitspersample", 0) or 0))
     if array.ndim != (2 if info.channels == 1 else 3):
         array = np.squeeze(array)
     if array.shape[:2] != info.shape:
         raise DecodeError(f"page {info.index} decoded to an unexpected shape {array.shape}")
     return _native(array)
+
+
+def _invert_min_is_white(array: np.ndarray, bits: int) -> np.ndarray:
+    """A photometric MINISWHITE page as viewers show it: ``max - value``, where max
+    is the largest value the page's bit depth holds (integers; 1-bit pages are
+    flipped) or 1.0 for float pages in [0, 1] (else the page's own maximum)."""
+    if array.dtype == bool:
+        return ~array
+    if array.dtype.kind in "ui":
+        top = np.iinfo(array.dtype).max
+        if 0 < bits < array.dtype.itemsize * 8:
+            top = (1 << bits) - 1
+        return (np.asarray(top, dtype=array.dtype) - np.minimum(array, top)).astype(array.dtype)
+    finite = array[np.isfinite(array)]
+    in_unit = finite.size == 0 or (finite.min() >= 0 and finite.max() <= 1)
+    peak = 1.0 if in_unit else float(finite.max())
+    return (np.asarray(peak, dtype=array.dtype) - array).astype(array.dtype)
 
 
 def _read_tiff(info: FileInfo, indices: list[int]):
@@ -386,7 +555,7 @@ def _read_tiff(info: FileInfo, indices: list[int]):
 def _pil_fallback(path: Path, index: int, first_error: Exception) -> np.ndarray | DecodeError:
     """Pillow decodes LZW/JPEG/deflate TIFFs without imagecodecs; try it."""
     try:
-        with Image.open(path, formats=("TIFF",)) as im:
+        with _open_pil(path, ("TIFF",)) as im:
             im.seek(index)
             color, _, _ = _pil_color(im)
             return _pil_pixels(im, color)
@@ -404,26 +573,45 @@ def _probe_npy(path: Path) -> FileInfo:
         shape = array.shape
     finally:
         del array
-    if len(shape) == 4 and shape[-1] in (3, 4):
-        n, h, w, c = shape
-        color = RGB if c == 3 else RGBA
-    elif len(shape) in (2, 3):
-        n, h, w = (1, *shape) if len(shape) == 2 else shape
-        c, color = 1, GRAY
-    else:
-        raise DecodeError(f"array of shape {shape} is not an image or a stack of images "
-                          "(need (h, w), (n, h, w) or (n, h, w, 3|4))")
+    n, h, w, c, single = _npy_layout(shape)
+    color = {1: GRAY, 3: RGB, 4: RGBA}[c]
     if 0 in (n, h, w):
         raise DecodeError(f"array of shape {shape} has no pixels")
+    notes: tuple[str, ...] = ()
+    if single and len(shape) == 3:
+        what = {1: "one gray", 3: "one RGB", 4: "one RGBA"}[c]
+        layout = (f"array of shape {shape} read as {what} image of {w}x{h} (a last axis "
+                  f"of {c} holds colour channels); save a stack of gray images as (n, h, w)")
+        notes = (layout,)
     pages = tuple(PageInfo(i, (h, w), c, dtype.itemsize, color) for i in range(n))
-    return FileInfo(path, "npy", pages)
+    return FileInfo(path, "npy", pages, notes)
+
+
+def _npy_layout(shape: tuple[int, ...]) -> tuple[int, int, int, int, bool]:
+    """(n, h, w, channels, single image) of a .npy array, as users save pictures:
+    (h, w) gray; (h, w, 3|4) one RGB(A) picture (the convention of every image
+    library: a last axis of 3 or 4 holds colour; (h, w, 1) one gray picture);
+    (n, h, w) a gray stack; (n, h, w, 3|4) a colour stack."""
+    if len(shape) == 2:
+        return 1, shape[0], shape[1], 1, True
+    if len(shape) == 3 and shape[-1] in (1, 3, 4):
+        return 1, shape[0], shape[1], shape[2], True
+    if len(shape) == 3:
+        return shape[0], shape[1], shape[2], 1, False
+    if len(shape) == 4 and shape[-1] in (3, 4):
+        return shape[0], shape[1], shape[2], shape[3], False
+    raise DecodeError(f"array of shape {shape} is not an image or a stack of images "
+                      "(need (h, w), (h, w, 3|4), (n, h, w) or (n, h, w, 3|4))")
 
 
 def _read_npy(info: FileInfo, indices: list[int]):
     array = np.load(info.path, mmap_mode="r", allow_pickle=False)
     try:
-        stack = array.ndim != 2
+        single = _npy_layout(array.shape)[4]
         for index in indices:
-            yield index, _native(np.array(array[index] if stack else array))
+            page = np.array(array if single else array[index])
+            if page.ndim == 3 and page.shape[-1] == 1:
+                page = page[..., 0]
+            yield index, _native(page)
     finally:
         del array

@@ -44,8 +44,8 @@ N, H_, W_, K = 40, 96, 96, 12
 TRIALS = 20
 FINAL = {f"basis_{j:02d}.png" for j in range(K)} | {
     "basis_montage.png", "weights.csv", "factors.npz", "run.json"}
-_TEMP = re.compile(r"^\.(basis_\d+\.png|basis_montage\.png|weights\.csv|factors\.npz|run\.json)"
-                   r"\..+\.tmp$")
+_TEMP = re.compile(r"^\.(basis_\d+\.png|basis_montage\.png|weights\.csv|factors\.npz|run\.json"
+                   r"|\.nmfviewer-export\.json)\..+\.tmp$")
 
 _HELPER = textwrap.dedent(
     f"""
@@ -131,6 +131,11 @@ def _check_folder(folder: Path, fresh: bool) -> tuple[int, bool]:
     temps = 0
     finals = set()
     for entry in folder.iterdir():
+        if entry.name == ".nmfviewer-export.lock":
+            continue  # its holder was killed: the kernel released the lock
+        if entry.name == ".nmfviewer-export.json":  # killed while renaming: complete too
+            assert json.loads(entry.read_text(encoding="ascii"))["files"]
+            continue
         if entry.name.startswith("."):
             assert _TEMP.match(entry.name), f"unexpected hidden file {entry}"
             temps += 1

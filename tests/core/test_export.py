@@ -361,9 +361,10 @@ def test_failed_rename_removes_every_temporary(run, tmp_path, monkeypatch):
     calls = []
 
     def replace_fails_third(src, dst):
-        calls.append(dst)
-        if len(calls) == 3:
-            raise OSError(errno.EIO, "Input/output error")
+        if Path(dst).name != export_mod.JOURNAL_NAME:
+            calls.append(dst)
+            if len(calls) == 3:
+                raise OSError(errno.EIO, "Input/output error")
         real_replace(src, dst)
 
     monkeypatch.setattr(export_mod.os, "replace", replace_fails_third)
@@ -371,9 +372,14 @@ def test_failed_rename_removes_every_temporary(run, tmp_path, monkeypatch):
         export_run(tmp_path, collection, result)
     monkeypatch.undo()
     assert _temps(tmp_path) == []
-    # the two files renamed before the failure are complete
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["basis_00.png", "basis_01.png"]
+    # the two files renamed before the failure are complete; the journal of the
+    # interrupted export says they are ours
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        export_mod.JOURNAL_NAME, "basis_00.png", "basis_01.png"]
     assert iio.imread(tmp_path / "basis_01.png").shape == SHAPE
+    # so the next export may replace them (no run.json lists them), and tidies up
+    export_run(tmp_path, collection, result)
+    assert export_mod.JOURNAL_NAME not in {p.name for p in tmp_path.iterdir()}
 
 
 def test_reexport_with_smaller_k_removes_stale_basis_images_and_temporaries(run, tmp_path):
@@ -474,11 +480,17 @@ def test_export_killed_while_staging_leaves_the_previous_files(tmp_path, run):
     assert _temps(out) == []
 
 
-def test_export_killed_while_renaming_leaves_complete_files(tmp_path):
-    """SIGKILL after 3 renames: 3 files are new, the others old, none half-written."""
+def test_export_killed_while_renaming_leaves_complete_files(tmp_path, run):
+    """SIGKILL after 3 renames (the 4th replace: the journal is renamed in first):
+    3 files are new, the others old, none half-written."""
     out = tmp_path / "out"
-    _killed_export(out, "replace", 3)
+    _killed_export(out, "replace", 4)
     same = _check_complete(out)
     assert [name for name, old in same.items() if not old] == [
         "basis_00.png", "basis_01.png", "basis_02.png"
     ]
+    # run.json does not list the new basis images, the journal does: the next export
+    # may replace them and removes the journal
+    assert (out / export_mod.JOURNAL_NAME).is_file()
+    export_run(out, *run)
+    assert not (out / export_mod.JOURNAL_NAME).exists() and _temps(out) == []
