@@ -120,7 +120,8 @@ def _run(X, params, W0, H0, update_H: bool = True) -> Iterator[NMFState]:
     n, m = X.shape
     if update_H:
         W, H = initialize(
-            X, params.n_components, params.init, seed=params.seed, dtype=X.dtype, W0=W0, H0=H0
+            X, params.n_components, params.init, seed=params.seed, dtype=X.dtype, W0=W0, H0=H0,
+            beta=params.beta,
         )
     else:
         W, H = W0, H0
