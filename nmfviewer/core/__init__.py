@@ -42,6 +42,10 @@ _EXPORTS: dict[str, str] = {
     "solve_W": "nmf.fit",
     "initialize": "nmf.initialize",
     "NMF": "nmf.estimator",
+    "CollapsedFitWarning": "nmf.collapse",
+    "STOP_COLLAPSED": "nmf.collapse",
+    "collapse_report": "nmf.collapse",
+    "is_collapsed": "nmf.collapse",
     # export
     "export_run": "export",
     "save_basis_png": "export",
@@ -76,6 +80,7 @@ if TYPE_CHECKING:  # static analysers see the real names
     )
     from .export import export_run, save_basis_png
     from .manifest import ManifestError, read_manifest
+    from .nmf.collapse import STOP_COLLAPSED, CollapsedFitWarning, collapse_report, is_collapsed
     from .nmf.estimator import NMF
     from .nmf.fit import FitResult, StopRule, fit, iterate_nmf, loss_of, resolve_seed, solve_W
     from .nmf.initialize import initialize
