@@ -228,7 +228,14 @@ def _from_run_json(exc: NMFViewerError, manifest_path: Path) -> NMFViewerError:
 
 
 def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
-    from .core import export_run, fit, load_collection
+    from .core import (
+        STOP_COLLAPSED,
+        collapse_report,
+        export_run,
+        fit,
+        load_collection,
+        stop_reason_text,
+    )
 
     if ns.replay is None and not ns.paths:
         raise UsageError("no input given; give one or more PATHs (or --replay RUN_JSON)")
@@ -270,12 +277,15 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
         result = fit(X, params, callback=progress.iteration)
         rate = result.n_iter / result.elapsed if result.elapsed > 0 else float("inf")
         progress.line(
-            f"stopped ({result.stop_reason}) after {result.n_iter} iterations: "
+            f"{stop_reason_text(result.stop_reason)} after {result.n_iter} iterations: "
             f"loss {result.loss:.6g}, {result.elapsed:.2f} s, {rate:.1f} it/s",
             force=True,
         )
         stage = "exporting"
         written = export_run(out, collection, result, bit_depth=bit_depth)
+        # the results are kept (exported), but a model that explains nothing is no success
+        collapsed = (collapse_report(result.W, result.H, result.params, float(X.max()))
+                     if result.stop_reason == STOP_COLLAPSED else None)
     except KeyboardInterrupt:
         what = (
             "files already in the output folder are complete (each written atomically)"
@@ -291,6 +301,8 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
     finally:
         restore_blas_threads(previous)
     _console.result(written[0].parent)  # last; a closed stdout does not change the exit code
+    if collapsed is not None:
+        return _error(render_error(collapsed) + f" (results kept in {written[0].parent})")
     return 0
 
 

@@ -74,6 +74,10 @@ _EXPORTS: dict[str, str] = {
     "choose_hals_variant": "nmf.hals",
     "initialize": "nmf.initialize",
     "NMF": "nmf.estimator",
+    "CollapsedFitWarning": "nmf.collapse",
+    "STOP_COLLAPSED": "nmf.collapse",
+    "collapse_report": "nmf.collapse",
+    "is_collapsed": "nmf.collapse",
     # export
     "export_run": "export",
     "save_basis_png": "export",
@@ -111,6 +115,7 @@ if TYPE_CHECKING:  # static analysers see the real names
     from .export import export_run, save_basis_png
     from .manifest import ManifestError, read_manifest
     from .names import printable
+    from .nmf.collapse import STOP_COLLAPSED, CollapsedFitWarning, collapse_report, is_collapsed
     from .nmf.estimator import NMF
     from .nmf.fit import fit, iterate_nmf, solve_W
     from .nmf.hals import choose_hals_variant

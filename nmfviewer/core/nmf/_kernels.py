@@ -120,13 +120,20 @@ def ratio_inplace(X, WH, eps):  # pragma: no cover - compiled
 
 @njit(**_JIT)
 def inverse_and_ratio(X, WH, T, eps):  # pragma: no cover - compiled
-    """T <- 1 / max(WH, eps); WH <- X * T, elementwise, for (r, m) C-contiguous blocks."""
+    """T <- 1 / max(WH, eps) where X > 0, else 0; WH <- X * T, elementwise,
+    for (r, m) C-contiguous blocks.
+
+    Itakura-Saito: an entry with X = 0 has an infinite divergence whatever
+    W H is, so it is left out of the objective (as from the loss, see
+    ``mu._iterate_beta``) and of the update: its 1 / WH term would pull W H
+    towards zero there without bound and the loss of the other entries rise.
+    """
     x = X.ravel()
     y = WH.ravel()
     t = T.ravel()
     for i in range(x.size):
         v = y[i]
-        inv = 1.0 / (v if v > eps else eps)
+        inv = 1.0 / (v if v > eps else eps) if x[i] > 0.0 else 0.0
         t[i] = inv
         y[i] = x[i] * inv
 

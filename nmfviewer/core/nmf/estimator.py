@@ -44,6 +44,7 @@ Every error a caller can cause is a :class:`~nmfviewer.core.errors.ParameterErro
 from __future__ import annotations
 
 import difflib
+import warnings
 from dataclasses import replace
 from numbers import Integral, Real
 from typing import Any, ClassVar
@@ -62,6 +63,7 @@ from sklearn.utils.validation import validate_data
 
 from ..errors import MemoryLimitError, ParameterError
 from ..params import LOSS_ALIASES, NMFParams
+from .collapse import STOP_COLLAPSED, collapse_report
 from .fit import fit, resolve_seed, solve_W
 from .state import NMFState
 
@@ -239,6 +241,10 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         params = self._params(X, W, H)
         result = fit(X, params, W, H, callback=self._verbose_callback())
         self.result_ = result
+        if result.stop_reason == STOP_COLLAPSED:  # e.g. alpha so large every factor is 0
+            report = collapse_report(result.W, result.H, result.params, float(X.max()))
+            if report is not None:
+                warnings.warn(report, stacklevel=2)
         self.components_ = result.H
         self.n_components_ = result.H.shape[0]
         self.n_iter_ = result.n_iter

@@ -258,12 +258,14 @@ def beta_divergence(X: np.ndarray, W: np.ndarray, H: np.ndarray, beta: float) ->
 
     beta 2: 0.5 ||X - WH||^2; 1: generalised KL; 0: Itakura-Saito. Float64,
     over row blocks sized so that the block's float64 temporaries (about six)
-    stay near BLOCK_BYTES in all; entries with X <= eps are left out of the
-    log terms.
+    stay near BLOCK_BYTES in all; entries with X = 0 are left out of the log
+    terms (and, for Itakura-Saito, of the sum: d_IS(0 | y) is infinite). W H is
+    guarded at float32 eps times max(X), as in the MU solver (``mu.py``):
+    relative, so that scaling X scales the divergence and nothing else.
     """
     if beta == 2:
         return frobenius_exact(X, W, H)
-    eps = float(np.finfo(np.float32).eps)
+    eps = float(np.finfo(np.float32).eps) * float(X.max())
     W = np.asarray(W)
     H64 = np.asarray(H, dtype=np.float64)
     total = 0.0
@@ -271,7 +273,7 @@ def beta_divergence(X: np.ndarray, W: np.ndarray, H: np.ndarray, beta: float) ->
     for r0 in range(0, X.shape[0], rows):
         xb = X[r0 : r0 + rows].astype(np.float64)
         wh = np.asarray(W[r0 : r0 + rows], dtype=np.float64) @ H64
-        mask = xb > eps
+        mask = xb > 0
         x = xb[mask]
         div = x / np.maximum(wh[mask], eps)
         if beta == 1:

@@ -12,13 +12,18 @@ The stop rule, checked on every state (in this order):
 
 - 'cancelled': ``cancel.is_set()`` (checked as each iteration arrives, so the
   state it stops at is one iteration after the token was set);
-- 'loss_rising': the loss rose over the window (``rel_change < 0``): at
-  convergence that is rounding noise at the loss's precision, otherwise an
-  unstable run; never called 'converged';
-- 'converged': the relative loss decrease per iteration over ``window``
-  iterations fell below ``tol`` (tol=0 never converges);
+- 'loss_rising': the loss rose over the window by more than ``tol`` per
+  iteration (``rel_change < -tol``): an unstable run, never called
+  'converged'. A change within +-tol per iteration is the loss standing still
+  at the tolerance asked for (the loss's own noise is kept well below tol,
+  see ``_costs.loss_precision``);
+- 'converged': the relative loss change per iteration over ``window``
+  iterations is within +-``tol`` (tol=0 never converges);
 - 'max_iter', 'time_budget' (seconds the run computed: pauses of the consumer
-  do not count; the clock is injectable).
+  do not count; the clock is injectable);
+- 'collapsed' replaces any of these but 'cancelled' when the final model is
+  all zero (``collapse.collapse_report``, e.g. a penalty that zeroed every
+  component): ``NMFRun.collapse`` then holds the message.
 
 A non-finite loss raises :class:`~nmfviewer.core.errors.NMFViewerError`.
 
@@ -50,6 +55,7 @@ from ..errors import NMFViewerError, ParameterError
 from ..params import NMFParams
 from ._costs import loss_precision
 from ._track import Tracker
+from .collapse import STOP_COLLAPSED, CollapsedFitWarning, collapse_report
 from .initialize import initialize
 from .loss import Regularization
 from .prepare import prepare
@@ -81,7 +87,7 @@ class StopRule:
         """The stop reason after ``iteration`` iterations and ``elapsed`` seconds
         of the segment, or None to go on."""
         if self.tol > 0 and iteration > 0 and not math.isnan(rel_change):
-            if rel_change < 0:
+            if rel_change < -self.tol:
                 return "loss_rising"
             if rel_change < self.tol:
                 return "converged"
@@ -200,6 +206,9 @@ class NMFRun:
         self._history: list[float] = []
         self._elapsed0 = 0.0
         self._last: NMFState | None = None
+        #: set when the run stopped because its model became all zero ('collapsed'):
+        #: the message says why (regularisation) and what to change
+        self.collapse: CollapsedFitWarning | None = None
         self._started = False
         if resume is not None:
             if W0 is not None or H0 is not None:
@@ -270,7 +279,7 @@ class NMFRun:
             return self._W0, self._H0
         # W0 / H0 given (a resume, or init='custom'): used as they are (copied)
         return initialize(X, p.n_components, p.init, seed=p.seed, dtype=X.dtype,
-                          W0=self._W0, H0=self._H0)
+                          W0=self._W0, H0=self._H0, beta=p.beta)
 
     def _states(self) -> Iterator[NMFState]:
         X, p, clock, cancel = self.X, self.params, self._clock, self._cancel
@@ -319,6 +328,12 @@ class NMFRun:
                             history[-1] = loss_of(X, state, p)
                             busy += clock() - t
                             _check_finite(history[-1], it)
+                        if reason != "cancelled":
+                            # a model that explains nothing has not converged
+                            self.collapse = collapse_report(state.W, state.H, p,
+                                                            x_max=float(X.max()))
+                            if self.collapse is not None:
+                                reason = STOP_COLLAPSED
                         state = replace(state, loss=history[-1], stop_reason=reason,
                                         elapsed=busy)
                         self._last = state
@@ -354,5 +369,5 @@ def iterate_states(
     ``next()``.
     """
     W, H = initialize(X, params.n_components, params.init, seed=params.seed, dtype=X.dtype,
-                      W0=W0, H0=H0)
+                      W0=W0, H0=H0, beta=params.beta)
     yield from get_solver(params.solver).iterate(X, W, H, solver_context(X, params))

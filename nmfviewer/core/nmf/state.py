@@ -7,15 +7,16 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 #: why a run stopped (``NMFState.stop_reason``, ``FitResult.stop_reason``, run.json)
-STOP_REASONS = ("converged", "loss_rising", "max_iter", "time_budget", "cancelled")
+STOP_REASONS = ("converged", "loss_rising", "max_iter", "time_budget", "cancelled", "collapsed")
 
 #: the one human wording of each stop reason, for the CLI, the window and reports
 STOP_REASON_TEXT = {
     "converged": "converged",
-    "loss_rising": "stopped: loss rising (precision limit)",
-    "max_iter": "reached max iterations",
+    "loss_rising": "stopped: the loss rose (not converged)",
+    "max_iter": "reached max iterations (not converged)",
     "time_budget": "time budget used up",
     "cancelled": "stopped by user",
+    "collapsed": "stopped: the model collapsed to zero",
 }
 
 
