@@ -103,7 +103,8 @@ class _Progress:
         if not self._loading_shown and time.monotonic() - self._started < _LOADING_QUIET:
             return
         self._loading_shown = True
-        self.line(f"loading: {done}/{total} files", force=done == total)
+        # pages of a stack count one by one: they are images, not files
+        self.line(f"loading: {done}/{total} images", force=done == total)
 
     def iteration(self, state: Any) -> None:
         # KL / IS solvers evaluate the loss only every few iterations (loss None

@@ -31,6 +31,8 @@ _EXPORTS: dict[str, str] = {
     # collections
     "Collection": "collection",
     "load_collection": "collection",
+    "read_labels": "labels",
+    "labels_folder": "labels",
     # the engine
     "NMFState": "nmf.state",
     "FitResult": "nmf.fit",
@@ -75,6 +77,7 @@ if TYPE_CHECKING:  # static analysers see the real names
         ParameterError,
     )
     from .export import export_run, save_basis_png
+    from .labels import labels_folder, read_labels
     from .manifest import ManifestError, read_manifest
     from .nmf.estimator import NMF
     from .nmf.fit import FitResult, StopRule, fit, iterate_nmf, loss_of, resolve_seed, solve_W
