@@ -101,15 +101,17 @@ class RecentPaths:
 
 def propose_export_dir(sources: Sequence[str | Path], k: int | None, fallback: str) -> Path:
     """A new results folder beside the input: for data in ``.../faces`` (a folder, or
-    files in it) ``.../faces-nmf-k16``, then ``-2``, ``-3``... if taken. Never the input
-    folder itself. fallback: the folder to use when there is no input path."""
+    files in it) ``.../faces-nmf-k16``; for one stack ``.../cube.tif``, ``.../cube-nmf-k16``;
+    then ``-2``, ``-3``... if taken. Never the input folder itself (the next load would
+    read the exported PNGs as data). fallback: the folder used without an input path."""
     paths = [Path(s) for s in sources]
     if paths:
         first = paths[0]
-        data = first if first.is_dir() else first.parent
-        # a single stack file names the results after itself
-        name = first.stem if (len(paths) == 1 and not first.is_dir()) else data.name
-        parent = data.parent
+        if len(paths) == 1 and not first.is_dir():  # one (stack) file: results beside it
+            name, parent = first.stem, first.parent
+        else:  # a folder, or files in one: beside that folder, never inside it
+            data = first if first.is_dir() else first.parent
+            name, parent = data.name, data.parent
     else:
         name, parent = "results", Path(fallback)
     base = f"{name or 'results'}-nmf" + (f"-k{k}" if k else "")

@@ -27,7 +27,7 @@ BAR_COLOR = (90, 160, 230)
 #: per-point markers up to this many images (more would be a solid block)
 MAX_MARKERS = 300
 #: at most this many points are handed to the line plot per update
-MAX_LINE_POINTS = 2000
+MAX_LINE_POINTS = 1000
 #: image collections larger than this open as a sorted profile
 SORTED_ABOVE = 500
 ORDERS = (("index", "by index"), ("weight", "sorted by weight"), ("label", "grouped by label"))
@@ -354,7 +354,8 @@ class WeightsView(QWidget):
             colour = colours[g % len(colours)]
             curve.setData(
                 gx, gy,
-                pen=None if scatter else pg.mkPen(colour, width=2 if groups == 1 else 1.5),
+                # thin lines paint fastest; a thick one only while there are few points
+                pen=None if scatter else pg.mkPen(colour, width=2 if markers else 1),
                 symbol="o" if (markers or scatter) else None,
                 symbolSize=4 if markers else 3, symbolBrush=colour, symbolPen=None)
             if groups > 1:
