@@ -213,7 +213,7 @@ def _target_shape(slots: list[_Slot], options: LoadOptions, folder: Path) -> tup
         raise LoadError(
             f"images in {folder} differ in size ({sizes}); size_policy='refuse' is set. Use "
             f"size_policy='resize' (--size-policy resize) to resize them to "
-            f"{target[1]}x{target[0]}, or remove the others ({list_names(others)}).",
+            f"{target[0]} × {target[1]}, or remove the others ({list_names(others)}).",
             folder,
         )
     return target

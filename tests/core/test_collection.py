@@ -391,7 +391,7 @@ def test_mixed_sizes_refused(tmp_path):
     with pytest.raises(LoadError) as info:
         load_collection(tmp_path, LoadOptions(size_policy="refuse"))
     message = str(info.value)
-    assert "odd.png" in message and "size_policy='resize'" in message and "5x7" in message
+    assert "odd.png" in message and "size_policy='resize'" in message and "7 × 5 (h × w)" in message
 
 
 def test_multipage_tiff_with_pages_of_different_sizes(tmp_path):

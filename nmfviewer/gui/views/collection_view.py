@@ -91,7 +91,7 @@ def describe(collection) -> str:
     plural = noun if n == 1 else noun + "s"
     lo, hi = collection.value_range
     rows = [
-        ("Loaded", f"<b>{n:,}</b> {html.escape(plural)} of <b>{h} × {w}</b> pixels (h × w)"),
+        ("Loaded", f"<b>{n:,}</b> {html.escape(plural)} of <span style='white-space:nowrap'><b>{h} × {w}</b> pixels (h × w)</span>"),
         ("Data type", html.escape(", ".join(collection.original_dtypes)) + " → float32"),
         ("Value range", f"{lo:.4g} … {hi:.4g}"),
     ]

@@ -172,10 +172,10 @@ class ParamsPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(6)
         layout.addLayout(buttons)
-        layout.addWidget(self.error)
         layout.addWidget(model)
         layout.addWidget(stop)
         layout.addWidget(reg)
+        layout.addWidget(self.error)  # last, in its reserved lines: nothing below it moves
         layout.addStretch(1)
 
         self.run_button.clicked.connect(self.runRequested)
@@ -276,10 +276,12 @@ class ParamsPanel(QWidget):
         except ParameterError as exc:
             self.error.setText(str(exc))
             self.error.setToolTip(str(exc))  # in full, should it need more than its lines
+            self.run_button.setToolTip(f"Cannot run: {exc}")
             valid = False
         else:
             self.error.clear()
             self.error.setToolTip("")
+            self.run_button.setToolTip("Start a new run from scratch (Ctrl+R)")
             valid = True
         if valid != self._valid:
             self._valid = valid

@@ -30,7 +30,7 @@ MAX_MARKERS = 300
 MAX_LINE_POINTS = 1000
 #: image collections larger than this open as a sorted profile
 SORTED_ABOVE = 500
-ORDERS = (("index", "by index"), ("weight", "sorted by weight"), ("label", "grouped by label"))
+ORDERS = (("index", "by index"), ("weight", "sorted"), ("label", "by label"))
 
 
 def decimate(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
