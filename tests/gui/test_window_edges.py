@@ -175,6 +175,12 @@ def test_a_new_collection_resets_every_view(loaded, qtbot, make_image_dir):
     assert len(w.weights_view._bars.opts["x"]) == 0
     assert "component 0" in w.weights_view.line_plot.getPlotItem().titleLabel.text
     assert w.recon_view.top_list.count() == 0
+    # no range or axis title of the old run survives
+    assert w.loss_view.plot.viewRange()[1] == [0, 1]
+    (bx0, bx1), (by0, by1) = w.weights_view.bars_plot.viewRange()
+    assert bx1 - bx0 < 2 and (by0, by1) == (0, 1)
+    assert w.weights_view.line_plot.viewRange()[0][1] < 7
+    assert w.weights_view.line_plot.getAxis("bottom").labelText == "image index"
     assert "relative error" not in w.recon_view.title.text()
     assert "7" in w.collection_panel.summary.text()
     run_to_end(w, qtbot)  # and a run on the new one draws its own x range and ticks

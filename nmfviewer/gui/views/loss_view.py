@@ -137,13 +137,12 @@ class LossView(QWidget):
             # a narrow dock clips the facts rather than growing the window
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             facts.addWidget(label, 1)
-        facts.addStretch(1)
-        facts.addWidget(self.decrease)
         status = QHBoxLayout()
         status.addWidget(self.status_label, 1)
         note = QHBoxLayout()
         note.addWidget(self.note_label, 1)
         note.addWidget(self.continue_button)
+        note.addWidget(self.decrease, 0, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 2, 4, 4)
@@ -176,7 +175,7 @@ class LossView(QWidget):
         self._curve.setData([], [])
         self.off_scale.hide()
         self._tol_line.hide()
-        self.plot.enableAutoRange(axis="y")
+        self.plot.setYRange(0, 1, padding=0)  # log10: 1 … 10, nothing of a previous run
         self.plot.setXRange(0, MIN_X_SPAN, padding=0.02)
         self.plot.setLabel("left", "loss")
         self.iteration_label.setText("iteration —")

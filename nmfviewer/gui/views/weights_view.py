@@ -76,6 +76,7 @@ class WeightsView(QWidget):
         self._component = 0
         self._k = 0
         self._basis_max: np.ndarray | None = None
+        self._fresh = True  # no weights shown yet: ranges are the neutral ones
         self._perm: np.ndarray | None = None  # position -> image (None: by index)
         self._pos: np.ndarray | None = None  # image -> position
         self._bar_brush = pg.mkBrush(BAR_COLOR)
@@ -191,11 +192,22 @@ class WeightsView(QWidget):
         self._perm = self._pos = None
         self._bars.setOpts(x=[], height=[], brushes=None, brush=self._bar_brush)
         self.bars_plot.getAxis("bottom").setTicks(None)
-        self.bars_plot.enableAutoRange()
+        self.bars_plot.setLabel("left", "weight")
+        # neutral ranges until the first weights arrive (nothing of the last collection)
+        self.bars_plot.setRange(xRange=(-0.6, 0.6), yRange=(0, 1), padding=0)
         for curve in self._curves:
             curve.setData([], [])
-        self.line_plot.enableAutoRange()
-        self._marker.setValue(0)
+        self._legend.clear()
+        self._legend.hide()
+        self.line_plot.setLabel("left", "weight")
+        self.line_plot.setLabel("bottom", self._axis_label if self._has_values
+                                else f"{self._axis_label} index")
+        n = len(self._x)
+        x0, x1 = (float(self._x.min()), float(self._x.max())) if n else (0.0, 1.0)
+        self.line_plot.setRange(xRange=(x0, x1 if x1 > x0 else x0 + 1), yRange=(0, 1),
+                                padding=0.02)
+        self._fresh = True  # the first weights switch auto-ranging back on
+        self._marker.setValue(x0)
         self._titles()
 
     def set_weights(self, W: np.ndarray, basis_max: np.ndarray | None = None) -> None:
@@ -206,6 +218,10 @@ class WeightsView(QWidget):
         k = self._W.shape[1]
         self._component = min(self._component, k - 1)
         self._image = min(self._image, self._W.shape[0] - 1)
+        if self._fresh:
+            self._fresh = False
+            self.bars_plot.enableAutoRange(axis="y")
+            self.line_plot.enableAutoRange()
         if k != self._k:  # ranges and ticks only change with k
             self._k = k
             self.bars_plot.setXRange(-0.6, k - 0.4, padding=0)
