@@ -4,6 +4,7 @@ and wires them to the session. No computation lives here.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -237,6 +238,10 @@ class MainWindow(QMainWindow):
         self.weights_view.set_axis(c.axis_values, c.axis_label, c.names)
         self.recon_view.set_images(c.images, c.names, noun)
         labels = self._read_labels(c)
+        if labels is not None:  # the labels file is not a skipped image: no warning about it
+            shown = tuple(w for w in c.warnings
+                          if not re.fullmatch(r"skipped 1 non-image file: labels\.(csv|tsv)", w))
+            self.collection_panel.set_warnings(shown)
         self.weights_view.set_labels(labels)
         self.recon_view.set_labels(labels)
         self.basis.reset()

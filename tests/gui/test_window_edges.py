@@ -136,6 +136,7 @@ def test_loss_view_first_frame_and_not_converged_note(qtbot):
     view.decrease.setChecked(True)  # the stop rule made visible
     assert view.plot.getAxis("left").labelText.startswith("relative decrease")
     assert view._tol_line.isVisible() and view._tol_line.value() == pytest.approx(-4)
+    assert view.plot.viewRange()[1][0] < -4  # the tolerance is in view
     assert view.points_drawn == 301 - 10
     view.set_progress(history, 300, 300, 3.0, "converged", False, history[-1], 1e-5)
     assert not view.note_label.isVisible() and not view.continue_button.isVisible()
@@ -259,6 +260,7 @@ def test_labels_colour_and_sort_the_weights(window, qtbot, image_dir):
     with qtbot.waitSignal(window.session.collectionChanged, timeout=10_000):
         assert window.open_paths([image_dir])
     assert window.weights_view.labels == tuple("cat" if i % 2 else "dog" for i in range(20))
+    assert "labels.csv" not in window.collection_panel.warnings.toPlainText()
     run_to_end(window, qtbot)
     view = window.weights_view
     view.set_line_order("label")

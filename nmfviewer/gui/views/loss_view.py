@@ -138,7 +138,7 @@ class LossView(QWidget):
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             facts.addWidget(label, 1)
         status = QHBoxLayout()
-        status.addWidget(self.status_label, 1)
+        status.addWidget(self.status_label, 2)
         note = QHBoxLayout()
         note.addWidget(self.note_label, 1)
         note.addWidget(self.continue_button)
@@ -149,6 +149,7 @@ class LossView(QWidget):
         layout.setSpacing(3)
         layout.addWidget(self.plot, 1)
         layout.addLayout(facts)
+        self.progress.setMaximumWidth(190)  # the status words come first
         status.addWidget(self.progress, 1)
         layout.addLayout(status)
         layout.addLayout(note)
@@ -278,7 +279,14 @@ class LossView(QWidget):
                 self._tol_line.show()
             else:
                 self._tol_line.hide()
-            self.plot.enableAutoRange(axis="y")
+            if len(y):  # the range takes in the tolerance: where the curve must get to
+                lo, hi = np.log10(y.min()), np.log10(y.max())
+                if self._tol:
+                    lo, hi = min(lo, math.log10(self._tol)), max(hi, math.log10(self._tol))
+                pad = max(0.05 * (hi - lo), 0.05)
+                self.plot.setYRange(lo - pad, hi + pad, padding=0)
+            else:
+                self.plot.enableAutoRange(axis="y")
         else:
             self._tol_line.hide()
             self.plot.setLabel("left", "loss")

@@ -191,7 +191,7 @@ class WeightsView(QWidget):
         self._k = 0
         self._perm = self._pos = None
         self._bars.setOpts(x=[], height=[], brushes=None, brush=self._bar_brush)
-        self.bars_plot.getAxis("bottom").setTicks(None)
+        self.bars_plot.getAxis("bottom").setTicks([[], []])  # no components yet: no ticks
         self.bars_plot.setLabel("left", "weight")
         # neutral ranges until the first weights arrive (nothing of the last collection)
         self.bars_plot.setRange(xRange=(-0.6, 0.6), yRange=(0, 1), padding=0)
