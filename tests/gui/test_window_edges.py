@@ -49,7 +49,7 @@ def test_weights_line_draws_a_bounded_number_of_points(qtbot, n):
     else:  # many: a sorted profile, decimated, no markers
         assert view.line_order == "weight"
         assert view.points_drawn <= MAX_LINE_POINTS and view.markers_drawn == 0
-        x, y = view._curves[0].getData()
+        _x, y = view._curves[0].getData()
         assert np.all(np.diff(y) <= 0)  # largest weight first
         assert y[0] == pytest.approx(W[:, 0].max())
         # the profile maps back to images: clicking rank 0 picks the largest weight
