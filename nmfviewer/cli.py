@@ -141,7 +141,8 @@ class _Progress:
         if total == 0:  # still discovering files
             self.line(f"loading: {done} images found so far")
             return
-        self.line(f"loading: {done}/{total} files", force=done == total)
+        # pages of a stack count one by one: they are images, not files
+        self.line(f"loading: {done}/{total} images", force=done == total)
 
     def iteration(self, state: Any) -> None:
         # KL / IS solvers evaluate the loss only every few iterations (loss None

@@ -472,7 +472,7 @@ CASES: list[Case] = [
          _folder(_dir_named_png), "loaded", ("ignored 1 sub-folder", "looks like.png"), 6),
     # -- sizes, colours, depths, values
     Case("mixed-sizes", "images of mixed sizes", _folder(_mixed_sizes), "loaded",
-         ("resized 1 image", "16x20", "12x12", "bigger.png"), 6),
+         ("resized 1 image", "20 × 16", "12 × 12 (h × w)", "bigger.png"), 6),
     Case("mixed-sizes-refuse", "images of mixed sizes",
          _folder(_mixed_sizes, "--size-policy", "refuse"), "refused",
          ("differ in size", "bigger.png", "size_policy is 'refuse'"),

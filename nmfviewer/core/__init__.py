@@ -53,6 +53,8 @@ _EXPORTS: dict[str, str] = {
     # collections
     "Collection": "collection",
     "load_collection": "collection",
+    "read_labels": "labels",
+    "labels_folder": "labels",
     # the engine
     "NMFState": "nmf.state",
     "STOP_REASONS": "nmf.state",
@@ -113,6 +115,7 @@ if TYPE_CHECKING:  # static analysers see the real names
         ParameterError,
     )
     from .export import export_run, save_basis_png
+    from .labels import labels_folder, read_labels
     from .manifest import ManifestError, read_manifest
     from .names import printable
     from .nmf.collapse import STOP_COLLAPSED, CollapsedFitWarning, collapse_report, is_collapsed

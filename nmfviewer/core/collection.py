@@ -145,8 +145,8 @@ def _policy_warnings(notes: dict[str, list[str]], resized: dict, options: LoadOp
             out.append(template.format(n=len(names), images="image" if len(names) == 1 else
                                        "images", names=list_names(names), how=options.color))
     for (old, new), names in resized.items():
-        out.append(f"resized {plural(len(names), 'image')} from {old[1]}x{old[0]} to "
-                   f"{new[1]}x{new[0]}: {list_names(names)}")
+        out.append(f"resized {plural(len(names), 'image')} from {old[0]} × {old[1]} to "
+                   f"{new[0]} × {new[1]} (h × w): {list_names(names)}")
     if options.normalize != "none":
         what = "a maximum of 1" if options.normalize == "max" else "a sum of 1"
         out.append(f"normalised each image to {what} (normalize='{options.normalize}')")
@@ -241,11 +241,11 @@ def _target_shape(slots: list[_Slot], options: LoadOptions, folder: Path) -> tup
     target = counts.most_common(1)[0][0]
     if len(counts) > 1 and options.size_policy == "refuse":
         others = [s.name for s in slots if s.page.shape != target]
-        sizes = ", ".join(f"{n} of {w}x{h}" for (h, w), n in counts.most_common())
+        sizes = ", ".join(f"{n} of {h} × {w}" for (h, w), n in counts.most_common()) + " (h × w)"
         raise LoadError(
             f"images in {folder} differ in size ({sizes}) and size_policy is 'refuse'.",
             folder, field="size_policy", value="refuse", suggestion="resize",
-            hint=f"Use {{option}} to resize them to {target[1]}x{target[0]}, or remove the "
+            hint=f"Use {{option}} to resize them to {target[0]} × {target[1]}, or remove the "
                  f"others ({list_names(others)}).",
         )
     return target
@@ -388,7 +388,7 @@ def _raise_nothing_loadable(sources, found, skipped) -> None:
     if found.non_images:
         extra = f" (and {plural(len(found.non_images), 'non-image file')})"
     raise LoadError(
-        f"no loadable images in {where}: found {plural(len(skipped), 'image file')}{extra} "
+        f"no loadable images in {where}: found {plural(len(skipped), 'file')}{extra} "
         f"but none could be read ({details}). Check the files, or choose other ones.",
         sources[0],
     )

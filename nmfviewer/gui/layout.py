@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QScrollArea, QWidget
@@ -87,3 +89,35 @@ class RecentPaths:
     def add(self, paths: list[str]) -> None:
         recent = [r for r in self.entries() if r != paths]
         self.settings.setValue("recent", json.dumps(([paths] + recent)[:MAX_RECENT]))
+
+    def remove(self, paths: list[str]) -> bool:
+        """Drop an entry (a load from it failed); True when it was listed."""
+        entries = self.entries()
+        if paths not in entries:
+            return False
+        self.settings.setValue("recent", json.dumps([r for r in entries if r != paths]))
+        return True
+
+
+def propose_export_dir(sources: Sequence[str | Path], k: int | None, fallback: str) -> Path:
+    """A new results folder beside the input: for data in ``.../faces`` (a folder, or
+    files in it) ``.../faces-nmf-k16``; for one stack ``.../cube.tif``, ``.../cube-nmf-k16``;
+    then ``-2``, ``-3``... if taken. Never the input folder itself (the next load would
+    read the exported PNGs as data). fallback: the folder used without an input path."""
+    paths = [Path(s) for s in sources]
+    if paths:
+        first = paths[0]
+        if len(paths) == 1 and not first.is_dir():  # one (stack) file: results beside it
+            name, parent = first.stem, first.parent
+        else:  # a folder, or files in one: beside that folder, never inside it
+            data = first if first.is_dir() else first.parent
+            name, parent = data.name, data.parent
+    else:
+        name, parent = "results", Path(fallback)
+    base = f"{name or 'results'}-nmf" + (f"-k{k}" if k else "")
+    candidate = parent / base
+    n = 2
+    while candidate.exists():
+        candidate = parent / f"{base}-{n}"
+        n += 1
+    return candidate

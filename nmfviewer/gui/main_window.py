@@ -4,6 +4,7 @@ and wires them to the session. No computation lives here.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,10 +19,12 @@ from PySide6.QtWidgets import (
 )
 
 from .._paths import sample_images_dir
-from ..core import IMAGE_SUFFIXES, NMFViewerError
+from ..core import IMAGE_SUFFIXES, NMFViewerError, labels_folder, read_labels
 from .dialogs import about, ask_user, error_text, open_message
-from .layout import RecentPaths, default_layout, make_docks
+from .layout import RecentPaths, default_layout, make_docks, propose_export_dir
 from .menus import build_menus
+from .quick_start import show_quick_start
+from .redraw import RedrawLimiter
 from .session import FINISHED, PAUSED, RUNNING, Session
 from .views.basis_view import BasisPanel
 from .views.collection_view import CollectionPanel
@@ -31,6 +34,7 @@ from .views.loss_view import LossView
 from .views.params_panel import ParamsPanel
 from .views.reconstruction_view import ReconstructionView
 from .views.weights_view import WeightsView
+from .wording import INITIALISATION, dims, not_converged, stop_text
 
 #: the Open-files filter: every ending the loader reads inside folders
 OPEN_FILTER = ("Images and stacks ("
@@ -56,6 +60,12 @@ class MainWindow(QMainWindow):
         self.messages: list[str] = []  # every error/notice shown, newest last
         self._image = 0
         self._component = 0
+        self._pending_recent: list[str] | None = None  # added to Open recent once loaded
+        # updates are drawn at a pace the drawing can afford; a view whose dock is
+        # hidden is not drawn at all, and catches up with the latest when shown
+        self._redraw = RedrawLimiter(self._draw_update, self)
+        self._drawn = None  # the update on screen
+        self._stale: set[str] = set()  # docks whose view missed updates while hidden
 
         self.basis_panel = BasisPanel()
         self.basis, self.basis_title = self.basis_panel.grid, self.basis_panel.title
@@ -101,8 +111,7 @@ class MainWindow(QMainWindow):
         s.loadStarted.connect(self._on_load_started)
         s.loadProgress.connect(self._on_load_progress)
         s.loadFinished.connect(self._on_load_finished)
-        s.loadFailed.connect(
-            lambda error, details: self.show_error("Could not load", error, details))
+        s.loadFailed.connect(self._on_load_failed)
         s.collectionChanged.connect(self._on_collection)
         s.updated.connect(self._on_update)
         s.runStarted.connect(self._on_run_started)
@@ -130,6 +139,11 @@ class MainWindow(QMainWindow):
         a.continue_.triggered.connect(lambda: self.continue_run(p.continue_n.value()))
         a.reset_layout.triggered.connect(lambda: self.reset_layout())
         a.about.triggered.connect(self._about)
+        a.quick_start.triggered.connect(lambda: show_quick_start(self, self.actions))
+        self.loss_view.continueRequested.connect(lambda: self.continue_run(p.continue_n.value()))
+        self.weights_view.scaleChanged.connect(self._on_scale_changed)
+        for key, dock in self.docks.items():
+            dock.visibilityChanged.connect(lambda visible, k=key: self._on_dock_shown(k, visible))
         for name, action in a.colormaps.items():
             # the argument-less overload: no `checked=True` crosses into Python (app.py)
             action.triggered[()].connect(lambda n=name: self.set_colormap(n))
@@ -152,9 +166,14 @@ class MainWindow(QMainWindow):
         absolute = [str(Path(p).absolute()) for p in paths]  # recent entries work from anywhere
         first = Path(absolute[0])
         self.recent.set_last_folder(str(first if first.is_dir() else first.parent))
-        self.recent.add(absolute)
-        self._refresh_recent()
+        self._pending_recent = absolute  # listed in Open recent only once it has loaded
         return True
+
+    def _on_load_failed(self, error: object, details: str) -> None:
+        failed, self._pending_recent = self._pending_recent, None
+        if failed is not None and self.recent.remove(failed):  # a recent entry that broke
+            self._refresh_recent()
+        self.show_error("Could not load", error, details)
 
     def open_folder_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a folder of images",
@@ -201,7 +220,7 @@ class MainWindow(QMainWindow):
     def _on_load_progress(self, done: int, total: int) -> None:
         self.load_progress.setRange(0, max(total, 1))
         self.load_progress.setValue(done)
-        self.load_progress.setFormat(f"{done} / {total} files")
+        self.load_progress.setFormat(f"{done} / {total} images")  # stack pages count one by one
 
     def _on_load_finished(self) -> None:
         self.load_progress.hide()
@@ -209,11 +228,28 @@ class MainWindow(QMainWindow):
         self.statusBar().clearMessage()
 
     def _on_collection(self, c) -> None:
+        """A new collection: every view starts over (no title, range or tick of the
+        previous run or collection survives)."""
+        if self._pending_recent is not None:
+            self.recent.add(self._pending_recent)
+            self._pending_recent = None
+            self._refresh_recent()
+        self._redraw.cancel()
+        self._drawn = None
+        self._stale.clear()
         self.collection_panel.set_collection(c)
+        noun = "image" if c.axis_label == "image" else "band"
         self.weights_view.set_axis(c.axis_values, c.axis_label, c.names)
-        self.recon_view.set_images(c.images, c.names,
-                                   "image" if c.axis_label == "image" else "band")
+        self.recon_view.set_images(c.images, c.names, noun)
+        labels = self._read_labels(c)
+        if labels is not None:  # the labels file is not a skipped image: no warning about it
+            shown = tuple(w for w in c.warnings
+                          if not re.fullmatch(r"skipped 1 non-image file: labels\.(csv|tsv)", w))
+            self.collection_panel.set_warnings(shown)
+        self.weights_view.set_labels(labels)
+        self.recon_view.set_labels(labels)
         self.basis.reset()
+        self.basis_title.setText("<b>Basis images</b> (rows of H)")
         self.loss_view.clear()
         h, w = c.image_shape
         self.params_panel.set_data_shape(c.n_images, h * w)
@@ -221,10 +257,23 @@ class MainWindow(QMainWindow):
         self.select_image(0)
         name = Path(c.source[0]).name if c.source else "collection"
         self.setWindowTitle(f"{name} — nmfviewer")
-        noun = "images" if c.axis_label == "image" else "bands"
-        self.statusBar().showMessage(f"Loaded {c.n_images} {noun} of {h} × {w}"
-                                     + (f" ({len(c.warnings)} warning{'' if len(c.warnings) == 1 else 's'})" if c.warnings else ""),
-                                     8000)
+        n_warn = len(c.warnings)
+        notes = f" ({n_warn} warning{'' if n_warn == 1 else 's'})" if n_warn else ""
+        if labels is not None:
+            notes += f"; {len(set(labels) - {''})} labels from labels.csv"
+        self.statusBar().showMessage(f"Loaded {c.n_images} {noun}s of {dims(h, w)} (h × w)"
+                                     + notes, 8000)
+
+    def _read_labels(self, c) -> tuple[str, ...] | None:
+        folder = labels_folder(c.source) if c.source else None
+        if folder is None:
+            return None
+        try:
+            return read_labels(folder, c.names)
+        except NMFViewerError as exc:  # a broken labels file must not stop the collection
+            self.messages.append(str(exc))
+            self.collection_panel.set_warnings(tuple(c.warnings) + (f"labels ignored: {exc}",))
+            return None
 
     # -- running -----------------------------------------------------------------
     def start_run(self) -> bool:
@@ -242,18 +291,63 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot continue", exc)
 
     def _on_update(self, update) -> None:
+        first = self._drawn is None or self.basis.n_tiles != update.state.H.shape[0]
+        # the first, a paused and the last state are drawn at once; the rest when affordable
+        self._redraw.submit(update, now=first or update.done or update.paused)
+
+    def _showing(self, key: str) -> bool:
+        """Is the dock's view on screen (or could be: the window is not shown yet)?"""
+        dock = self.docks[key]
+        if dock.isHidden():
+            return False
+        return dock.isVisible() or not self.isVisible()
+
+    def _on_dock_shown(self, key: str, visible: bool) -> None:
+        if visible and key in self._stale and self._drawn is not None:
+            self._stale.discard(key)
+            self._draw_view(key, self._drawn)
+
+    def _draw_update(self, update) -> None:
         c = self.session.collection
         state = update.state
-        first = self.basis.n_tiles != state.H.shape[0]
+        if c is None or state.W.shape[0] != c.n_images:
+            return
+        self._drawn = update
+        k = state.H.shape[0]
+        first = self.basis.n_tiles != k
         self.basis.set_basis(state.H, c.image_shape)
-        self.weights_view.set_weights(state.W, state.H.max(axis=1))
-        self.recon_view.set_factors(state.W, state.H)
-        self.loss_view.set_progress(update.loss_history, state.iteration, update.max_iter,
-                                    state.elapsed, state.stop_reason, update.paused, state.loss)
-        self.basis_title.setText(f"<b>Basis images</b> (rows of H) — k = {state.H.shape[0]}, "
-                                 f"iteration {state.iteration}")
-        if first or self._component >= state.H.shape[0]:
-            self.select_component(min(self._component, state.H.shape[0] - 1))
+        if self._is_initialisation(update):
+            self.basis_title.setText(f"<b>Basis images</b> (rows of H) — k = {k}, "
+                                     f"<i>{INITIALISATION}</i> (before the first iteration)")
+        else:
+            self.basis_title.setText(f"<b>Basis images</b> (rows of H) — k = {k}, "
+                                     f"iteration {state.iteration}")
+        for key in ("weights", "image", "loss"):
+            if self._showing(key):
+                self._stale.discard(key)
+                self._draw_view(key, update)
+            else:
+                self._stale.add(key)
+        if first or self._component >= k:
+            self.select_component(min(self._component, k - 1))
+
+    def _is_initialisation(self, update) -> bool:
+        return update.state.iteration == 0 and update.state.stop_reason is None
+
+    def _draw_view(self, key: str, update) -> None:
+        state = update.state
+        if key == "weights":
+            self.weights_view.set_weights(state.W, state.H.max(axis=1))
+        elif key == "image":
+            self.recon_view.set_factors(state.W, state.H,
+                                        initial=self._is_initialisation(update))
+        elif key == "loss":
+            self.loss_view.set_progress(update.loss_history, state.iteration, update.max_iter,
+                                        state.elapsed, state.stop_reason, update.paused,
+                                        state.loss, rel_change=state.rel_change)
+
+    def _on_scale_changed(self, scaled: bool) -> None:
+        self.recon_view.set_scaled(scaled)
 
     def _on_run_state(self, state: str) -> None:
         s, a = self.session, self.actions
@@ -268,15 +362,26 @@ class MainWindow(QMainWindow):
         a.export.setEnabled(has_results and state == FINISHED)
 
     def _on_run_started(self, _run_id: int) -> None:
+        params = self.session.run_params
         if self.session.latest is None:  # a fresh run (a continuation keeps its curve)
+            self._redraw.cancel()
+            self._drawn = None
             self.loss_view.clear()
-            self.loss_view.status_label.setText("initialising…")
+            self.loss_view.status_label.setText(f"{INITIALISATION}…")
+            if params is not None:
+                self.loss_view.set_rule(params.tol, params.window)
         seed = self.session.run_params.seed if self.session.run_params else None
         self.statusBar().showMessage(f"Run started (seed {seed})", 8000)
 
     def _on_run_finished(self, reason: str) -> None:
+        self._redraw.flush()
         self._on_run_state(self.session.run_state)
-        self.statusBar().showMessage(f"Run finished: {reason}", 8000)
+        latest, params = self.session.latest, self.session.run_params
+        text = f"Run finished: {stop_text(reason)}"
+        if latest is not None and params is not None and not_converged(
+                reason, latest.state.rel_change, params.tol):
+            text += " — not converged; press Continue for more iterations"
+        self.statusBar().showMessage(text, 15000)
 
     # -- selection ---------------------------------------------------------------
     def select_image(self, index: int) -> None:
@@ -299,11 +404,23 @@ class MainWindow(QMainWindow):
 
     # -- export ------------------------------------------------------------------
     def export_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(
-            self, "Export results to folder",
-            str(self.settings.value("lastExport", self.recent.last_folder())))
-        if folder:
-            self.export_to(folder)
+        """Ask for a results folder; proposes a new one beside the input data (never
+        the data folder itself: the next load would read the exported PNGs as data)."""
+        c = self.session.collection
+        k = self.session.run_params.n_components if self.session.run_params else None
+        proposed = propose_export_dir(c.source if c is not None else (), k,
+                                      self.recent.last_folder())
+        folder, _ = QFileDialog.getSaveFileName(
+            self, "Export results to a new folder", str(proposed), "Folder (*)",
+            options=QFileDialog.Option.DontConfirmOverwrite)
+        if not folder:
+            return
+        if c is not None and any(Path(folder).resolve() == Path(src).resolve()
+                                 for src in c.source if Path(src).is_dir()):
+            self.show_error("Export failed", f"{folder} holds the input images: the next load "
+                            "would read the exported PNGs as data. Choose a new folder.")
+            return
+        self.export_to(folder)
 
     def export_to(self, folder) -> bool:
         try:

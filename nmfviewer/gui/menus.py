@@ -26,6 +26,7 @@ class Actions:
     colormaps: dict[str, QAction]
     reset_layout: QAction
     about: QAction
+    quick_start: QAction
 
 
 def _action(window, text, shortcut=None, tip=None) -> QAction:
@@ -86,7 +87,11 @@ def build_menus(window: QMainWindow, docks) -> Actions:
     view_menu.addAction(reset_layout)
 
     help_menu = bar.addMenu("&Help")
+    quick_start = _action(window, "&Quick start", QKeySequence.StandardKey.HelpContents,
+                          "The workflow in five steps, and the shortcuts")
+    help_menu.addAction(quick_start)
     about = _action(window, "&About nmfviewer")
     help_menu.addAction(about)
     return Actions(open_folder, open_files, recent_menu, samples_menu, load_options, export,
-                   quit_, run, pause, stop, continue_, colormaps, reset_layout, about)
+                   quit_, run, pause, stop, continue_, colormaps, reset_layout, about,
+                   quick_start)

@@ -380,8 +380,8 @@ def test_mixed_sizes_resized_to_most_common(tmp_path):
     coll = load_collection(tmp_path)
     assert coll.image_shape == (6, 5)
     np.testing.assert_allclose(coll.images[coll.names.index("big.png")], 80, rtol=1e-5)
-    assert "resized 1 image from 10x12 to 5x6: big.png" in coll.warnings
-    assert "resized 1 image from 9x6 to 5x6: wide.png" in coll.warnings
+    assert "resized 1 image from 12 × 10 to 6 × 5 (h × w): big.png" in coll.warnings
+    assert "resized 1 image from 6 × 9 to 6 × 5 (h × w): wide.png" in coll.warnings
 
 
 def test_mixed_sizes_refused(tmp_path):
@@ -391,7 +391,7 @@ def test_mixed_sizes_refused(tmp_path):
     with pytest.raises(LoadError) as info:
         load_collection(tmp_path, LoadOptions(size_policy="refuse"))
     message = str(info.value)
-    assert "odd.png" in message and "size_policy='resize'" in message and "5x7" in message
+    assert "odd.png" in message and "size_policy='resize'" in message and "7 × 5 (h × w)" in message
 
 
 def test_multipage_tiff_with_pages_of_different_sizes(tmp_path):
@@ -402,7 +402,7 @@ def test_multipage_tiff_with_pages_of_different_sizes(tmp_path):
         tif.write(np.full((3, 4), 9, np.uint16))
     coll = load_collection(path)
     assert coll.images.shape == (3, 6, 5)
-    assert "resized 1 image from 4x3 to 5x6: mixed.tif[page 2]" in coll.warnings
+    assert "resized 1 image from 3 × 4 to 6 × 5 (h × w): mixed.tif[page 2]" in coll.warnings
     with pytest.raises(LoadError, match=r"mixed.tif\[page 2\]"):
         load_collection(path, LoadOptions(size_policy="refuse"))
 

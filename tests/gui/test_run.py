@@ -152,7 +152,7 @@ def test_kl_run_shows_evaluated_losses_and_ends_with_a_real_loss(loaded, qtbot, 
                     timeout=20_000)
     with qtbot.waitSignal(s.runFinished, timeout=10_000):
         s.stop()
-    assert all(re.fullmatch(r"(running|stopped by user) · loss [0-9.e+-]+", t) for t in statuses)
+    assert all(re.fullmatch(r"(initialisation|running|stopped by user) · loss [0-9.e+-]+", t) for t in statuses)
 
     set_params(w, loss="kl", solver="mu", max_iter=23, tol=0.0, window=1000)
     with qtbot.waitSignal(s.runFinished, timeout=20_000) as finished:

@@ -117,7 +117,7 @@ def test_weights_view_uses_the_spectral_axis(qtbot):
     view.set_weights(W)
     view.set_selected_component(2)
     view.set_selected_image(5)
-    x, y = view._line.getData()
+    x, y = view._curves[0].getData()
     np.testing.assert_allclose(x, wavelengths)
     np.testing.assert_allclose(y, W[:, 2])
     assert view.line_plot.getAxis("bottom").labelText == "wavelength (nm)"

@@ -156,8 +156,11 @@ class BasisGrid(pg.GraphicsLayoutWidget):
         self._labels = []
         if k <= MAX_LABELS:
             for j in range(k):
-                label = pg.TextItem(str(j), color=(235, 235, 235), anchor=(0, 0),
-                                    fill=pg.mkBrush(0, 0, 0, 130))
+                # white on an opaque dark badge with a light rim: readable on any tile,
+                # saturated yellow included
+                label = pg.TextItem(str(j), color=(255, 255, 255), anchor=(0, 0),
+                                    fill=pg.mkBrush(0, 0, 0, 210),
+                                    border=pg.mkPen(255, 255, 255, 110))
                 label.setPos(self.tile_rect(j).topLeft())
                 self._vb.addItem(label, ignoreBounds=True)
                 self._labels.append(label)

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .common import thumbnail_pixmap
+from .common import ElidedLabel, thumbnail_pixmap
 
 THUMB = 64
 CACHE_SIZE = 4096
@@ -75,18 +75,23 @@ class ThumbnailModel(QAbstractListModel):
         return icon
 
 
+def sources_text(collection) -> str:
+    """The paths a collection came from, as one line (the first three, then a count)."""
+    text = ", ".join(str(p) for p in collection.source[:3])
+    if len(collection.source) > 3:
+        text += f", … ({len(collection.source)} paths)"
+    return text
+
+
 def describe(collection) -> str:
-    """Rich-text summary: count, image shape, dtypes, value range, sources."""
+    """Rich-text summary: count, image shape (h × w), dtypes, value range."""
     h, w = collection.image_shape
     n = collection.n_images
     noun = "image" if collection.axis_label == "image" else "band"
     plural = noun if n == 1 else noun + "s"
     lo, hi = collection.value_range
-    sources = ", ".join(html.escape(str(p)) for p in collection.source[:3])
-    if len(collection.source) > 3:
-        sources += f", … ({len(collection.source)} paths)"
     rows = [
-        ("Loaded", f"<b>{n:,}</b> {html.escape(plural)} of <b>{h} × {w}</b> pixels"),
+        ("Loaded", f"<b>{n:,}</b> {html.escape(plural)} of <span style='white-space:nowrap'><b>{h} × {w}</b> pixels (h × w)</span>"),
         ("Data type", html.escape(", ".join(collection.original_dtypes)) + " → float32"),
         ("Value range", f"{lo:.4g} … {hi:.4g}"),
     ]
@@ -94,8 +99,6 @@ def describe(collection) -> str:
         av = np.asarray(collection.axis_values)
         rows.append((html.escape(collection.axis_label.capitalize()),
                      f"{av.min():.4g} … {av.max():.4g}"))
-    if sources:
-        rows.append(("From", sources))
     body = "".join(f"<tr><td style='color:#9a9a9a; padding-right:8px'>{k}</td>"
                    f"<td>{v}</td></tr>" for k, v in rows)
     return f"<table cellspacing='1'>{body}</table>"
@@ -116,7 +119,11 @@ class CollectionPanel(QWidget):
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         # long paths must not widen the dock: the label wraps or clips instead
         self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.summary.setMinimumHeight(84)
+        self.summary.setMinimumHeight(66)
+        # "From": a long path is elided in the middle, in full in its tooltip
+        self.source_label = ElidedLabel()
+        self.source_label.setStyleSheet("color: #9a9a9a;")
+        self.source_label.hide()
         self.warnings = QPlainTextEdit()
         self.warnings.setReadOnly(True)
         self.warnings.setMaximumHeight(90)
@@ -141,6 +148,7 @@ class CollectionPanel(QWidget):
         top_layout = QVBoxLayout(top)
         top_layout.setContentsMargins(0, 0, 0, 0)
         top_layout.addWidget(self.summary)
+        top_layout.addWidget(self.source_label)
         top_layout.addWidget(self.warnings)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(top)
@@ -153,6 +161,10 @@ class CollectionPanel(QWidget):
 
     def set_collection(self, collection) -> None:
         self.summary.setText(describe(collection))
+        source = sources_text(collection)
+        self.source_label.setFullText(f"From {source}" if source else "")
+        self.source_label.setToolTip(source)
+        self.source_label.setVisible(bool(source))
         self.set_warnings(collection.warnings)
         self.model.set_images(collection.images, collection.names)
         if collection.n_images:

@@ -7,7 +7,9 @@ from types import MappingProxyType
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtWidgets import QLabel, QSizePolicy
 
 #: colormaps offered for images: name shown -> pyqtgraph colormap name (None = gray)
 COLORMAPS = MappingProxyType(
@@ -82,3 +84,48 @@ def grid_columns(n_tiles: int, tile_hw: tuple[int, int], area_wh: tuple[float, f
         if scale > best_scale * 1.0001:
             best, best_scale = cols, scale
     return best
+
+
+#: qualitative colours for image labels (Okabe-Ito, readable on the dark background)
+LABEL_PALETTE = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66),
+                 (0, 114, 178), (213, 94, 0), (204, 121, 167), (200, 200, 200))
+
+
+def label_colors(n: int) -> list[tuple[int, int, int]]:
+    """n colours for n labels: the palette, then evenly spaced hues beyond it."""
+    if n <= len(LABEL_PALETTE):
+        return list(LABEL_PALETTE[:max(n, 0)])
+    out = list(LABEL_PALETTE)
+    for i in range(n - len(LABEL_PALETTE)):
+        c = QColor.fromHsvF((i * 0.618034) % 1.0, 0.55, 0.95)
+        out.append((c.red(), c.green(), c.blue()))
+    return out
+
+
+class ElidedLabel(QLabel):
+    """One line of plain text elided in the middle to the width it gets (a long path
+    keeps its start and its end); the full text is the tooltip."""
+
+    def __init__(self, text: str = "", parent=None):
+        super().__init__(parent)
+        self._full = ""
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setFullText(text)
+
+    def setFullText(self, text: str) -> None:  # noqa: N802 - Qt naming
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def fullText(self) -> str:  # noqa: N802 - Qt naming
+        return self._full
+
+    def _elide(self) -> None:
+        width = max(self.width(), 40)
+        self.setText(self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideMiddle,
+                                                   width))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self._elide()

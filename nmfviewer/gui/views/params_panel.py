@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -50,6 +51,15 @@ def _select(box: QComboBox, value) -> None:
     i = box.findData(value)
     if i >= 0:
         box.setCurrentIndex(i)
+
+
+def _tip_labels(form: QFormLayout) -> None:
+    """Give each row's label its field's tooltip (hovering either explains the field)."""
+    for row in range(form.rowCount()):
+        label = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+        field = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+        if label is not None and field is not None and field.widget() is not None:
+            label.widget().setToolTip(field.widget().toolTip())
 
 
 class ParamsPanel(QWidget):
@@ -87,16 +97,30 @@ class ParamsPanel(QWidget):
         self.alpha_H = QLineEdit()
         self.alpha_H.setPlaceholderText("same")
         self.l1_ratio = QLineEdit()
-        tips = {
-            self.k: "k: the number of basis images (components).",
+        self.tips = {
+            self.k: "k: the number of basis images (components) NMF looks for. More "
+                    "components give finer parts and a smaller error; at most "
+                    "min(images, pixels).",
+            self.loss: "What 'fits the data' means: Frobenius (least squares, the usual "
+                       "choice), Kullback-Leibler (counts, Poisson-like noise) or "
+                       "Itakura-Saito (spectra, scale-invariant).",
+            self.solver: "HALS: fast, Frobenius loss only. Multiplicative updates: any loss, "
+                         "slower per unit of progress.",
+            self.init: "Starting factors: auto (NNDSVDa when k ≤ min(images, pixels), else "
+                       "random), the NNDSVD family (SVD-based, deterministic) or random.",
             self.seed: "Seed of the random initialisation, 0 to 4294967295; leave empty for "
                        "a fresh one (the export records the seed used).",
-            self.tol: "Stop when the loss decreases by less than this per iteration (relative).",
-            self.alpha_W: "Regularisation strength on W (scikit-learn's alpha_W).",
-            self.alpha_H: "Regularisation strength on H; 'same' uses alpha_W.",
+            self.max_iter: "Stop after this many iterations at the latest; a run that "
+                           "stops here before converging says so and can be continued.",
+            self.tol: "Stop when the loss decreases by less than this per iteration "
+                      "(relative, over the convergence window); 0 never stops early. "
+                      "Loss panel ▸ relative decrease vs tol shows the measure.",
+            self.time_budget: "Stop after this many seconds at the latest (empty: no limit).",
+            self.alpha_W: "Regularisation strength on W (scikit-learn's alpha_W); 0: none.",
+            self.alpha_H: "Regularisation strength on H; empty ('same') uses alpha_W.",
             self.l1_ratio: "0 = L2 (ridge) penalty, 1 = L1 (sparsity), in between = mix.",
         }
-        for widget, tip in tips.items():
+        for widget, tip in self.tips.items():
             widget.setToolTip(tip)
 
         model = QGroupBox("Model")
@@ -109,15 +133,21 @@ class ParamsPanel(QWidget):
         form2 = QFormLayout(stop)
         for field in ("max_iter", "tol", "time_budget"):
             form2.addRow(labels[field], getattr(self, field))
+        for form_layout in (form, form2):
+            _tip_labels(form_layout)
         reg = QGroupBox("Regularisation")
         form3 = QFormLayout(reg)
         for field in ("alpha_W", "alpha_H", "l1_ratio"):
             form3.addRow(labels[field], getattr(self, field))
+        _tip_labels(form3)
 
+        # the message has its own reserved lines: the form never moves under the pointer
         self.error = QLabel()
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #ff6b6b;")
-        self.error.hide()
+        self.error.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.error.setFixedHeight(3 * self.error.fontMetrics().lineSpacing() + 4)
+        self.error.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
 
         self.run_button = QPushButton("Run")
         self.run_button.setToolTip("Start a new run from scratch (Ctrl+R)")
@@ -126,11 +156,14 @@ class ParamsPanel(QWidget):
         self.stop_button = QPushButton("Stop")
         self.continue_button = QPushButton("Continue")
         self.continue_button.setToolTip("Run N more iterations from the current factors")
+        self.pause_button.setToolTip("Pause the run (the factors so far stay); again to resume")
+        self.stop_button.setToolTip("Stop after the current iteration; the results so far stay")
         self.continue_n = QSpinBox()
         self.continue_n.setRange(1, 1_000_000)
         self.continue_n.setValue(100)
         self.continue_n.setPrefix("+")
         self.continue_n.setSuffix(" it")
+        self.continue_n.setToolTip("How many more iterations Continue runs")
         buttons = QGridLayout()
         buttons.addWidget(self.run_button, 0, 0)
         buttons.addWidget(self.pause_button, 0, 1)
@@ -142,10 +175,10 @@ class ParamsPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(6)
         layout.addLayout(buttons)
-        layout.addWidget(self.error)
         layout.addWidget(model)
         layout.addWidget(stop)
         layout.addWidget(reg)
+        layout.addWidget(self.error)  # last, in its reserved lines: nothing below it moves
         layout.addStretch(1)
 
         self.run_button.clicked.connect(self.runRequested)
@@ -219,7 +252,7 @@ class ParamsPanel(QWidget):
 
     @property
     def error_text(self) -> str:
-        return self.error.text() if self.error.isVisible() or not self._valid else ""
+        return "" if self._valid else self.error.text()
 
     def set_run_state(self, state: str, has_results: bool) -> None:
         """state: 'idle' | 'running' | 'paused' | 'finished'."""
@@ -243,12 +276,15 @@ class ParamsPanel(QWidget):
         try:
             self.params()
         except ParameterError as exc:
-            self.error.setText(error_text(exc))
-            self.error.show()
+            message = error_text(exc)
+            self.error.setText(message)
+            self.error.setToolTip(message)  # in full, should it need more than its lines
+            self.run_button.setToolTip(f"Cannot run: {message}")
             valid = False
         else:
             self.error.clear()
-            self.error.hide()
+            self.error.setToolTip("")
+            self.run_button.setToolTip("Start a new run from scratch (Ctrl+R)")
             valid = True
         if valid != self._valid:
             self._valid = valid

@@ -1,15 +1,20 @@
 """Reconstruction view: original, W·H reconstruction and residual of one image,
 side by side, plus the top-weighted images of the selected component.
+
+Per update the view computes one image's reconstruction (one row of W times H,
+O(k·m)) and the selected component's top images (O(n)); thumbnails are made
+once per image and cached.
 """
 
 from __future__ import annotations
 
 import html
+from collections import OrderedDict
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QBrush, QColor, QIcon
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -21,10 +26,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .common import BACKGROUND, DIVERGING, thumbnail_pixmap
+from .common import BACKGROUND, DIVERGING, label_colors, thumbnail_pixmap
 
 N_TOP = 12
 TOP_ICON = 52
+ICON_CACHE = 256
 
 
 def weighted_sum(w: np.ndarray, H: np.ndarray) -> np.ndarray:
@@ -51,6 +57,13 @@ class ReconstructionView(QWidget):
         self._image = 0
         self._noun = "image"
         self._component: int | None = None
+        self._labels: tuple[str, ...] | None = None
+        self._label_colour: dict[str, tuple[int, int, int]] = {}
+        self._scaled = True  # top-image numbers as weight × basis max (as the weights view)
+        self._initial = False
+        self._icons: OrderedDict[int, QIcon] = OrderedDict()
+        self.thumbnails_rendered = 0  # thumbnails made so far (they are cached)
+        self.reconstructions = 0  # reconstructions computed so far
 
         self.title = QLabel()
         self.title.setTextFormat(Qt.TextFormat.RichText)
@@ -82,7 +95,7 @@ class ReconstructionView(QWidget):
         self.top_list.setViewMode(QListView.ViewMode.IconMode)
         self.top_list.setResizeMode(QListView.ResizeMode.Adjust)
         self.top_list.setIconSize(QSize(TOP_ICON, TOP_ICON))
-        self.top_list.setGridSize(QSize(TOP_ICON + 12, TOP_ICON + 24))
+        self.top_list.setGridSize(QSize(TOP_ICON + 12, TOP_ICON + 38))  # number + label
         self.top_list.setMovement(QListView.Movement.Static)
         self.top_list.setUniformItemSizes(True)
         self.top_list.setMinimumWidth(TOP_ICON + 40)
@@ -115,7 +128,25 @@ class ReconstructionView(QWidget):
         self._names = tuple(names)
         self._image = 0
         self._component = None
+        self._labels = None
+        self._label_colour = {}
+        self._icons.clear()
+        self._shown_shape = None
         self.clear_factors()
+
+    def set_labels(self, labels: tuple[str, ...] | None) -> None:
+        """(n,) one label per image ('' = none), or None: shown and coloured in the top list."""
+        self._labels = None if labels is None else tuple(labels)
+        names = sorted({lab or "(no label)" for lab in labels}) if labels is not None else []
+        self._label_colour = dict(zip(names, label_colors(len(names))))
+        self.top_list.clear()
+        self._fill_top()
+        self._refresh_title()
+
+    def set_scaled(self, scaled: bool) -> None:
+        """Top-image numbers as weight × basis max (True) or raw weights (False)."""
+        self._scaled = bool(scaled)
+        self._fill_top()
 
     def clear_factors(self) -> None:
         self._W = self._H = None
@@ -123,9 +154,11 @@ class ReconstructionView(QWidget):
         self.top_label.setText("Click a basis tile to see the images that use it most.")
         self._redraw()
 
-    def set_factors(self, W: np.ndarray, H: np.ndarray) -> None:
-        """W: (n, k) weights, H: (k, h*w) basis (snapshots; never written)."""
+    def set_factors(self, W: np.ndarray, H: np.ndarray, initial: bool = False) -> None:
+        """W: (n, k) weights, H: (k, h*w) basis (snapshots; never written).
+        initial: these are the initial factors (shown and labelled as such)."""
         self._W, self._H = W, H
+        self._initial = bool(initial)
         self._redraw()
         if self._component is not None:
             self._fill_top()
@@ -151,6 +184,8 @@ class ReconstructionView(QWidget):
             self.title.setText("No collection loaded")
             return
         name = html.escape(self._names[self._image]) if self._image < len(self._names) else ""
+        if self._labels is not None and self._image < len(self._labels):
+            name += f" [{html.escape(self._labels[self._image] or 'no label')}]"
         self.title.setText(f"{self._noun.capitalize()} <b>{self._image}</b> — {name}{extra}")
 
     def _redraw(self) -> None:
@@ -172,32 +207,78 @@ class ReconstructionView(QWidget):
             self._refresh_title()
             return
         recon = weighted_sum(self._W[self._image], self._H).reshape(original.shape)
+        self.reconstructions += 1
         residual = original - recon
         bound = float(np.abs(residual).max()) or 1.0
-        self._items["reconstruction"][1].setImage(recon, autoLevels=False, levels=levels)
+        recon_levels = levels
+        note = ""
+        if self._initial:
+            # the initial factors can be far off the data's scale: show them with
+            # their own contrast rather than as a white square, and say so
+            rlo, rhi = float(recon.min()), float(recon.max())
+            if rhi > levels[1] * 1.05 or rhi < 0.5 * levels[1]:
+                recon_levels = (rlo, rhi if rhi > rlo else rlo + 1)
+                note = ", reconstruction at its own contrast"
+        self._items["reconstruction"][1].setImage(recon, autoLevels=False, levels=recon_levels)
         self._items["residual"][1].setImage(residual, autoLevels=False, levels=(-bound, bound))
         norm = float(np.linalg.norm(original))
-        rel = float(np.linalg.norm(residual)) / norm if norm > 0 else 0.0
-        self._refresh_title(f" · relative error ‖x − Wh‖/‖x‖ = <b>{rel:.3f}</b>")
+        if norm > 0:
+            rel = float(np.linalg.norm(residual)) / norm
+            error = f"relative error ‖x − Wh‖/‖x‖ = <b>{rel:.3f}</b>"
+        else:  # 0/0: an all-zero image has no relative error
+            error = "relative error <b>n/a</b> (the image is all zero)"
+        when = f" · <i>initial factors</i>{note}" if self._initial else ""
+        self._refresh_title(f"{when} · {error}")
+
+    def _icon(self, i: int) -> QIcon:
+        icon = self._icons.get(i)
+        if icon is None:
+            icon = QIcon(thumbnail_pixmap(self._images[i], TOP_ICON))
+            self.thumbnails_rendered += 1
+            self._icons[i] = icon
+            if len(self._icons) > ICON_CACHE:
+                self._icons.popitem(last=False)
+        else:
+            self._icons.move_to_end(i)
+        return icon
+
+    def _label_of(self, i: int) -> str | None:
+        if self._labels is None or i >= len(self._labels):
+            return None
+        return self._labels[i] or "(no label)"
 
     def _fill_top(self) -> None:
         if self._W is None or self._images is None or self._component is None:
             return
-        if not 0 <= self._component < self._W.shape[1]:
+        if not 0 <= self._component < self._W.shape[1] or self._W.shape[0] != len(self._images):
             return
         j = self._component
-        self.top_label.setText(f"Top {self._noun}s of component <b>{j}</b> (weight):")
+        scale = 1.0
+        what = "weight"
+        if self._scaled and self._H is not None:
+            scale = float(np.max(self._H[j]))  # the weights view's "× basis max"
+            what = "weight × basis max"
+        self.top_label.setText(f"Top {self._noun}s of component <b>{j}</b> ({what}):")
         top = self.top_images(j)
-        if self.top_list.count() == len(top) and all(
-                self.top_list.item(r).data(Qt.ItemDataRole.UserRole) == int(i)
-                for r, i in enumerate(top)):
-            for r, i in enumerate(top):  # same images: only the weights change
-                self.top_list.item(r).setText(f"{self._W[i, j]:.3g}")
-            return
-        self.top_list.clear()
-        for i in top:
-            item = QListWidgetItem(QIcon(thumbnail_pixmap(self._images[i], TOP_ICON)),
-                                   f"{self._W[i, j]:.3g}")
+        values = np.asarray(self._W[top, j], dtype=float) * scale
+        same = self.top_list.count() == len(top) and all(
+            self.top_list.item(r).data(Qt.ItemDataRole.UserRole) == int(i)
+            for r, i in enumerate(top))
+        if not same:
+            self.top_list.clear()
+        for r, (i, value) in enumerate(zip(top, values)):
+            label = self._label_of(int(i))
+            text = f"{value:.3g}" + (f"\n{label}" if label is not None else "")
+            tip = (f"{i}: {self._names[i]} ({what} {value:.4g}; raw weight "
+                   f"{float(self._W[i, j]):.4g})" + (f"; label {label}" if label else ""))
+            if same:  # same images: only the numbers change
+                item = self.top_list.item(r)
+                item.setText(text)
+                item.setToolTip(tip)
+                continue
+            item = QListWidgetItem(self._icon(int(i)), text)
             item.setData(Qt.ItemDataRole.UserRole, int(i))
-            item.setToolTip(f"{i}: {self._names[i]} (weight {self._W[i, j]:.4g})")
+            item.setToolTip(tip)
+            if label is not None:
+                item.setForeground(QBrush(QColor(*self._label_colour.get(label, (220, 220, 220)))))
             self.top_list.addItem(item)
