@@ -276,7 +276,9 @@ def run_problem(p: Problem, quick: bool, parts: set[str]) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny problems: a harness smoke test")
-    ap.add_argument("--json", type=Path, help="write every number here")
+    ap.add_argument("--json", type=Path,
+                    help="write every number here (default for a full run: "
+                         "results/bench-<date>-<cpu>.json, copied to results/latest.json)")
     ap.add_argument("--markdown", type=Path, help="write the report as Markdown here")
     ap.add_argument("--problems", help="comma-separated: faces,olivetti,hyperspectral,large")
     ap.add_argument("--parts", default="speed,floor,kl,memory,live",
@@ -291,6 +293,9 @@ def main(argv=None) -> int:
     parts = {s.strip() for s in args.parts.split(",") if s.strip()}
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
+    keep = args.json is None and not args.quick and not args.problems and not args.max_repeats
+    if keep:  # a full run is kept, named by date and machine
+        args.json = Path(machine.result_path("bench", started))
     from sides import engine
 
     engine()  # import the engine first: it may set BLAS threads at import
@@ -327,6 +332,9 @@ def main(argv=None) -> int:
         args.json.write_text(json.dumps(results, indent=1, default=float) + "\n")
     if args.markdown:
         args.markdown.write_text(render(results, markdown=True) + "\n")
+    if keep:
+        (args.json.parent / "latest.json").write_text(args.json.read_text())
+        log(f"results: {args.json} (and results/latest.json)")
     failed = [n for n, p in results["problems"].items() if "error" in p]
     return 1 if failed else 0
 

@@ -19,6 +19,22 @@ BLAS_ENV = (
 )
 
 
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def result_path(kind: str, started, machine: dict | None = None) -> str:
+    """Where a benchmark's JSON goes: ``results/<kind>-<YYYYMMDD-HHMM>-<cpu>.json``.
+
+    kind: 'bench', 'stall', ...; started: a datetime; the CPU part is the
+    machine's CPU model in lower case, e.g. 'amd-epyc' or 'intel-xeon-processor',
+    so results from different machines never overwrite each other.
+    """
+    model = (machine or {}).get("cpu_model") or _cpu_model()
+    slug = "-".join("".join(c if c.isalnum() else " " for c in model.lower()).split())
+    slug = slug.replace("-r-", "-").replace("-tm-", "-")[:40] or "machine"
+    return os.path.join(RESULTS_DIR, f"{kind}-{started.strftime('%Y%m%d-%H%M')}-{slug}.json")
+
+
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:

@@ -29,8 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import socket
 import sys
 import tempfile
 import time
@@ -269,9 +267,7 @@ def render(results: dict) -> str:
 
 
 def default_json_path(started: datetime) -> Path:
-    host = socket.gethostname().split(".")[0] or platform.node() or "machine"
-    return (Path(__file__).resolve().parent / "results"
-            / f"stall-{started.strftime('%Y%m%d-%H%M')}-{host}.json")
+    return Path(machine.result_path("stall", started))
 
 
 def main(argv=None) -> int:

@@ -278,7 +278,7 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
         result = fit(X, params, callback=progress.iteration)
         rate = result.n_iter / result.elapsed if result.elapsed > 0 else float("inf")
         progress.line(
-            f"{stop_reason_text(result.stop_reason)} after {result.n_iter} iterations: "
+            f"stopped after {result.n_iter} iterations, {stop_reason_text(result.stop_reason)}: "
             f"loss {result.loss:.6g}, {result.elapsed:.2f} s, {rate:.1f} it/s",
             force=True,
         )

@@ -17,6 +17,7 @@ from typing import Any
 
 from ._version import __version__
 from .core import (
+    SOLVER_REGISTRY,
     COLOR_POLICIES,
     DTYPES,
     HALS_VARIANTS,
@@ -44,7 +45,8 @@ _PARAM_DESTS = (
 )  # fmt: skip
 #: LoadOptions fields and the option dest each comes from
 _LOAD_DESTS = {
-    "recursive": "recursive", "color": "color", "size_policy": "size_policy",
+    "recursive": "recursive", "follow_links": "follow_links", "color": "color",
+    "size_policy": "size_policy",
     "normalize": "normalize", "negative": "negative", "nonfinite": "nonfinite",
     "max_memory_bytes": "max_memory", "workers": "workers",
 }  # fmt: skip
@@ -201,7 +203,8 @@ def add_fit_options(parser: argparse.ArgumentParser) -> dict[str, str]:
     add(nmf, "--loss", type=_choice_type("loss", LOSS_ALIASES),
         help="frobenius (default), kl or is (Itakura-Saito)")
     add(nmf, "--solver", type=_choice_type("solver", SOLVER_ALIASES),
-        help="hals (default, Frobenius only) or mu (multiplicative updates)")
+        help="; ".join(f"{name}: {info.description}" for name, info in SOLVER_REGISTRY.items())
+        + f" (default {next(iter(SOLVER_REGISTRY))})")
     add(nmf, "--init", type=_choice_type("init", tuple(i for i in INITS if i != "custom")),
         help="auto (default), random, nndsvd, nndsvda or nndsvdar")
     add(nmf, "--seed", type=_seed_type, metavar="N",
@@ -221,6 +224,8 @@ def add_fit_options(parser: argparse.ArgumentParser) -> dict[str, str]:
 
     load = parser.add_argument_group("loading")
     add(load, "--recursive", action="store_true", help="descend into sub-folders")
+    add(load, "--follow-links", action="store_true",
+        help="with --recursive, also follow folder links that lead out of the tree")
     add(load, "--color", type=_choice_type("colour policy", COLOR_POLICIES),
         help="colour images: luminance (default), mean or refuse")
     add(load, "--size-policy", type=_choice_type("size policy", SIZE_POLICIES),

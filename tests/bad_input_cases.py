@@ -666,7 +666,7 @@ def check_refused(code: int, err: str, out: Path, expect: tuple[str, ...]) -> st
     return line
 
 
-_PROGRESS = ("iteration ", "stopped (", "loading: ")
+_PROGRESS = ("iteration ", "stopped after ", "loading: ")
 
 
 def check_loaded(code: int, err: str, std: str, out: Path, expect: tuple[str, ...],

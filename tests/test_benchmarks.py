@@ -20,6 +20,9 @@ sys.path.insert(0, str(BENCH))
 import measure  # noqa: E402
 import problems  # noqa: E402
 
+#: seconds, not milliseconds: `pytest -m 'not slow'` leaves it out
+pytestmark = pytest.mark.slow
+
 
 def _finite_pos(x) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x) and x > 0

@@ -71,7 +71,7 @@ def test_fit_on_sample_faces_exports_everything(tmp_path, capsys):
     assert captured.out.strip() == str(out.absolute())
     assert {p.name for p in out.iterdir()} == EXPORTED
     assert "iteration" in captured.err and "it/s" in captured.err
-    assert "stopped (max_iter) after 15 iterations" in captured.err
+    assert "stopped after 15 iterations, reached max iterations (not converged)" in captured.err
     W, H = _factors(out)
     assert W.shape == (100, 4) and H.shape == (4, 25 * 25)
     assert iio.imread(out / "basis_00.png").shape == (25, 25)
@@ -526,3 +526,20 @@ def test_output_folder_is_checked_before_loading_and_fitting(tmp_path, capsys, m
                            capsys.readouterr().err)  # fmt: skip
     assert "--out is empty" in line
     assert blocker.read_text() == "x" and os.listdir(tmp_path) == ["a file"]
+
+
+def test_follow_links_takes_a_folder_link_out_of_the_tree(tmp_path, capsys):
+    # by default a recursive walk stays inside the folder given; --follow-links goes out
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bad_input_cases import good_folder
+
+    folder = good_folder(tmp_path / "in", n=3)
+    good_folder(tmp_path / "outside", n=2)
+    os.symlink(tmp_path / "outside", folder / "elsewhere")
+    args = [str(folder), "--recursive", "-k", "2", "--max-iter", "5", "-q"]
+    assert cli.main(["fit", *args, "--out", str(tmp_path / "a")]) == 0
+    assert "elsewhere ->" in capsys.readouterr().err
+    assert cli.main(["fit", *args, "--follow-links", "--out", str(tmp_path / "b")]) == 0
+    capsys.readouterr()
+    rows = lambda out: (out / "weights.csv").read_text().splitlines()[1:]  # noqa: E731
+    assert len(rows(tmp_path / "a")) == 3 and len(rows(tmp_path / "b")) == 5

@@ -27,6 +27,9 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from nmfviewer.core import NMF
 
+#: seconds, not milliseconds: `pytest -m 'not slow'` leaves it out
+pytestmark = pytest.mark.slow
+
 #: HALS (the default) and multiplicative updates; Itakura-Saito MU is left out of
 #: the full suite for time, see test_mu_transform_is_not_batch_invariant
 ESTIMATORS = [NMF(), NMF(solver="mu", beta_loss="kullback-leibler")]

@@ -20,6 +20,9 @@ from pathlib import Path
 
 import pytest
 
+#: seconds, not milliseconds: `pytest -m 'not slow'` leaves it out
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 TESTS = [
     "tests/core/test_nmf_recovery.py::test_swimmer_parts_recovered",

@@ -193,7 +193,7 @@ def test_a_pillow_warning_becomes_one_warning_line_in_the_cli(tmp_path):
                           check=False, capture_output=True, text=True, env=_env(), timeout=120)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.splitlines()
-    assert all(ln.startswith(("nmfviewer: warning: ", "iteration", "stopped (", "loading: "))
+    assert all(ln.startswith(("nmfviewer: warning: ", "iteration", "stopped after ", "loading: "))
                for ln in lines), proc.stderr
     assert any("palette.png: Pillow says: Palette images with Transparency" in ln
                for ln in lines), proc.stderr

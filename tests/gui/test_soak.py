@@ -23,6 +23,9 @@ from nmfviewer.core.params import NMFParams
 from nmfviewer.gui.main_window import MainWindow
 from nmfviewer.gui.session import FINISHED, PAUSED, RUNNING
 
+#: seconds, not milliseconds: `pytest -m 'not slow'` leaves it out
+pytestmark = pytest.mark.slow
+
 
 #: a soak that has not ended by then hangs (the whole test normally takes ~20 s)
 WATCHDOG_SECONDS = 240
