@@ -38,6 +38,8 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# measure the checkout this file is in (not whichever nmfviewer is installed)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import machine
 import numpy as np

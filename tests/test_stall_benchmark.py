@@ -38,3 +38,5 @@ def test_stall_quick_mode_writes_well_formed_results(tmp_path):
         assert set(case["meets"]) == {"p99_gap_ms", "max_gap_ms", "throughput_ratio"}
         assert case["idle"]["probes"] > 0
     assert "p99" in proc.stdout and "small" in proc.stdout and "cube" in proc.stdout
+    # it measured this checkout's window, not an installed copy
+    assert Path(results["nmfviewer"]) == BENCH.parents[1] / "nmfviewer"

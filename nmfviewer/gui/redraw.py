@@ -18,9 +18,9 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer
 
 #: never more than this many redraws per second
-MIN_INTERVAL = 0.1
+MIN_INTERVAL = 0.15
 #: redrawing may take at most this fraction of the GUI thread's time
-BUDGET = 0.25
+BUDGET = 0.15
 #: and an update never waits longer than this
 MAX_INTERVAL = 2.0
 
