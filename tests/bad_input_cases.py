@@ -476,7 +476,7 @@ CASES: list[Case] = [
     Case("mixed-sizes-refuse", "images of mixed sizes",
          _folder(_mixed_sizes, "--size-policy", "refuse"), "refused",
          ("differ in size", "bigger.png", "size_policy is 'refuse'"),
-         cli_fix=("Use --size-policy resize to resize them to 12x12",),
+         cli_fix=("Use --size-policy resize to resize them to 12 × 12",),
          gui_fix=("File ▸ Load options… ▸ Mixed sizes ▸ “resize to the most common size”",)),
     Case("mixed-colour", "mixed grayscale, RGB, RGBA and palette images",
          _folder(_mixed_colour), "loaded", ("converted", "colour", "c_rgb.png", "d_rgba.png"), 5),

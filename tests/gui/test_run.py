@@ -169,7 +169,7 @@ def test_kl_run_shows_evaluated_losses_and_ends_with_a_real_loss(loaded, qtbot, 
     # the curve shows the evaluated points; the status the final loss
     np.testing.assert_array_equal(w.loss_view._curve.xData, [0, 10, 20, 23])
     assert w.loss_view.status_label.text() == (
-        f"reached max iterations · loss {last.state.loss:.4g}")
+        f"reached max iterations (not converged) · loss {last.state.loss:.4g}")
     s.export(tmp_path / "out")
     res = json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))["result"]
     assert res["final_loss"] == last.state.loss and res["loss_history"][1] is None
