@@ -32,9 +32,8 @@ from statistics import median
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-
-from problems import FULL, QUICK, make_X, nndsvda  # noqa: E402
+import numpy as np
+from problems import FULL, QUICK, make_X, nndsvda
 
 
 def _params(k: int, n_iter: int):

@@ -103,7 +103,7 @@ def render(results: dict, markdown: bool = False) -> str:
             out.append(f"FAILED: {p['error']}")
             continue
         out.append("Time to each scikit-learn run's converged error (medians; nmfviewer "
-                   f"hals_variant='auto'):")
+                   "hals_variant='auto'):")
         out.append(_table(["sklearn run", "sklearn s", "its n_iter", "error (Frobenius)",
                            "nmfviewer s", "nmfviewer iter", "speedup", "best-of"],
                           _speed_rows(p), markdown))

@@ -27,7 +27,7 @@ from .params import LoadOptions
 from .policies import apply_values, check_memory, to_gray
 from .readers import DecodeError, FileInfo, PageInfo, probe, read_pages
 
-__all__ = ["Collection", "load_collection", "discover_files"]
+__all__ = ["Collection", "discover_files", "load_collection"]
 
 Progress = Callable[[int, int], None]
 

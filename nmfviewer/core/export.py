@@ -329,7 +329,7 @@ def _is_our_name(name: str) -> bool:
     )
 
 
-def _temporary_owner(entry_name: str) -> int | None | bool:
+def _temporary_owner(entry_name: str) -> int | bool | None:
     """For a hidden temporary of ours: the pid that wrote it, None for one of an
     older nmfviewer (no pid in its name); False when it is not one of ours."""
     if not (entry_name.startswith(".") and entry_name.endswith(".tmp")):

@@ -55,7 +55,7 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...], aliases: dict | Non
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) or (
+    return (isinstance(value, int) and not isinstance(value, bool)) or (
         hasattr(value, "__index__") and not isinstance(value, (bool, float))
     )
 

@@ -55,7 +55,7 @@ class _NotesHandler(logging.Handler):
         if notes is not None and record.levelno >= logging.WARNING:
             try:
                 _note(notes, record.name.split(".")[0], record.getMessage())
-            except Exception:  # noqa: BLE001, S110 - a malformed record is not worth a crash
+            except Exception:  # a malformed record is not worth a crash
                 pass
 
 
@@ -216,7 +216,7 @@ def read_pages(info: FileInfo, indices: list[int]) -> Iterator[tuple[int, np.nda
             yield item
     except DecodeError as exc:
         error = exc
-    except Exception as exc:  # noqa: BLE001 - decoder failure on a corrupt file
+    except Exception as exc:  # decoder failure on a corrupt file
         error = DecodeError(f"cannot decode it ({_reason(exc)})")
     finally:
         pages.close()
@@ -273,7 +273,7 @@ def _open_pil(path: Path, formats: tuple[str, ...] = PIL_FORMATS) -> Image.Image
     the size is checked by us, from the header (policies.check_memory).
     """
     Image.init()
-    fh = open(path, "rb")  # noqa: SIM115 - handed to the image, closed with it
+    fh = open(path, "rb")  # handed to the image, closed with it
     try:
         prefix = fh.read(16)
         for fmt in formats:
@@ -325,7 +325,7 @@ def _probe_pil(path: Path) -> FileInfo:
 def _exif_orientation(im: Image.Image) -> int:
     try:
         value = int(im.getexif().get(0x0112, 1))
-    except Exception:  # noqa: BLE001 - corrupt EXIF: show the image as stored
+    except Exception:  # corrupt EXIF: show the image as stored
         return 1
     return value if 1 <= value <= 8 else 1
 
@@ -456,7 +456,7 @@ def _first_description(tif: tifffile.TiffFile) -> dict | None:
         if description.startswith("{"):
             meta = json.loads(description)
             return meta if isinstance(meta, dict) else None
-    except Exception:  # noqa: BLE001 - metadata is optional, never fatal
+    except Exception:  # metadata is optional, never fatal
         return None
     return None
 
@@ -469,7 +469,7 @@ def _declared_pages(tif: tifffile.TiffFile) -> int | None:
             # trailing (h, w) or (h, w, samples) are per page
             per_page = tif.pages.first.shape
             return int(np.prod(shape[: len(shape) - len(per_page)], dtype=np.int64))
-    except Exception:  # noqa: BLE001 - metadata is optional, never fatal
+    except Exception:  # metadata is optional, never fatal
         return None
     return None
 
@@ -494,7 +494,7 @@ def _wavelengths(tif: tifffile.TiffFile) -> tuple[tuple[float, ...] | None, str 
     try:
         if tif.imagej_metadata:
             candidates.append(tif.imagej_metadata)
-    except Exception:  # noqa: BLE001, S110 - metadata is optional, never fatal
+    except Exception:  # metadata is optional, never fatal
         pass
     for meta in candidates:
         if not isinstance(meta, dict):
@@ -548,7 +548,7 @@ def _read_tiff(info: FileInfo, indices: list[int]):
         for index in indices:
             try:
                 yield index, _tiff_pixels(tif.pages[index], pages[index])
-            except Exception as exc:  # noqa: BLE001 - e.g. compression tifffile cannot decode
+            except Exception as exc:  # e.g. compression tifffile cannot decode
                 yield index, _pil_fallback(info.path, index, exc)
 
 
@@ -559,7 +559,7 @@ def _pil_fallback(path: Path, index: int, first_error: Exception) -> np.ndarray 
             im.seek(index)
             color, _, _ = _pil_color(im)
             return _pil_pixels(im, color)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return DecodeError(f"cannot decode page {index} ({_reason(first_error)})")
 
 

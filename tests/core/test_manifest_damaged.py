@@ -161,7 +161,7 @@ def _in_thread(func, timeout: float = 10.0):
     def run():
         try:
             box.append(func())
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             box.append(exc)
 
     t = threading.Thread(target=run, daemon=True)

@@ -23,7 +23,6 @@ from nmfviewer.core.params import NMFParams
 from nmfviewer.gui.main_window import MainWindow
 from nmfviewer.gui.session import FINISHED, PAUSED, RUNNING
 
-
 #: a soak that has not ended by then hangs (the whole test normally takes ~20 s)
 WATCHDOG_SECONDS = 240
 #: never converges: runs until stopped

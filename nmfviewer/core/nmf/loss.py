@@ -185,8 +185,8 @@ class FrobeniusLoss:
         while True:
             value = self._value(A, Wt, C, H, B, D)
             if self.tier == 1 and (
-                self.calibrated is None and self.noise[1] > self.precision * value
-                or self.calibrated is not None and self.calls - self.calibrated >= RECALIBRATE
+                (self.calibrated is None and self.noise[1] > self.precision * value)
+                or (self.calibrated is not None and self.calls - self.calibrated >= RECALIBRATE)
             ):
                 # measure tier 1's error on these factors instead of trusting
                 # the prior: on data with a short dimension it is far smaller

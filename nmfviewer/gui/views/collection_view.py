@@ -47,7 +47,7 @@ class ThumbnailModel(QAbstractListModel):
         self.rendered = 0
         self.endResetModel()
 
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt API
+    def rowCount(self, parent=QModelIndex()) -> int:  # Qt API
         return 0 if parent.isValid() else len(self._names)
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
