@@ -51,7 +51,7 @@ def headless(X, W0, H0, k: int, n_iter: int) -> dict:
     t0 = time.perf_counter()
     run = NMFRun(X, params, W0=W0.copy(), H0=H0.copy())
     t_first = None
-    for state in run:
+    for state in run:  # noqa: B007 - the last state is read after the loop
         if t_first is None:
             t_first = time.perf_counter()
     end = time.perf_counter()

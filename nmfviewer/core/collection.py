@@ -188,7 +188,7 @@ def _plan(options: LoadOptions, sources, cancel, progress=None):
         results = list(pool.map(probe_unless_cancelled, [f.path for f in found.found]))
     _check_cancel(cancel)
     slots, skipped, infos = [], [], []
-    for item, info in zip(found.found, results):
+    for item, info in zip(found.found, results, strict=True):
         if isinstance(info, DecodeError):
             skipped.append((item.name, info.reason))
             continue
@@ -282,7 +282,7 @@ def load_collection(paths, options: LoadOptions | None = None, *,
         h, w = target
         decode = sum(3 * size for size, _ in pages) + len(pages) * h * w * 8
         check_memory(len(slots), target, decode, options, largest=pages[0])
-        images = np.empty((len(slots),) + target, dtype=np.float32)
+        images = np.empty((len(slots), *target), dtype=np.float32)
         _decode_all(slots, images, options, workers, progress, cancel)
         keep = [i for i, s in enumerate(slots) if s.ok]
         if not keep or len(keep) == len(slots) or attempt:
@@ -418,7 +418,7 @@ def _assemble(images, kept, found, skipped, infos, sources, options, target) -> 
         info = kept[0].info
         axis_label = "band"
         if info.axis_values is not None:
-            by_page = dict(zip((p.index for p in info.pages), info.axis_values))
+            by_page = dict(zip((p.index for p in info.pages), info.axis_values, strict=True))
             axis_values = np.array([by_page[s.page.index] for s in kept], dtype=np.float64)
             axis_values.flags.writeable = False
             axis_label = f"wavelength ({info.axis_unit or 'nm'})"

@@ -274,10 +274,10 @@ def weights_csv_bytes(names: Sequence[str], W: np.ndarray) -> bytes:
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\n")
     header = ["image", *(f"component_{j}" for j in range(W.shape[1]))]
-    writer.writerow(header + ["image_exact"] if exact else header)
-    for name, row in zip(names, W.tolist()):
+    writer.writerow([*header, "image_exact"] if exact else header)
+    for name, row in zip(names, W.tolist(), strict=True):
         cells = [csv_cell(name), *(_format_float(v) for v in row)]
-        writer.writerow(cells + [encode_exact(name)] if exact else cells)
+        writer.writerow([*cells, encode_exact(name)] if exact else cells)
     return buf.getvalue().encode("utf-8")
 
 

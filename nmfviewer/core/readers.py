@@ -196,7 +196,9 @@ def probe(path: Path, on_page: Callable[[], None] | None = None) -> FileInfo:
                           f"not a readable image ({reason})") from None
 
 
-def read_pages(info: FileInfo, indices: list[int]) -> Iterator[tuple[int, np.ndarray | DecodeError]]:
+def read_pages(
+    info: FileInfo, indices: list[int]
+) -> Iterator[tuple[int, np.ndarray | DecodeError]]:
     """Yield (page index, pixels) for each requested page, opening the file once.
 
     A page that fails to decode yields a DecodeError instead of pixels; a file
@@ -388,7 +390,7 @@ def _tiff_page_info(index: int, page, file_size: int) -> PageInfo:
     dtype = _check_dtype(page.dtype, "TIFF")
     if getattr(page, "imagedepth", 1) > 1:
         raise DecodeError("volumetric (3-D) TIFF pages are not supported")
-    offsets = [o + c for o, c in zip(page.dataoffsets, page.databytecounts) if c]
+    offsets = [o + c for o, c in zip(page.dataoffsets, page.databytecounts, strict=False) if c]
     if offsets and max(offsets) > file_size:
         raise DecodeError(f"file is truncated (page {index} needs {max(offsets)} bytes, "
                           f"the file has {file_size})")

@@ -272,7 +272,7 @@ class MainWindow(QMainWindow):
             return read_labels(folder, c.names)
         except NMFViewerError as exc:  # a broken labels file must not stop the collection
             self.messages.append(str(exc))
-            self.collection_panel.set_warnings(tuple(c.warnings) + (f"labels ignored: {exc}",))
+            self.collection_panel.set_warnings((*c.warnings, f"labels ignored: {exc}"))
             return None
 
     # -- running -----------------------------------------------------------------

@@ -36,8 +36,8 @@ def hals_coefficients(M, l2, block, Mup, coef):  # pragma: no cover - compiled
         s = (j // block) * block
         d = M[j, j] + l2
         inv = 1.0 / d if d > 0 else 0.0
-        for l in range(k):
-            Mup[j, l] = 0.0 if s <= l <= j else M[j, l]
+        for col in range(k):
+            Mup[j, col] = 0.0 if s <= col <= j else M[j, col]
         for i in range(block):
             coef[j, i] = 0.0
         for i in range(j - s):

@@ -148,8 +148,6 @@ def _data_constants(X: np.ndarray, beta: float) -> tuple[float, float]:
 
 
 def _iterate_beta(X, W, H, *, beta, reg, tracker, update_H=True):
-    n, m = X.shape
-    k = H.shape[0]
     dt = X.dtype
     tiny = np.finfo(dt).tiny
     # W H is guarded relative to X's scale: X / max(WH, eps) is scale-free
