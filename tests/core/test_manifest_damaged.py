@@ -197,7 +197,7 @@ def test_a_huge_file_is_refused_from_its_size(tmp_path):
     path = tmp_path / "run.json"
     with open(path, "wb") as fh:
         fh.truncate(MAX_MANIFEST_BYTES + 1)  # sparse: no time, no disk
-    with pytest.raises(ManifestError, match="far larger than any run.json"):
+    with pytest.raises(ManifestError, match=r"far larger than any run\.json"):
         read_manifest(path)
 
 

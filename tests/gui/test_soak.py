@@ -159,7 +159,7 @@ def test_soak_cycles_loads_storms_and_memory(window, folders, qtbot):
             s.resume()
         assert s.run_state == RUNNING
         at = s.latest.state.iteration if s.latest is not None else -1
-        qtbot.waitUntil(lambda: s.latest is not None and s.latest.state.iteration > at + 2,
+        qtbot.waitUntil(lambda at=at: s.latest is not None and s.latest.state.iteration > at + 2,
                         timeout=10_000)
         s.pause()
         qtbot.waitUntil(lambda: s.latest.paused, timeout=10_000)
