@@ -612,7 +612,8 @@ def export_run(
     folder = check_output_folder(out_dir)
     W = np.asarray(result.W)
     H = np.asarray(result.H)
-    shape = tuple(int(s) for s in collection.image_shape)
+    h, w = collection.image_shape
+    shape = (int(h), int(w))
     k = H.shape[0]
     if W.shape != (collection.n_images, k) or H.shape[1] != shape[0] * shape[1]:
         raise ValueError(
@@ -640,8 +641,9 @@ def export_run(
         raise _export_error(exc, folder) from None
 
 
-def _export_locked(folder, producers, npz_args, collection, result, bit_depth, basis_names,
-                   inputs) -> list[Path]:
+def _export_locked(folder: Path, producers: dict[str, Callable[[], bytes]],
+                   npz_args: tuple[Any, ...], collection: Any, result: Any, bit_depth: int,
+                   basis_names: Sequence[str], inputs: Sequence[str | Path]) -> list[Path]:
     owners = _Ownership(folder, inputs)
     owners.check_writable([*producers, FACTORS_NAME, MANIFEST_NAME])
     _remove_stale_temporaries(folder)

@@ -50,7 +50,8 @@ def to_gray(pixels: np.ndarray, color: str, policy: str, name: str, path: Path |
         )
     notes.add("palette" if color == PALETTE else "color")
     if policy == "mean":
-        return rgb.mean(axis=2, dtype=np.float32)
+        mean: np.ndarray = rgb.mean(axis=2, dtype=np.float32)
+        return mean
     gray = np.empty(rgb.shape[:2], dtype=np.float32)
     np.dot(rgb.astype(np.float32, copy=False), LUMA, out=gray)
     return gray
