@@ -80,7 +80,8 @@ def _table(header: list[str], rows: list[list[str]], markdown: bool) -> str:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
         return "\n".join(lines)
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
+    # strict=False: an errored problem's row is shorter than the header (as before)
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths))]
                      + [fmt.format(*r) for r in rows])
