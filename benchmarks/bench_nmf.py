@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from statistics import median
 
@@ -294,7 +294,7 @@ def main(argv=None) -> int:
                     help="skip the one-off timings of hals_variant 'plain' and 'accelerated'")
     args = ap.parse_args(argv)
     parts = {s.strip() for s in args.parts.split(",") if s.strip()}
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     t0 = time.perf_counter()
     keep = args.json is None and not args.quick and not args.problems and not args.max_repeats
     if keep:  # a full run is kept, named by date and machine
@@ -321,7 +321,7 @@ def main(argv=None) -> int:
             p = replace(p, repeats=max(1, min(p.repeats, args.max_repeats)))
         try:
             results["problems"][p.name] = run_problem(p, args.quick, parts)
-        except Exception as exc:  # noqa: BLE001 - one failing problem must not lose the others
+        except Exception as exc:  # one failing problem must not lose the others
             log(f"[{p.name}] FAILED: {exc!r}")
             results["problems"][p.name] = {"description": p.describe(), "error": repr(exc)}
         if args.json:  # partial results survive an interrupted run

@@ -32,9 +32,8 @@ from statistics import median
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-
-from problems import FULL, QUICK, make_X, nndsvda  # noqa: E402
+import numpy as np
+from problems import FULL, QUICK, make_X, nndsvda
 
 
 def _params(k: int, n_iter: int):
@@ -52,7 +51,7 @@ def headless(X, W0, H0, k: int, n_iter: int) -> dict:
     t0 = time.perf_counter()
     run = NMFRun(X, params, W0=W0.copy(), H0=H0.copy())
     t_first = None
-    for state in run:
+    for state in run:  # noqa: B007 - the last state is read after the loop
         if t_first is None:
             t_first = time.perf_counter()
     end = time.perf_counter()

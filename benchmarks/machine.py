@@ -73,7 +73,7 @@ def _mem_total_bytes() -> int | None:
 def _version(module: str) -> str | None:
     try:
         mod = __import__(module)
-    except Exception:  # noqa: BLE001 - a missing package is reported, not fatal
+    except Exception:  # a missing package is reported, not fatal
         return None
     return getattr(mod, "__version__", "?")
 

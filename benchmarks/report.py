@@ -80,8 +80,9 @@ def _table(header: list[str], rows: list[list[str]], markdown: bool) -> str:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
         return "\n".join(lines)
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
-    fmt = "  ".join("{:<%d}" % w for w in widths)
+    # strict=False: an errored problem's row is shorter than the header (as before)
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths))]
                      + [fmt.format(*r) for r in rows])
 
@@ -103,7 +104,7 @@ def render(results: dict, markdown: bool = False) -> str:
             out.append(f"FAILED: {p['error']}")
             continue
         out.append("Time to each scikit-learn run's converged error (medians; nmfviewer "
-                   f"hals_variant='auto'):")
+                   "hals_variant='auto'):")
         out.append(_table(["sklearn run", "sklearn s", "its n_iter", "error (Frobenius)",
                            "nmfviewer s", "nmfviewer iter", "speedup", "best-of"],
                           _speed_rows(p), markdown))

@@ -15,7 +15,6 @@ import warnings
 from statistics import median
 
 import numpy as np
-
 from measure import frobenius_error, kl_divergence
 
 #: relative band above a target in which the exact error is checked every iteration

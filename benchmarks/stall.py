@@ -308,7 +308,7 @@ def main(argv=None) -> int:
         try:
             results["cases"][case.name] = run_case(app, case, seconds,
                                                   IDLE_S_QUICK if args.quick else IDLE_S)
-        except Exception as exc:  # noqa: BLE001 - one failing case must not lose the others
+        except Exception as exc:  # one failing case must not lose the others
             results["cases"][case.name] = {"description": case.describe(), "error": repr(exc)}
     results["loadavg_after"] = list(os.getloadavg())
     out.parent.mkdir(parents=True, exist_ok=True)

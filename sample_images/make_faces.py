@@ -12,8 +12,10 @@ import numpy as np
 from PIL import Image
 from skimage.data import lfw_subset
 
+HERE = Path(__file__).resolve().parent
 
-def main(out: Path = Path(__file__).resolve().parent / "faces") -> None:
+
+def main(out: Path = HERE / "faces") -> None:
     faces = lfw_subset()[:100]  # (100, 25, 25) float64 in [0, 1]
     for i, face in enumerate(faces):
         pixels = np.clip(np.round(face * 255), 0, 255).astype(np.uint8)

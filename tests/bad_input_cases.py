@@ -193,7 +193,7 @@ UNICODE_NAMES = ["scan 01 (copy).png", "Zelle ä ö ü.png", "細胞 画像.png"
 
 
 def _unicode_names(folder: Path) -> None:
-    for name, a in zip(UNICODE_NAMES, pixels(len(UNICODE_NAMES))):
+    for name, a in zip(UNICODE_NAMES, pixels(len(UNICODE_NAMES)), strict=True):
         Image.fromarray(a).save(folder / name)
 
 
@@ -307,7 +307,7 @@ LATIN1_NAMES = [os.fsdecode(b) for b in (b"caf\xe9.png", b"\xc4rger.png", b"na\x
 
 
 def _latin1_names(folder: Path) -> None:
-    for name, a in zip(LATIN1_NAMES, pixels(len(LATIN1_NAMES))):
+    for name, a in zip(LATIN1_NAMES, pixels(len(LATIN1_NAMES)), strict=True):
         Image.fromarray(a).save(folder / name, format="PNG")
 
 
@@ -340,7 +340,7 @@ FORMULA_NAMES = ["=1+2.png", "+A1.png", "-3.png", "@SUM.png", "'quote.png"]
 
 
 def _formula_names(folder: Path) -> None:
-    for name, a in zip(FORMULA_NAMES, pixels(len(FORMULA_NAMES))):
+    for name, a in zip(FORMULA_NAMES, pixels(len(FORMULA_NAMES)), strict=True):
         Image.fromarray(a).save(folder / name)
 
 
@@ -356,7 +356,7 @@ def _newline_name_broken(folder: Path) -> None:
 
 
 def _newline_names_good(folder: Path) -> None:
-    for name, a in zip(["a\nb.png", "tab\there.png", "esc\x1b.png"], pixels(3)):
+    for name, a in zip(["a\nb.png", "tab\there.png", "esc\x1b.png"], pixels(3), strict=True):
         Image.fromarray(a).save(folder / name)
     (folder / "c\nd.txt").write_text("x", encoding="utf-8")  # named in a warning
 

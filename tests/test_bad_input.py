@@ -53,7 +53,8 @@ def _subprocess(args: list[str], *, prefix: tuple[str, ...] = ()) -> subprocess.
     env = {**os.environ, "PYTHONWARNINGS": "default", "PYTHONPATH": path}
     return subprocess.run(
         [*prefix, sys.executable, "-m", "nmfviewer", "fit", *args],
-        check=False, capture_output=True, text=True, timeout=120, env=env, cwd=Path(__file__).parent,
+        check=False, capture_output=True, text=True, timeout=120, env=env,
+        cwd=Path(__file__).parent,
     )  # fmt: skip
 
 

@@ -107,6 +107,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # static analysers see the real names
     from .collection import Collection, load_collection
+    from .discovery import IMAGE_SUFFIXES
     from .errors import (
         ExportError,
         LoadError,
@@ -123,7 +124,6 @@ if TYPE_CHECKING:  # static analysers see the real names
     from .nmf.fit import fit, iterate_nmf, solve_W
     from .nmf.hals import choose_hals_variant
     from .nmf.initialize import initialize
-    from .discovery import IMAGE_SUFFIXES
     from .nmf.prepare import resolve_seed
     from .nmf.registry import SOLVER_REGISTRY, SolverInfo, get_solver, solvers_for
     from .nmf.result import FitResult, loss_of

@@ -19,15 +19,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
-from .discovery import as_path_list, discover, discover_files, list_names, plural
+from .discovery import (
+    Discovery,
+    Found,
+    PathsArg,
+    as_path_list,
+    discover,
+    discover_files,
+    list_names,
+    plural,
+)
 from .errors import LoadError
 from .names import printable
 from .params import LoadOptions
 from .policies import apply_values, check_memory, to_gray
 from .readers import DecodeError, FileInfo, PageInfo, probe, read_pages
 
-__all__ = ["Collection", "load_collection", "discover_files"]
+__all__ = ["Collection", "discover_files", "load_collection"]
 
 Progress = Callable[[int, int], None]
 
@@ -78,7 +88,7 @@ class Collection:
         return self.images.reshape(n, h * w)
 
     @classmethod
-    def from_array(cls, array, names: Sequence[str] | None = None,
+    def from_array(cls, array: npt.ArrayLike, names: Sequence[str] | None = None,
                    options: LoadOptions | None = None) -> Collection:
         """A collection from an (n, h, w) stack or an (n, m) matrix (image
         shape (1, m)). The array is copied to float32 and the value policies
@@ -114,7 +124,10 @@ class Collection:
                 f"{len(self.warnings)} warnings, axis={self.axis_label!r})")
 
 
-def _finish(images, names, source, files, warnings, options, dtypes, axis_values, axis_label):
+def _finish(images: np.ndarray, names: Sequence[str], source: Sequence[Path],
+            files: Sequence[Path], warnings: Sequence[str], options: LoadOptions,
+            dtypes: Sequence[str], axis_values: np.ndarray | None,
+            axis_label: str) -> Collection:
     images.flags.writeable = False
     value_range = (float(images.min()), float(images.max()))
     return Collection(
@@ -137,7 +150,9 @@ _TAG_TEXT = {
 }
 
 
-def _policy_warnings(notes: dict[str, list[str]], resized: dict, options: LoadOptions):
+def _policy_warnings(
+    notes: dict[str, list[str]], resized: dict, options: LoadOptions
+) -> list[str]:
     out = []
     for tag, template in _TAG_TEXT.items():
         if tag in notes:
@@ -166,7 +181,10 @@ class _Slot:
     notes: frozenset[str] = frozenset()
 
 
-def _plan(options: LoadOptions, sources, cancel, progress=None):
+def _plan(
+    options: LoadOptions, sources: list[Path], cancel: threading.Event | None,
+    progress: Progress | None = None,
+) -> tuple[Discovery, list[_Slot], list[tuple[str, str]], list[tuple[Found, FileInfo]]]:
     """Discover the files and read their headers (in a thread pool).
 
     Returns (discovery, one _Slot per image, [(name, reason) skipped], [(Found, FileInfo)]).
@@ -187,8 +205,10 @@ def _plan(options: LoadOptions, sources, cancel, progress=None):
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(probe_unless_cancelled, [f.path for f in found.found]))
     _check_cancel(cancel)
-    slots, skipped, infos = [], [], []
-    for item, info in zip(found.found, results):
+    slots: list[_Slot] = []
+    skipped: list[tuple[str, str]] = []
+    infos: list[tuple[Found, FileInfo]] = []
+    for item, info in zip(found.found, results, strict=True):
         if isinstance(info, DecodeError):
             skipped.append((item.name, info.reason))
             continue
@@ -209,7 +229,7 @@ class _HeaderProgress:
     """Progress while reading the headers of a multi-page stack: (pages read, 0),
     at most every 0.2 s, from any loading thread; a cancel stops the reading."""
 
-    def __init__(self, progress, cancel):
+    def __init__(self, progress: Progress | None, cancel: threading.Event | None) -> None:
         self.progress, self.cancel = progress, cancel
         self.pages = 0
         self._lock = threading.Lock()
@@ -225,11 +245,11 @@ class _HeaderProgress:
             count = self.pages
         if self.cancel is not None and self.cancel.is_set():
             raise DecodeError("cancelled")
-        if due:
+        if due and self.progress is not None:  # due implies a progress callback
             self.progress(count, 0)
 
 
-def _check_cancel(cancel) -> None:
+def _check_cancel(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         raise LoadError("loading cancelled")
 
@@ -251,7 +271,7 @@ def _target_shape(slots: list[_Slot], options: LoadOptions, folder: Path) -> tup
     return target
 
 
-def load_collection(paths, options: LoadOptions | None = None, *,
+def load_collection(paths: PathsArg, options: LoadOptions | None = None, *,
                     progress: Progress | None = None,
                     cancel: threading.Event | None = None) -> Collection:
     """Load folders, image files and multi-page TIFF / .npy stacks as one collection.
@@ -282,7 +302,7 @@ def load_collection(paths, options: LoadOptions | None = None, *,
         h, w = target
         decode = sum(3 * size for size, _ in pages) + len(pages) * h * w * 8
         check_memory(len(slots), target, decode, options, largest=pages[0])
-        images = np.empty((len(slots),) + target, dtype=np.float32)
+        images = np.empty((len(slots), *target), dtype=np.float32)
         _decode_all(slots, images, options, workers, progress, cancel)
         keep = [i for i, s in enumerate(slots) if s.ok]
         if not keep or len(keep) == len(slots) or attempt:
@@ -309,14 +329,15 @@ def load_collection(paths, options: LoadOptions | None = None, *,
     return _assemble(images, kept, found, skipped, infos, sources, options, target)
 
 
-def _sources(paths) -> list[Path]:
+def _sources(paths: PathsArg) -> list[Path]:
     sources = as_path_list(paths)
     if not sources:
         raise LoadError("no files or folders given; choose a folder of images.")
     return sources
 
 
-def _decode_all(slots, images, options, workers, progress, cancel) -> None:
+def _decode_all(slots: list[_Slot], images: np.ndarray, options: LoadOptions, workers: int,
+                progress: Progress | None, cancel: threading.Event | None) -> None:
     by_file: dict[int, list[int]] = {}
     for i, slot in enumerate(slots):
         by_file.setdefault(id(slot.info), []).append(i)
@@ -363,8 +384,9 @@ def _decode_all(slots, images, options, workers, progress, cancel) -> None:
                 # files start in order, so every file before a failed one has
                 # run: the error names the first failing file, whatever the timing
                 failed = [f for f in futures if not f.cancelled() and f.exception() is not None]
-                if failed:
-                    raise failed[0].exception()
+                error = failed[0].exception() if failed else None
+                if error is not None:
+                    raise error
                 break
     _check_cancel(cancel)
 
@@ -379,7 +401,9 @@ def _fill(slot: _Slot, pixels: np.ndarray, out: np.ndarray, options: LoadOptions
     slot.ok = True
 
 
-def _raise_nothing_loadable(sources, found, skipped) -> None:
+def _raise_nothing_loadable(
+    sources: list[Path], found: Discovery, skipped: list[tuple[str, str]]
+) -> None:
     where = ", ".join(str(s) for s in sources)
     details = "; ".join(f"{name}: {reason}" for name, reason in skipped[:6])
     if len(skipped) > 6:
@@ -394,7 +418,9 @@ def _raise_nothing_loadable(sources, found, skipped) -> None:
     )
 
 
-def _assemble(images, kept, found, skipped, infos, sources, options, target) -> Collection:
+def _assemble(images: np.ndarray, kept: list[_Slot], found: Discovery,
+              skipped: list[tuple[str, str]], infos: list[tuple[Found, FileInfo]],
+              sources: list[Path], options: LoadOptions, target: tuple[int, int]) -> Collection:
     warnings = found.warnings()
     for name, reason in skipped:
         warnings.append(f"skipped {name}: {reason}")
@@ -418,7 +444,7 @@ def _assemble(images, kept, found, skipped, infos, sources, options, target) -> 
         info = kept[0].info
         axis_label = "band"
         if info.axis_values is not None:
-            by_page = dict(zip((p.index for p in info.pages), info.axis_values))
+            by_page = dict(zip((p.index for p in info.pages), info.axis_values, strict=True))
             axis_values = np.array([by_page[s.page.index] for s in kept], dtype=np.float64)
             axis_values.flags.writeable = False
             axis_label = f"wavelength ({info.axis_unit or 'nm'})"

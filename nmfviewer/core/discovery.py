@@ -40,6 +40,8 @@ _PROGRESS_EVERY = 0.2
 
 #: progress(files found so far, 0): total 0 means "still discovering"
 Progress = Callable[[int, int], None]
+#: what the user may give as the paths to load: one path or several
+PathsArg = str | os.PathLike | Iterable[str | os.PathLike]
 
 
 def natural_key(text: str) -> tuple:
@@ -128,7 +130,7 @@ class Discovery:
         return out
 
 
-def as_path_list(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
+def as_path_list(paths: PathsArg) -> list[Path]:
     if isinstance(paths, (str, os.PathLike)):
         return [Path(paths)]
     return [Path(p) for p in paths]
@@ -247,7 +249,7 @@ def _is_special(entry: os.DirEntry) -> bool:
     return not stat.S_ISREG(mode)
 
 
-def discover(paths, recursive: bool = False, *, follow_links: bool = False,
+def discover(paths: PathsArg, recursive: bool = False, *, follow_links: bool = False,
              progress: Progress | None = None,
              cancel: threading.Event | None = None) -> Discovery:
     """Walk ``paths`` (folders and files) into a :class:`Discovery`.
@@ -307,7 +309,9 @@ def _identity(path: Path) -> object:
         return os.path.abspath(path)
 
 
-def _raise_nothing_in(folder: Path, found: Discovery, before: tuple[int, int], recursive: bool):
+def _raise_nothing_in(
+    folder: Path, found: Discovery, before: tuple[int, int], recursive: bool
+) -> None:
     non_images = found.non_images[before[0]:]
     subfolders = found.subfolders[before[1]:]
     if non_images:
@@ -342,7 +346,7 @@ def _make_names_unique(found: list[Found]) -> None:
             item.name = str(item.path)
 
 
-def discover_files(paths, recursive: bool = False) -> tuple[list[Path], list[str]]:
+def discover_files(paths: PathsArg, recursive: bool = False) -> tuple[list[Path], list[str]]:
     """Image files under ``paths`` in natural order, and plain-words warnings
     about what was skipped (non-image files, sub-folders, link loops).
 

@@ -84,7 +84,7 @@ class NMFViewerError(Exception):
         return (_rebuild, (type(self), self.message, dict(self.__dict__)))
 
 
-def _rebuild(cls: type, message: str, state: dict[str, Any]) -> NMFViewerError:
+def _rebuild(cls: type[NMFViewerError], message: str, state: dict[str, Any]) -> NMFViewerError:
     exc = cls.__new__(cls)
     Exception.__init__(exc, message)
     exc.__dict__.update(state)

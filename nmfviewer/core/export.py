@@ -274,10 +274,10 @@ def weights_csv_bytes(names: Sequence[str], W: np.ndarray) -> bytes:
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\n")
     header = ["image", *(f"component_{j}" for j in range(W.shape[1]))]
-    writer.writerow(header + ["image_exact"] if exact else header)
-    for name, row in zip(names, W.tolist()):
+    writer.writerow([*header, "image_exact"] if exact else header)
+    for name, row in zip(names, W.tolist(), strict=True):
         cells = [csv_cell(name), *(_format_float(v) for v in row)]
-        writer.writerow(cells + [encode_exact(name)] if exact else cells)
+        writer.writerow([*cells, encode_exact(name)] if exact else cells)
     return buf.getvalue().encode("utf-8")
 
 
@@ -329,7 +329,7 @@ def _is_our_name(name: str) -> bool:
     )
 
 
-def _temporary_owner(entry_name: str) -> int | None | bool:
+def _temporary_owner(entry_name: str) -> int | bool | None:
     """For a hidden temporary of ours: the pid that wrote it, None for one of an
     older nmfviewer (no pid in its name); False when it is not one of ours."""
     if not (entry_name.startswith(".") and entry_name.endswith(".tmp")):
@@ -612,7 +612,8 @@ def export_run(
     folder = check_output_folder(out_dir)
     W = np.asarray(result.W)
     H = np.asarray(result.H)
-    shape = tuple(int(s) for s in collection.image_shape)
+    h, w = collection.image_shape
+    shape = (int(h), int(w))
     k = H.shape[0]
     if W.shape != (collection.n_images, k) or H.shape[1] != shape[0] * shape[1]:
         raise ValueError(
@@ -640,8 +641,9 @@ def export_run(
         raise _export_error(exc, folder) from None
 
 
-def _export_locked(folder, producers, npz_args, collection, result, bit_depth, basis_names,
-                   inputs) -> list[Path]:
+def _export_locked(folder: Path, producers: dict[str, Callable[[], bytes]],
+                   npz_args: tuple[Any, ...], collection: Any, result: Any, bit_depth: int,
+                   basis_names: Sequence[str], inputs: Sequence[str | Path]) -> list[Path]:
     owners = _Ownership(folder, inputs)
     owners.check_writable([*producers, FACTORS_NAME, MANIFEST_NAME])
     _remove_stale_temporaries(folder)

@@ -67,7 +67,7 @@ def _pil_text_mask(text: str) -> np.ndarray:
 
     font = ImageFont.load_default()
     left, top, right, bottom = font.getbbox(text)
-    img = Image.new("L", (max(1, right - left), max(1, bottom - top)), 0)
+    img = Image.new("L", (max(1, int(right - left)), max(1, int(bottom - top))), 0)
     ImageDraw.Draw(img).text((-left, -top), text, fill=255, font=font)
     return np.asarray(img) >= 128
 

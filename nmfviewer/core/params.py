@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Self
 
 from .errors import ParameterError
 from .nmf.registry import SOLVERS as _SOLVER_REGISTRY
@@ -43,7 +43,9 @@ NONFINITE_POLICIES = ("error", "zero")
 SEED_LIMIT = 2**32
 
 
-def _choice(name: str, value: Any, allowed: tuple[str, ...], aliases: dict | None = None) -> str:
+def _choice(
+    name: str, value: Any, allowed: tuple[str, ...], aliases: dict[str, str] | None = None
+) -> str:
     key = value.lower() if isinstance(value, str) else value
     if aliases is not None and key in aliases:
         return aliases[key]
@@ -55,7 +57,7 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...], aliases: dict | Non
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) or (
+    return (isinstance(value, int) and not isinstance(value, bool)) or (
         hasattr(value, "__index__") and not isinstance(value, (bool, float))
     )
 
@@ -127,10 +129,11 @@ class _Serializable:
     """asdict/from_dict round trip for manifests (run.json)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]
+        data: dict[str, Any] = asdict(self)  # type: ignore[call-overload]  # a dataclass mixin
+        return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]):
+    def from_dict(cls, data: dict[str, Any]) -> Self:
         names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
         unknown = set(data) - names
         if unknown:

@@ -50,7 +50,8 @@ def to_gray(pixels: np.ndarray, color: str, policy: str, name: str, path: Path |
         )
     notes.add("palette" if color == PALETTE else "color")
     if policy == "mean":
-        return rgb.mean(axis=2, dtype=np.float32)
+        mean: np.ndarray = rgb.mean(axis=2, dtype=np.float32)
+        return mean
     gray = np.empty(rgb.shape[:2], dtype=np.float32)
     np.dot(rgb.astype(np.float32, copy=False), LUMA, out=gray)
     return gray
@@ -169,7 +170,8 @@ def check_memory(n_images: int, shape: tuple[int, int], decode_bytes: int,
             fix = (f"the largest image, {largest[1]}, alone needs {human_bytes(3 * largest[0])} "
                    "to decode: leave it out or shrink it")
         raise MemoryLimitError(
-            f"loading {n_images} image{'' if n_images == 1 else 's'} of {shape[1]}x{shape[0]} pixels needs "
+            f"loading {n_images} image{'' if n_images == 1 else 's'} "
+            f"of {shape[1]}x{shape[0]} pixels needs "
             f"{human_bytes(need)} as float32 but the limit is {human_bytes(limit)} ({why}).",
             field="max_memory_bytes", value=limit,
             hint=f"{fix[0].upper()}{fix[1:]}, or raise the limit ({{option}}).",

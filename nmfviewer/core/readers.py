@@ -20,9 +20,10 @@ import re
 import struct
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, TextIO
 
 import numpy as np
 import tifffile
@@ -55,7 +56,7 @@ class _NotesHandler(logging.Handler):
         if notes is not None and record.levelno >= logging.WARNING:
             try:
                 _note(notes, record.name.split(".")[0], record.getMessage())
-            except Exception:  # noqa: BLE001, S110 - a malformed record is not worth a crash
+            except Exception:  # a malformed record is not worth a crash
                 pass
 
 
@@ -75,25 +76,28 @@ def _note(notes: list[str], library: str, message: object) -> None:
 _hook_lock = threading.Lock()
 
 
-def _showwarning(message, category, filename, lineno, file=None, line=None):
+def _showwarning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: TextIO | None = None, line: str | None = None) -> None:
     notes = getattr(_capture, "notes", None)
     if notes is None:
-        return _showwarning.previous(message, category, filename, lineno, file, line)
+        return _previous_showwarning(message, category, filename, lineno, file, line)
     library = "tifffile" if "tifffile" in str(filename) else (
         "Pillow" if "PIL" in str(filename) else "Python")
     _note(notes, library, message)
     return None
 
 
-_showwarning.previous = warnings.showwarning  # type: ignore[attr-defined]
+#: where warnings went before the hook (every other thread's warnings still go there)
+_previous_showwarning = warnings.showwarning
 
 
 def _install_warning_hook() -> None:
     """Route warnings of a capturing thread to its notes; every other thread's
     warnings go where they went before (the previous showwarning)."""
+    global _previous_showwarning
     with _hook_lock:
         if warnings.showwarning is not _showwarning:
-            _showwarning.previous = warnings.showwarning  # type: ignore[attr-defined]
+            _previous_showwarning = warnings.showwarning
             warnings.showwarning = _showwarning
 
 
@@ -196,7 +200,13 @@ def probe(path: Path, on_page: Callable[[], None] | None = None) -> FileInfo:
                           f"not a readable image ({reason})") from None
 
 
-def read_pages(info: FileInfo, indices: list[int]) -> Iterator[tuple[int, np.ndarray | DecodeError]]:
+#: a backend's page reader: a generator (read_pages closes it) of (page index, pixels)
+_Pages = Generator[tuple[int, np.ndarray | DecodeError], None, None]
+
+
+def read_pages(
+    info: FileInfo, indices: list[int]
+) -> Iterator[tuple[int, np.ndarray | DecodeError]]:
     """Yield (page index, pixels) for each requested page, opening the file once.
 
     A page that fails to decode yields a DecodeError instead of pixels; a file
@@ -216,7 +226,7 @@ def read_pages(info: FileInfo, indices: list[int]) -> Iterator[tuple[int, np.nda
             yield item
     except DecodeError as exc:
         error = exc
-    except Exception as exc:  # noqa: BLE001 - decoder failure on a corrupt file
+    except Exception as exc:  # decoder failure on a corrupt file
         error = DecodeError(f"cannot decode it ({_reason(exc)})")
     finally:
         pages.close()
@@ -273,7 +283,7 @@ def _open_pil(path: Path, formats: tuple[str, ...] = PIL_FORMATS) -> Image.Image
     the size is checked by us, from the header (policies.check_memory).
     """
     Image.init()
-    fh = open(path, "rb")  # noqa: SIM115 - handed to the image, closed with it
+    fh = open(path, "rb")  # handed to the image, closed with it
     try:
         prefix = fh.read(16)
         for fmt in formats:
@@ -325,7 +335,7 @@ def _probe_pil(path: Path) -> FileInfo:
 def _exif_orientation(im: Image.Image) -> int:
     try:
         value = int(im.getexif().get(0x0112, 1))
-    except Exception:  # noqa: BLE001 - corrupt EXIF: show the image as stored
+    except Exception:  # corrupt EXIF: show the image as stored
         return 1
     return value if 1 <= value <= 8 else 1
 
@@ -372,7 +382,7 @@ def _pil_pixels(im: Image.Image, color: str) -> np.ndarray:
     return _native(array)
 
 
-def _read_pil(info: FileInfo, indices: list[int]):
+def _read_pil(info: FileInfo, indices: list[int]) -> _Pages:
     with _open_pil(info.path) as im:
         # first frame only (GIF); decode errors (truncated files) raise here
         page = info.pages[0]
@@ -382,13 +392,13 @@ def _read_pil(info: FileInfo, indices: list[int]):
 # ---------------------------------------------------------------- TIFF
 
 
-def _tiff_page_info(index: int, page, file_size: int) -> PageInfo:
+def _tiff_page_info(index: int, page: Any, file_size: int) -> PageInfo:
     if page.is_reduced:
         raise DecodeError("thumbnail page")
     dtype = _check_dtype(page.dtype, "TIFF")
     if getattr(page, "imagedepth", 1) > 1:
         raise DecodeError("volumetric (3-D) TIFF pages are not supported")
-    offsets = [o + c for o, c in zip(page.dataoffsets, page.databytecounts) if c]
+    offsets = [o + c for o, c in zip(page.dataoffsets, page.databytecounts, strict=False) if c]
     if offsets and max(offsets) > file_size:
         raise DecodeError(f"file is truncated (page {index} needs {max(offsets)} bytes, "
                           f"the file has {file_size})")
@@ -410,7 +420,9 @@ def _tiff_page_info(index: int, page, file_size: int) -> PageInfo:
 
 def _probe_tiff(path: Path, on_page: Callable[[], None] | None = None) -> FileInfo:
     size = path.stat().st_size
-    pages, notes, skipped = [], [], {}
+    pages: list[PageInfo] = []
+    notes: list[str] = []
+    skipped: dict[str, list[int]] = {}
     with tifffile.TiffFile(path) as tif:
         n_pages = len(tif.pages)
         for index in range(n_pages):
@@ -456,7 +468,7 @@ def _first_description(tif: tifffile.TiffFile) -> dict | None:
         if description.startswith("{"):
             meta = json.loads(description)
             return meta if isinstance(meta, dict) else None
-    except Exception:  # noqa: BLE001 - metadata is optional, never fatal
+    except Exception:  # metadata is optional, never fatal
         return None
     return None
 
@@ -469,12 +481,12 @@ def _declared_pages(tif: tifffile.TiffFile) -> int | None:
             # trailing (h, w) or (h, w, samples) are per page
             per_page = tif.pages.first.shape
             return int(np.prod(shape[: len(shape) - len(per_page)], dtype=np.int64))
-    except Exception:  # noqa: BLE001 - metadata is optional, never fatal
+    except Exception:  # metadata is optional, never fatal
         return None
     return None
 
 
-def _number(value) -> float | None:
+def _number(value: Any) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, str):
@@ -494,7 +506,7 @@ def _wavelengths(tif: tifffile.TiffFile) -> tuple[tuple[float, ...] | None, str 
     try:
         if tif.imagej_metadata:
             candidates.append(tif.imagej_metadata)
-    except Exception:  # noqa: BLE001, S110 - metadata is optional, never fatal
+    except Exception:  # metadata is optional, never fatal
         pass
     for meta in candidates:
         if not isinstance(meta, dict):
@@ -504,12 +516,13 @@ def _wavelengths(tif: tifffile.TiffFile) -> tuple[tuple[float, ...] | None, str 
             raw = meta.get(key)
             if isinstance(raw, (list, tuple)) and raw:
                 numbers = [_number(v) for v in raw]
-                if all(n is not None and np.isfinite(n) for n in numbers):
-                    return tuple(numbers), str(unit)
+                finite = [n for n in numbers if n is not None and np.isfinite(n)]
+                if len(finite) == len(numbers):
+                    return tuple(finite), str(unit)
     return None, None
 
 
-def _tiff_pixels(page, info: PageInfo) -> np.ndarray:
+def _tiff_pixels(page: Any, info: PageInfo) -> np.ndarray:
     array = page.asarray()
     if info.color in (GRAY, PALETTE) and int(page.photometric) == 3:
         cmap = page.colormap
@@ -535,20 +548,22 @@ def _invert_min_is_white(array: np.ndarray, bits: int) -> np.ndarray:
         top = np.iinfo(array.dtype).max
         if 0 < bits < array.dtype.itemsize * 8:
             top = (1 << bits) - 1
-        return (np.asarray(top, dtype=array.dtype) - np.minimum(array, top)).astype(array.dtype)
+        flipped: np.ndarray = np.asarray(top, dtype=array.dtype) - np.minimum(array, top)
+        return flipped.astype(array.dtype)
     finite = array[np.isfinite(array)]
     in_unit = finite.size == 0 or (finite.min() >= 0 and finite.max() <= 1)
     peak = 1.0 if in_unit else float(finite.max())
-    return (np.asarray(peak, dtype=array.dtype) - array).astype(array.dtype)
+    inverted: np.ndarray = np.asarray(peak, dtype=array.dtype) - array
+    return inverted.astype(array.dtype)
 
 
-def _read_tiff(info: FileInfo, indices: list[int]):
+def _read_tiff(info: FileInfo, indices: list[int]) -> _Pages:
     pages = {p.index: p for p in info.pages}
     with tifffile.TiffFile(info.path) as tif:
         for index in indices:
             try:
                 yield index, _tiff_pixels(tif.pages[index], pages[index])
-            except Exception as exc:  # noqa: BLE001 - e.g. compression tifffile cannot decode
+            except Exception as exc:  # e.g. compression tifffile cannot decode
                 yield index, _pil_fallback(info.path, index, exc)
 
 
@@ -559,7 +574,7 @@ def _pil_fallback(path: Path, index: int, first_error: Exception) -> np.ndarray 
             im.seek(index)
             color, _, _ = _pil_color(im)
             return _pil_pixels(im, color)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return DecodeError(f"cannot decode page {index} ({_reason(first_error)})")
 
 
@@ -604,7 +619,7 @@ def _npy_layout(shape: tuple[int, ...]) -> tuple[int, int, int, int, bool]:
                       "(need (h, w), (h, w, 3|4), (n, h, w) or (n, h, w, 3|4))")
 
 
-def _read_npy(info: FileInfo, indices: list[int]):
+def _read_npy(info: FileInfo, indices: list[int]) -> _Pages:
     array = np.load(info.path, mmap_mode="r", allow_pickle=False)
     try:
         single = _npy_layout(array.shape)[4]

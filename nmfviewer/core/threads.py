@@ -36,6 +36,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,7 +150,7 @@ def choose_blas_threads(
     return ThreadChoice(n, "auto", f"measured: {n} threads {min(ratios):.2f}x faster")
 
 
-def gemm_probe(shape: tuple[int, int], k: int):
+def gemm_probe(shape: tuple[int, int], k: int) -> Callable[[int], float]:
     """``measure(threads) -> seconds`` of one (k x r) @ (r x m) float32 GEMM at that
     many BLAS threads, on a block of X's shape (r rows of m pixels, at most ~1 M
     entries, allocated once)."""

@@ -88,7 +88,7 @@ class RecentPaths:
 
     def add(self, paths: list[str]) -> None:
         recent = [r for r in self.entries() if r != paths]
-        self.settings.setValue("recent", json.dumps(([paths] + recent)[:MAX_RECENT]))
+        self.settings.setValue("recent", json.dumps([paths, *recent][:MAX_RECENT]))
 
     def remove(self, paths: list[str]) -> bool:
         """Drop an entry (a load from it failed); True when it was listed."""

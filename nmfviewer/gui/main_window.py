@@ -272,7 +272,7 @@ class MainWindow(QMainWindow):
             return read_labels(folder, c.names)
         except NMFViewerError as exc:  # a broken labels file must not stop the collection
             self.messages.append(str(exc))
-            self.collection_panel.set_warnings(tuple(c.warnings) + (f"labels ignored: {exc}",))
+            self.collection_panel.set_warnings((*c.warnings, f"labels ignored: {exc}"))
             return None
 
     # -- running -----------------------------------------------------------------
@@ -469,14 +469,14 @@ class MainWindow(QMainWindow):
 
         about(self, __version__)
 
-    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def dragEnterEvent(self, event) -> None:  # Qt API
         if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
             event.acceptProposedAction()
             self.statusBar().showMessage("Drop to load as a new collection", 3000)
 
     dragMoveEvent = dragEnterEvent
 
-    def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def dropEvent(self, event) -> None:  # Qt API
         paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         if paths:
             event.acceptProposedAction()
@@ -498,7 +498,7 @@ class MainWindow(QMainWindow):
         cmap = str(self.settings.value("colormap", DEFAULT_COLORMAP))
         self.set_colormap(cmap if cmap in COLORMAPS else DEFAULT_COLORMAP)
 
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def closeEvent(self, event) -> None:  # Qt API
         if (self.ask_on_close and self.session.has_unsaved_results
                 and not self.session.confirm("Quit? The current results have not been "
                                              "exported and will be lost.")):

@@ -179,7 +179,7 @@ class FitWorker(QThread):
         return not self._running.is_set()
 
     # -- the thread ----------------------------------------------------------
-    def run(self) -> None:  # noqa: D401 - QThread API
+    def run(self) -> None:  # QThread API
         try:
             self._loop()
         except NMFViewerError as exc:
@@ -255,7 +255,7 @@ class LoadWorker(QThread):
             self._last_progress = now
             self.progress.emit(self.request_id, int(done), int(total))
 
-    def run(self) -> None:  # noqa: D401 - QThread API
+    def run(self) -> None:  # QThread API
         try:
             collection = self._load(
                 self._paths, self._options, progress=self._on_progress, cancel=self._cancel

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+HERE = Path(__file__).resolve().parent
 SEED = 20240229
 SIZE, BANDS, R = 64, 100, 4
 NOISE = 0.002
@@ -57,7 +58,7 @@ def make_spectral() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return cube.astype(np.float32), endmembers, abundances, wavelengths
 
 
-def main(out: Path = Path(__file__).resolve().parent) -> None:
+def main(out: Path = HERE) -> None:
     import tifffile
 
     cube, endmembers, abundances, wavelengths = make_spectral()

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+HERE = Path(__file__).resolve().parent
 SIZE = 32
 TORSO = (slice(10, 22), slice(15, 17))  # rows 10..21, columns 15..16
 # (joint row, joint column, angles in degrees; 0 = right, 90 = up)
@@ -37,8 +38,8 @@ def _segment(row: float, col: float, angle: float) -> np.ndarray:
     part = np.zeros((SIZE, SIZE))
     rad = np.deg2rad(angle)
     for t in np.linspace(START, START + LENGTH, 64):
-        r = int(round(row - t * np.sin(rad)))
-        c = int(round(col + t * np.cos(rad)))
+        r = round(row - t * np.sin(rad))
+        c = round(col + t * np.cos(rad))
         if 0 <= r < SIZE and 0 <= c < SIZE:
             part[r, c] = 1.0
     return part
@@ -68,7 +69,7 @@ def make_swimmer() -> tuple[np.ndarray, np.ndarray]:
     return images, parts
 
 
-def main(out: Path = Path(__file__).resolve().parent) -> None:
+def main(out: Path = HERE) -> None:
     from PIL import Image
 
     images, parts = make_swimmer()

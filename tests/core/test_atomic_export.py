@@ -118,7 +118,7 @@ def _check_final_file(path: Path) -> None:
         with np.load(path, allow_pickle=False) as z:
             assert z["W"].shape == (N, K) and z["H"].shape == (K, H_ * W_)
             for key in z.files:
-                z[key]  # noqa: B018 - reads (and CRC-checks) every member
+                z[key]  # reads (and CRC-checks) every member
     elif name == "run.json":
         json.loads(path.read_text(encoding="utf-8"))
         read_manifest(path)

@@ -357,7 +357,7 @@ def test_colour_mean_and_refuse(tmp_path):
     _colour_folder(tmp_path)
     coll = load_collection(tmp_path, LoadOptions(color="mean"))
     np.testing.assert_allclose(coll.images[1], (100 + 50 + 200) / 3, rtol=1e-6)
-    with pytest.raises(LoadError, match="b_rgb.png is a colour image") as info:
+    with pytest.raises(LoadError, match=r"b_rgb\.png is a colour image") as info:
         load_collection(tmp_path, LoadOptions(color="refuse", workers=1))
     assert "color='luminance'" in str(info.value)
 
@@ -446,7 +446,7 @@ def test_nonfinite_values_error_and_zero(tmp_path, bad):
     data = ramp(3, 3, np.float32)
     data[1, 1] = bad
     write_tiff(tmp_path / "nan.tif", data)
-    with pytest.raises(LoadError, match="nan.tif has 1 non-finite value") as info:
+    with pytest.raises(LoadError, match=r"nan\.tif has 1 non-finite value") as info:
         load_collection(tmp_path)
     assert "nonfinite='zero'" in str(info.value)
     coll = load_collection(tmp_path, LoadOptions(nonfinite="zero"))
@@ -457,7 +457,7 @@ def test_nonfinite_values_error_and_zero(tmp_path, bad):
 
 def test_float64_too_large_for_float32(tmp_path):
     np.save(tmp_path / "huge.npy", np.full((2, 2), 1e300))
-    with pytest.raises(LoadError, match="huge.npy has values too large"):
+    with pytest.raises(LoadError, match=r"huge\.npy has values too large"):
         load_collection(tmp_path)
 
 
@@ -590,7 +590,7 @@ def test_error_in_one_worker_stops_the_load(tmp_path):
     for i in range(8):
         write_tiff(tmp_path / f"f{i}.tif", ramp(3, 3, np.float32))
     write_tiff(tmp_path / "f5.tif", ramp(3, 3, np.float32) - 1)
-    with pytest.raises(LoadError, match="f5.tif has negative values"):
+    with pytest.raises(LoadError, match=r"f5\.tif has negative values"):
         load_collection(tmp_path, LoadOptions(workers=2))
 
 
@@ -663,7 +663,7 @@ def test_fuzz_random_arrays(tmp_path_factory, data, kind, cut, negative, nonfini
     if coll is None or cut < 1 or kind == "png" or normalize != "none":
         return
     # a complete tif/npy file that loaded: compare with the policies done by hand
-    stack = data.astype(np.float64).reshape((-1,) + coll.image_shape)
+    stack = data.astype(np.float64).reshape((-1, *coll.image_shape))
     expected = np.nan_to_num(stack, nan=0.0, posinf=0.0, neginf=0.0)
     assert nonfinite == "zero" or np.isfinite(stack).all()
     if negative == "clip":

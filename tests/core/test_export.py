@@ -208,7 +208,7 @@ def test_changed_inputs_are_reported(run, exported, tmp_path):
     m = read_manifest(exported[0] / "run.json")
     extra = tmp_path / "extra.png"
     extra.write_bytes(b"x")
-    notes = m.changed_inputs(list(collection.files[1:]) + [extra])
+    notes = m.changed_inputs([*collection.files[1:], extra])
     assert len(notes) == 2
     assert str(Path(collection.files[0]).absolute()) in notes[0]
     assert str(extra.absolute()) in notes[1]

@@ -90,7 +90,7 @@ def test_non_utf8_names_round_trip_into_every_file(folder_bytes, tmp_path):
 def test_cli_fit_and_replay_with_latin1_names_in_real_processes(tmp_path):
     """The issue's case end to end: fit exports (no traceback), replay finds the files."""
     folder = tmp_path / os.fsdecode(b"Bilder \xe9t\xe9")
-    _images(folder, LATIN1 + [os.fsdecode(b"line\nbreak \xe9.png")], seed=1)
+    _images(folder, [*LATIN1, os.fsdecode(b"line\nbreak \xe9.png")], seed=1)
     out = tmp_path / os.fsdecode(b"r\xe9sultats")
     cmd = [sys.executable, "-m", "nmfviewer", "fit"]
     proc = subprocess.run([*cmd, folder, "-k", "2", "--max-iter", "5", "--out", out],
@@ -169,7 +169,7 @@ def test_a_file_changed_since_our_export_is_not_ours_any_more(small, tmp_path):
     out = tmp_path / "out"
     export_run(out, small, _result(small))
     (out / "weights.csv").write_text("edited by hand\n", encoding="utf-8")
-    with pytest.raises(ExportError, match="weights.csv"):
+    with pytest.raises(ExportError, match=r"weights\.csv"):
         export_run(out, small, _result(small, seed=1))
     assert (out / "weights.csv").read_text(encoding="utf-8") == "edited by hand\n"
 
@@ -180,7 +180,7 @@ def test_a_link_in_place_of_our_file_is_refused(small, tmp_path):
     target = tmp_path / "elsewhere.csv"
     target.write_text("keep", encoding="utf-8")
     os.symlink(target, out / "weights.csv")
-    with pytest.raises(ExportError, match="weights.csv"):
+    with pytest.raises(ExportError, match=r"weights\.csv"):
         export_run(out, small, _result(small))
     assert os.path.islink(out / "weights.csv") and target.read_text(encoding="utf-8") == "keep"
 
@@ -209,7 +209,7 @@ def test_inputs_of_this_run_are_never_overwritten_or_removed(tmp_path):
     # an input in the way of a file to write is refused, and left alone
     third = load_collection([out / "basis_00.png", *inputs[2:]])
     kept = (out / "basis_00.png").read_bytes()
-    with pytest.raises(ExportError, match="basis_00.png in folder .* is an input of this run"):
+    with pytest.raises(ExportError, match=r"basis_00\.png in folder .* is an input of this run"):
         export_run(out, third, _result(third, k=2, seed=6))
     assert (out / "basis_00.png").read_bytes() == kept
 
@@ -276,7 +276,7 @@ def test_two_processes_exporting_into_one_folder_do_not_interfere(tmp_path):
         for p in procs:
             p.kill()
             p.wait()
-    for p, (stdout, stderr) in zip(procs, results):
+    for p, (stdout, stderr) in zip(procs, results, strict=True):
         assert p.returncode == 0, stderr
         assert stdout == "done\n"
     # the folder is one complete export: run.json lists exactly the files there

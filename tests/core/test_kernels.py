@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nmfviewer.core.nmf import _kernels as K
+from nmfviewer.core.nmf import _kernels
 from nmfviewer.core.nmf.hals import _Updater
 from nmfviewer.core.nmf.products import HXt
 
@@ -72,7 +72,7 @@ def test_kernels_match_their_python_bodies(dtype):
     M = M + M.T
     M[3, 3] = 0.0  # a dead row
     outs = []
-    for fn in (K.hals_coefficients, K.hals_coefficients.py_func):
+    for fn in (_kernels.hals_coefficients, _kernels.hals_coefficients.py_func):
         Mup, coef = np.empty((k, k), dtype), np.empty((k, b), dtype)
         fn(M, dtype(0.5), b, Mup, coef)
         outs.append((Mup, coef))
@@ -83,7 +83,7 @@ def test_kernels_match_their_python_bodies(dtype):
     G = rng.random((k, p)).astype(dtype)
     F0 = rng.random((k, p)).astype(dtype)
     results = []
-    for fn in (K.hals_block, K.hals_block.py_func):
+    for fn in (_kernels.hals_block, _kernels.hals_block.py_func):
         F = F0.copy()
         Q = (Mup[4:8] @ F[:, 10:90]).astype(dtype)
         fn(F, G, Q, coef, 4, 8, 10, 90, dtype(0.1), np.empty(p, dtype))
@@ -100,7 +100,7 @@ def test_kernels_match_their_python_bodies(dtype):
 def test_transpose_into(dtype, n, k):
     src = _rng().random((n, k)).astype(dtype)
     dst = np.empty((k, n), dtype)
-    K.transpose_into(src, dst)
+    _kernels.transpose_into(src, dst)
     np.testing.assert_array_equal(dst, src.T)
 
 
@@ -126,11 +126,11 @@ def test_ratio_kernels_guard_small_denominators(dtype):
     guarded = np.maximum(WH, eps)
 
     r = WH.copy()
-    K.ratio_inplace(X, r, eps)
+    _kernels.ratio_inplace(X, r, eps)
     np.testing.assert_allclose(r, X / guarded, rtol=1e-6)
 
     r, t = WH.copy(), np.empty_like(WH)
-    K.inverse_and_ratio(X, r, t, eps)
+    _kernels.inverse_and_ratio(X, r, t, eps)
     # X = 0 is left out (Itakura-Saito: see the kernel)
     np.testing.assert_allclose(t, np.where(X > 0, 1 / guarded, 0), rtol=1e-6)
     np.testing.assert_allclose(r, X / guarded, rtol=1e-6)
@@ -154,7 +154,7 @@ def test_kl_apply_is_the_multiplicative_update(dtype, per_row, l1, l2):
     expected[expected < tiny] = 0
     out = num.copy()
     new_sums = np.full(len(sums), np.nan)
-    K.kl_apply(out, F, sums, per_row, dtype(l1), dtype(l2), eps, tiny, new_sums)
+    _kernels.kl_apply(out, F, sums, per_row, dtype(l1), dtype(l2), eps, tiny, new_sums)
     np.testing.assert_allclose(out, expected, rtol=1e-6)
     assert out[0, 0] == 0.0
     np.testing.assert_allclose(new_sums, expected.sum(axis=1 if per_row else 0), rtol=1e-6)
@@ -167,7 +167,7 @@ def test_dot_f64_accumulates_in_float64(dtype, shape):
     a = rng.random(shape).astype(dtype)
     b = rng.random(shape).astype(dtype)
     exact = float(np.dot(a.ravel().astype(np.float64), b.ravel().astype(np.float64)))
-    assert K.dot_f64(a, b) == pytest.approx(exact, rel=1e-12)
+    assert _kernels.dot_f64(a, b) == pytest.approx(exact, rel=1e-12)
     # a float32 accumulation would be off by ~1e-7 relative on the large case
     big = np.full(10**6, 1.0 + 2**-20, dtype=np.float32)
-    assert K.dot_f64(big, big) == pytest.approx(1e6 * (1.0 + 2**-20) ** 2, rel=1e-11)
+    assert _kernels.dot_f64(big, big) == pytest.approx(1e6 * (1.0 + 2**-20) ** 2, rel=1e-11)

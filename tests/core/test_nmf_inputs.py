@@ -146,7 +146,7 @@ def test_randomized_svd_matches_exact():
     assert np.allclose(S, S_exact, rtol=1e-6)
     assert U.shape == (300, 5) and Vt.shape == (5, 200)
     assert np.allclose((U * S) @ Vt, (U * S) @ Vt)
-    U2, S2, _ = randomized_svd(X, 5, seed=0)
+    U2, _, _ = randomized_svd(X, 5, seed=0)
     assert np.array_equal(U, U2)
 
 

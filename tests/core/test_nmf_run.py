@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib
 import itertools
-
-from nmfviewer.core.nmf import initialize as initialize_module
 import math
 import threading
 
@@ -28,6 +26,7 @@ from nmfviewer.core import (
     iterate_nmf,
     solvers_for,
 )
+from nmfviewer.core.nmf import initialize as initialize_module
 from nmfviewer.core.params import SOLVERS
 
 

@@ -22,7 +22,7 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import bad_input_cases as bad  # noqa: E402  (tests/ is not a package)
+import bad_input_cases as bad  # tests/ is not a package
 
 from nmfviewer.cli_options import build_fit_parser, load_options_from_args, params_from_args
 from nmfviewer.core import LoadError, LoadOptions, NMFParams, ParameterError

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,7 @@ from nmfviewer.gui.session import FINISHED, PAUSED, RUNNING
 from nmfviewer.gui.worker import FitUpdate
 
 # never converges (the window is never full): runs until stopped
-LONG = dict(max_iter=1_000_000, tol=0.0, window=1_000_000)
+LONG = {"max_iter": 1_000_000, "tol": 0.0, "window": 1_000_000}
 
 
 def set_params(win, **kw):
@@ -36,7 +38,7 @@ def test_run_shows_live_updates_and_a_stop_reason(loaded, qtbot):
     with qtbot.waitSignal(s.runFinished, timeout=10_000):
         s.stop()
     iterations = [u.state.iteration for u in updates]
-    assert iterations[0] == 0 and all(b > a for a, b in zip(iterations, iterations[1:])), iterations
+    assert iterations[0] == 0 and all(b > a for a, b in itertools.pairwise(iterations)), iterations
     assert [u.done for u in updates] == [False] * (len(updates) - 1) + [True]
 
     set_params(w, max_iter=40, tol=0.0, window=1000)
@@ -152,7 +154,8 @@ def test_kl_run_shows_evaluated_losses_and_ends_with_a_real_loss(loaded, qtbot, 
                     timeout=20_000)
     with qtbot.waitSignal(s.runFinished, timeout=10_000):
         s.stop()
-    assert all(re.fullmatch(r"(initialisation|running|stopped by user) · loss [0-9.e+-]+", t) for t in statuses)
+    status = r"(initialisation|running|stopped by user) · loss [0-9.e+-]+"
+    assert all(re.fullmatch(status, t) for t in statuses)
 
     set_params(w, loss="kl", solver="mu", max_iter=23, tol=0.0, window=1000)
     with qtbot.waitSignal(s.runFinished, timeout=20_000) as finished:

@@ -26,7 +26,6 @@ from nmfviewer.gui.session import FINISHED, PAUSED, RUNNING
 #: seconds, not milliseconds: `pytest -m 'not slow'` leaves it out
 pytestmark = pytest.mark.slow
 
-
 #: a soak that has not ended by then hangs (the whole test normally takes ~20 s)
 WATCHDOG_SECONDS = 240
 #: never converges: runs until stopped
@@ -163,7 +162,7 @@ def test_soak_cycles_loads_storms_and_memory(window, folders, qtbot):
             s.resume()
         assert s.run_state == RUNNING
         at = s.latest.state.iteration if s.latest is not None else -1
-        qtbot.waitUntil(lambda: s.latest is not None and s.latest.state.iteration > at + 2,
+        qtbot.waitUntil(lambda at=at: s.latest is not None and s.latest.state.iteration > at + 2,
                         timeout=10_000)
         s.pause()
         qtbot.waitUntil(lambda: s.latest.paused, timeout=10_000)

@@ -17,10 +17,10 @@ from numba import njit
 
 #: error_model="numpy": x / 0 gives inf as in numpy instead of raising, which
 #: is what lets LLVM vectorise the divisions
-_JIT = {"cache": True, "nogil": True, "fastmath": {"contract"}, "error_model": "numpy"}
+_jit = njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
 
 
-@njit(**_JIT)
+@_jit
 def hals_coefficients(M, l2, block, Mup, coef):  # pragma: no cover - compiled
     """Per-sweep constants of a blocked HALS update from the Gram matrix M (k, k).
 
@@ -36,8 +36,8 @@ def hals_coefficients(M, l2, block, Mup, coef):  # pragma: no cover - compiled
         s = (j // block) * block
         d = M[j, j] + l2
         inv = 1.0 / d if d > 0 else 0.0
-        for l in range(k):
-            Mup[j, l] = 0.0 if s <= l <= j else M[j, l]
+        for col in range(k):
+            Mup[j, col] = 0.0 if s <= col <= j else M[j, col]
         for i in range(block):
             coef[j, i] = 0.0
         for i in range(j - s):
@@ -49,7 +49,7 @@ def hals_coefficients(M, l2, block, Mup, coef):  # pragma: no cover - compiled
             coef[j, j - s] = 1.0
 
 
-@njit(**_JIT)
+@_jit
 def hals_block(F, G, Q, coef, s, e, c0, c1, l1, T):  # pragma: no cover - compiled
     """Finish the Gauss-Seidel sweep of rows s..e-1 of F (k, p) on columns c0..c1.
 
@@ -91,7 +91,7 @@ def hals_block(F, G, Q, coef, s, e, c0, c1, l1, T):  # pragma: no cover - compil
             out[c] = v if v > 0.0 else 0.0
 
 
-@njit(**_JIT)
+@_jit
 def transpose_into(src, dst):  # pragma: no cover - compiled
     """dst (k, n) <- src (n, k)^T, 256 rows of src at a time (cache-friendly)."""
     n, k = src.shape
@@ -104,7 +104,7 @@ def transpose_into(src, dst):  # pragma: no cover - compiled
                 d[r] = s[r]
 
 
-@njit(**_JIT)
+@_jit
 def ratio_inplace(X, WH, eps):  # pragma: no cover - compiled
     """WH <- X / max(WH, eps), elementwise, for two (r, m) C-contiguous blocks.
 
@@ -118,7 +118,7 @@ def ratio_inplace(X, WH, eps):  # pragma: no cover - compiled
         y[i] = x[i] / (v if v > eps else eps)
 
 
-@njit(**_JIT)
+@_jit
 def inverse_and_ratio(X, WH, T, eps):  # pragma: no cover - compiled
     """T <- 1 / max(WH, eps) where X > 0, else 0; WH <- X * T, elementwise,
     for (r, m) C-contiguous blocks.
@@ -138,7 +138,7 @@ def inverse_and_ratio(X, WH, T, eps):  # pragma: no cover - compiled
         y[i] = x[i] * inv
 
 
-@njit(**_JIT)
+@_jit
 def kl_apply(num, F, sums, per_row, l1, l2, eps, tiny, new_sums):  # pragma: no cover
     """The KL multiplicative update of F (r, c), written into num (r, c).
 
@@ -163,7 +163,7 @@ def kl_apply(num, F, sums, per_row, l1, l2, eps, tiny, new_sums):  # pragma: no 
             new_sums[i if per_row else j] += v
 
 
-@njit(**{**_JIT, "fastmath": {"reassoc", "contract"}})
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"}, error_model="numpy")
 def dot_f64(a, b):  # pragma: no cover - compiled
     """sum(a * b) accumulated in float64, for two same-shaped C-contiguous arrays.
 

@@ -8,9 +8,14 @@ see :func:`collapse_report` for the stop reason and message.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..errors import NMFViewerError
+
+if TYPE_CHECKING:
+    from ..params import NMFParams
 
 #: stop reason for a run whose model became all zero (W H = 0)
 STOP_COLLAPSED = "collapsed"
@@ -46,7 +51,8 @@ def dead_components(
         raise ValueError(f"W has {W.shape[1]} components and H {k}.")
     peak = W.max(axis=0).astype(np.float64) * H.max(axis=1).astype(np.float64)
     limit = 0.0 if x_max is None else rtol * float(x_max)
-    return ~(peak > limit)  # NaN counts as dead too
+    dead: np.ndarray = ~(peak > limit)  # NaN counts as dead too
+    return dead
 
 
 def is_collapsed(
@@ -57,7 +63,7 @@ def is_collapsed(
 
 
 def collapse_report(
-    W: np.ndarray, H: np.ndarray, params, x_max: float | None = None
+    W: np.ndarray, H: np.ndarray, params: NMFParams, x_max: float | None = None
 ) -> CollapsedFitWarning | None:
     """None for a model with a live component; else a CollapsedFitWarning whose
     message says why (regularisation, when params.alpha_W or alpha_H > 0) and

@@ -202,7 +202,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         except InvalidParameterError as exc:
             raise _InvalidParameterError(str(exc)) from None
 
-    def set_params(self, **params) -> NMF:
+    def set_params(self, **params: Any) -> NMF:
         valid = self.get_params(deep=False)
         for key in params:
             name = key.split("__", 1)[0]
@@ -212,16 +212,19 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 raise ParameterError(
                     f"NMF has no parameter {name!r}; {hint}valid: {', '.join(sorted(valid))}."
                 )
-        return super().set_params(**params)
+        super().set_params(**params)  # scikit-learn's returns self
+        return self
 
     @property
     def _n_features_out(self) -> int:
         """k: the number of output columns of transform (get_feature_names_out)."""
-        return self.components_.shape[0]
+        return int(self.components_.shape[0])
 
     # ---- fitting -----------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit_transform(self, X, y=None, W=None, H=None) -> np.ndarray:
+    def fit_transform(
+        self, X: Any, y: Any = None, W: np.ndarray | None = None, H: np.ndarray | None = None
+    ) -> np.ndarray:
         """Fit the model to X and return W.
 
         Parameters
@@ -251,13 +254,13 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.reconstruction_err_ = result.reconstruction_err_
         return result.W
 
-    def fit(self, X, y=None, **params) -> NMF:
+    def fit(self, X: Any, y: Any = None, **params: Any) -> NMF:
         """Fit the model to X (n_samples, n_features); ``params`` (W, H) go to
         :meth:`fit_transform`. Returns the fitted estimator."""
         self.fit_transform(X, **params)
         return self
 
-    def transform(self, X) -> np.ndarray:
+    def transform(self, X: Any) -> np.ndarray:
         """W (n_samples, k) >= 0 for new X (n_samples, n_features), ``components_`` fixed.
 
         Solved with the fitted solver, loss, tol and max_iter. Rows of X that are
@@ -270,7 +273,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             return np.zeros((X.shape[0], self.n_components_), dtype=X.dtype)
         return solve_W(X, self.components_, params).W
 
-    def inverse_transform(self, X) -> np.ndarray:
+    def inverse_transform(self, X: Any) -> np.ndarray:
         """W @ components_: data (n_samples, n_features) from W (n_samples, k)."""
         self._check_fitted()
         if not sp.issparse(X):
@@ -294,18 +297,19 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """The dtype to run in: forced by ``self.dtype``, or X's float (else float64)."""
         if self.dtype is None:
             return list(_FLOATS)
+        dtype: np.dtype | None
         try:
             dtype = np.dtype(self.dtype)
         except TypeError:
             dtype = None
-        if dtype not in _FLOATS:
+        if dtype is None or dtype not in _FLOATS:
             raise ParameterError(
                 f"dtype={self.dtype!r} is not supported; use 'float32', 'float64' or None "
                 "(follow X)."
             )
         return dtype
 
-    def _check_X(self, X, *, reset: bool, method: str) -> np.ndarray:
+    def _check_X(self, X: Any, *, reset: bool, method: str) -> np.ndarray:
         """X as a 2-D ndarray of float32 / float64, finite, >= 0, not empty.
 
         Sets (reset=True) or checks n_features_in_ / feature_names_in_. A float
@@ -328,12 +332,16 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         _check_values(values, method)
         if sp.issparse(X):
             X = _densify(X)
-        return X
+        checked: np.ndarray = X
+        return checked
 
-    def _params(self, X: np.ndarray, W, H) -> NMFParams:
+    def _params(
+        self, X: np.ndarray, W: np.ndarray | None, H: np.ndarray | None
+    ) -> NMFParams:
         """NMFParams for this fit on X (n_samples, n_features) (and W0 / H0)."""
         n, m = X.shape
-        init = self.init
+        # raw estimator values: NMFParams validates them (with our messages)
+        init: Any = self.init
         if W is not None or H is not None:
             if init not in (None, "auto", "custom"):
                 raise ParameterError(
@@ -341,11 +349,11 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                     "start from them, or leave them out."
                 )
             init = "custom"
-        k = self.n_components
+        k: Any = self.n_components
         if k is None or k == "auto":
             given = np.shape(H)[0] if H is not None else np.shape(W)[-1] if W is not None else None
             k = min(n, m) if init != "custom" or given is None else int(given)
-        loss = self.beta_loss
+        loss: Any = self.beta_loss
         if isinstance(loss, Real) and not isinstance(loss, bool):
             if float(loss) not in _BETA_NAMES:
                 raise ParameterError(
@@ -389,7 +397,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return report
 
 
-def _check_ndim(X, method: str) -> None:
+def _check_ndim(X: Any, method: str) -> None:
     """Refuse a 0-, 1-, 3-D or empty X before scikit-learn converts it, with a
     message that says how to make it a 2-D (n_samples, n_features) X."""
     shape = getattr(X, "shape", None)
@@ -446,7 +454,7 @@ def _check_values(values: np.ndarray, method: str) -> None:
         )
 
 
-def _densify(X) -> np.ndarray:
+def _densify(X: Any) -> np.ndarray:
     """A scipy.sparse X (n_samples, n_features) as a dense C-contiguous array,
     refused with MemoryLimitError when it needs more than half the memory
     available now (the loader's budget)."""
@@ -463,10 +471,11 @@ def _densify(X) -> np.ndarray:
             f"only {human_bytes(available // 2)} (half the available memory) may be "
             f"used. Pass fewer samples or features{smaller}."
         )
-    return X.toarray(order="C")
+    dense: np.ndarray = X.toarray(order="C")
+    return dense
 
 
-def _seed(random_state) -> int | None:
+def _seed(random_state: Any) -> int | None:
     """A seed for NMFParams from scikit-learn's random_state (None, int or a
     numpy RandomState / Generator, from which one seed is drawn)."""
     if random_state is None:

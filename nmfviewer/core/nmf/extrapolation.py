@@ -80,7 +80,7 @@ def iterate_extrapolated(
     D = np.empty((k, k), dtype=dt)  # W_n W_n^T (for the loss)
     Dy = np.empty((k, k), dtype=dt)  # W_y W_y^T (for the H update)
 
-    def loss(Wt_, H_) -> float:
+    def loss(Wt_: np.ndarray, H_: np.ndarray) -> float:
         return frob.objective(reg, A, Wt_, None, H_, B, D)
 
     hxt(Hacc, A)
@@ -140,7 +140,8 @@ def iterate_extrapolated(
         yield tracker.state(it, Wrep.T, Hrep, best)
 
 
-def _balance(Wt: np.ndarray, H: np.ndarray, more_W, more_H) -> None:
+def _balance(Wt: np.ndarray, H: np.ndarray, more_W: tuple[np.ndarray, ...],
+             more_H: tuple[np.ndarray, ...]) -> None:
     """Rescale components whose W and H norms drifted far apart.
 
     W_j H_j is unchanged (so is the unregularised loss), but extrapolation can

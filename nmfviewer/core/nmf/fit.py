@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import ParameterError
 from ..params import NMFParams
@@ -33,7 +34,8 @@ __all__ = [
 
 
 def iterate_nmf(
-    X, params: NMFParams, W0: np.ndarray | None = None, H0: np.ndarray | None = None
+    X: npt.ArrayLike, params: NMFParams, W0: np.ndarray | None = None,
+    H0: np.ndarray | None = None,
 ) -> Iterator[NMFState]:
     """Validate X, initialise and yield NMFState for iteration 0, 1, 2, ... forever.
 
@@ -63,7 +65,7 @@ def iterate_nmf(
 
 
 def fit(
-    X,
+    X: npt.ArrayLike,
     params: NMFParams,
     W0: np.ndarray | None = None,
     H0: np.ndarray | None = None,
@@ -102,7 +104,7 @@ def fit(
     return run.result()
 
 
-def solve_W(X, H: np.ndarray, params: NMFParams) -> FitResult:
+def solve_W(X: npt.ArrayLike, H: np.ndarray, params: NMFParams) -> FitResult:
     """W >= 0 minimising the loss for a fixed H: ``NMF.transform``.
 
     Parameters

@@ -95,7 +95,9 @@ class _Updater:
     runs in BLAS-3 and a block costs two calls, whatever its size.
     """
 
-    def __init__(self, k: int, p: int, dtype, l1: float, l2: float, inner: int):
+    def __init__(
+        self, k: int, p: int, dtype: np.dtype[np.floating], l1: float, l2: float, inner: int
+    ) -> None:
         dt = np.dtype(dtype).type
         self.l1, self.l2, self.inner = dt(l1), dt(l2), inner  # kernels run in F's dtype
         self.chunk = min(p, max(256, CHUNK_BYTES // (k * np.dtype(dtype).itemsize)))
@@ -111,8 +113,8 @@ class _Updater:
         """Update F (k, p) in place; G (k, p) and M (k, k) are left intact."""
         hals_coefficients(M, self.l2, self.b, self.Mup, self.coef)
         self._sweep(F, G)
-        if self.inner > 1:
-            prev = self.prev
+        prev = self.prev
+        if self.inner > 1 and prev is not None:  # prev exists exactly when inner > 1
             first = None
             for _ in range(self.inner - 1):
                 np.copyto(prev, F)
@@ -125,7 +127,7 @@ class _Updater:
                 if change <= DELTA * DELTA * first or change == 0.0:
                     break
 
-    def _sweep(self, F, G) -> None:
+    def _sweep(self, F: np.ndarray, G: np.ndarray) -> None:
         # F_j <- max(0, (G_j - l1 - sum_{l != j} M_jl F_l) / d_j), rows in
         # order (Gauss-Seidel), over column chunks that stay in cache.
         p = F.shape[1]
@@ -174,7 +176,9 @@ def iterate_hals(
     return iterate_frobenius(X, W, H, ctx, _plain_updates)
 
 
-def _plain_updates(k: int, n: int, m: int, dtype, reg: Regularization):
+def _plain_updates(
+    k: int, n: int, m: int, dtype: np.dtype[np.floating], reg: Regularization
+) -> tuple[_Updater, _Updater]:
     """One regularised HALS sweep per update: (update of Wt (k, n), of H (k, m))."""
     return (_Updater(k, n, dtype, reg.l1_W, reg.l2_W, 1),
             _Updater(k, m, dtype, reg.l1_H, reg.l2_H, 1))

@@ -17,6 +17,7 @@ the answer because of the last bit of an SVD.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import ParameterError
 
@@ -63,7 +64,7 @@ def randomized_svd(
     return U[:, :k], S[:k], Vt[:k]
 
 
-def _svd(X: np.ndarray, k: int, seed: int):
+def _svd(X: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if X.size <= EXACT_SVD_MAX_SIZE:
         U, S, Vt = np.linalg.svd(X.astype(np.float64), full_matrices=False)
         return U[:, :k], S[:k], Vt[:k]
@@ -119,7 +120,7 @@ def initialize(
     init: str,
     *,
     seed: int,
-    dtype,
+    dtype: npt.DTypeLike,
     W0: np.ndarray | None = None,
     H0: np.ndarray | None = None,
     beta: float = 2.0,
@@ -182,7 +183,9 @@ def initialize(
     return _start(X, k, init, seed, dtype)
 
 
-def _start(X: np.ndarray, k: int, init: str, seed: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+def _start(
+    X: np.ndarray, k: int, init: str, seed: int, dtype: npt.DTypeLike
+) -> tuple[np.ndarray, np.ndarray]:
     n, m = X.shape
     mean = float(X.mean(dtype=np.float64))
     if init == "random":
@@ -218,7 +221,7 @@ def _start(X: np.ndarray, k: int, init: str, seed: int, dtype) -> tuple[np.ndarr
 
 
 def best_of_starts(
-    X: np.ndarray, starts: list[tuple[np.ndarray, np.ndarray]], dtype
+    X: np.ndarray, starts: list[tuple[np.ndarray, np.ndarray]], dtype: npt.DTypeLike
 ) -> tuple[np.ndarray, np.ndarray]:
     """The start (W (n, k), H (k, m)) whose short plain HALS run gets lowest.
 
@@ -250,7 +253,9 @@ def best_of_starts(
     return np.ascontiguousarray(W, dtype=dtype), np.ascontiguousarray(H, dtype=dtype)
 
 
-def _custom(X, k, dtype, W0, H0) -> tuple[np.ndarray, np.ndarray]:
+def _custom(
+    X: np.ndarray, k: int, dtype: npt.DTypeLike, W0: np.ndarray | None, H0: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
     n, m = X.shape
     if W0 is None or H0 is None:
         raise ParameterError(

@@ -18,12 +18,17 @@ is part of the reported loss, so the loss a solver reports never increases.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._costs import RECALIBRATE, TRACE_NOISE
 from ._kernels import dot_f64
+
+if TYPE_CHECKING:
+    from ..params import NMFParams
 
 #: rows per block so that one block of an X-shaped temporary is ~1 MB (float32)
 BLOCK_BYTES = 1 << 20
@@ -39,7 +44,7 @@ class Regularization:
     l2_H: float = 0.0
 
     @classmethod
-    def from_params(cls, params, n_samples: int, n_features: int) -> Regularization:
+    def from_params(cls, params: NMFParams, n_samples: int, n_features: int) -> Regularization:
         a_w, a_h, r = params.alpha_W, params.alpha_H_value, params.l1_ratio
         return cls(
             l1_W=n_features * a_w * r,
@@ -64,7 +69,9 @@ class Regularization:
                 p += 0.5 * l2 * sqnorm(F)
         return p
 
-    def penalty_from_grams(self, Wt, H, HHt, WWt) -> float:
+    def penalty_from_grams(
+        self, Wt: np.ndarray, H: np.ndarray, HHt: np.ndarray, WWt: np.ndarray
+    ) -> float:
         """The same penalty, the squared norms taken from the Gram matrices'
         traces (HALS has them at hand: no extra pass over the factors).
         Wt (k, n), H (k, m), HHt and WWt (k, k)."""
@@ -88,7 +95,7 @@ def sqnorm(a: np.ndarray) -> float:
     return trace_dot(a, a)
 
 
-def row_blocks(a: np.ndarray, block_bytes: int = BLOCK_BYTES):
+def row_blocks(a: np.ndarray, block_bytes: int = BLOCK_BYTES) -> Iterator[np.ndarray]:
     """Views of consecutive row blocks of a 2-D array, about block_bytes each."""
     n = a.shape[0]
     rows = max(1, block_bytes // max(1, a.shape[1] * a.itemsize))
@@ -140,7 +147,7 @@ class FrobeniusLoss:
         self.calls = 0
         self.calibrated: int | None = None  # call at which tier 1's error was measured
         # float64 copies of the factors and their Gram matrices (tier >= 1)
-        self._f64 = {"W": None, "H": None}
+        self._f64: dict[str, np.ndarray | None] = {"W": None, "H": None}
         self._g64 = {"W": np.empty((k, k)), "H": np.empty((k, k))}
         self._cross64: dict[str, np.ndarray] = {}
         self._shape = {"W": (k, n), "H": (k, m)}
@@ -161,7 +168,10 @@ class FrobeniusLoss:
         np.copyto(out, self._g64[which])
         return out
 
-    def objective(self, reg: Regularization, A, Wt, C, H, B, D) -> float:
+    def objective(
+        self, reg: Regularization, A: np.ndarray, Wt: np.ndarray, C: np.ndarray | None,
+        H: np.ndarray, B: np.ndarray, D: np.ndarray,
+    ) -> float:
         """The loss plus reg's penalty (from the Gram traces); arguments as for
         calling the instance."""
         value = self(A, Wt, C, H, B, D)
@@ -169,7 +179,10 @@ class FrobeniusLoss:
             value += reg.penalty_from_grams(Wt, H, B, D)
         return value
 
-    def __call__(self, A, Wt, C, H, B, D) -> float:
+    def __call__(
+        self, A: np.ndarray, Wt: np.ndarray, C: np.ndarray | None, H: np.ndarray,
+        B: np.ndarray, D: np.ndarray,
+    ) -> float:
         """Loss of (Wt (k, n), H (k, m)). A = H X^T (k, n) and C = Wt X (k, m)
         for the current factors (C may be None: then A is used), B = H H^T and
         D = Wt Wt^T from :meth:`gram`."""
@@ -185,8 +198,8 @@ class FrobeniusLoss:
         while True:
             value = self._value(A, Wt, C, H, B, D)
             if self.tier == 1 and (
-                self.calibrated is None and self.noise[1] > self.precision * value
-                or self.calibrated is not None and self.calls - self.calibrated >= RECALIBRATE
+                (self.calibrated is None and self.noise[1] > self.precision * value)
+                or (self.calibrated is not None and self.calls - self.calibrated >= RECALIBRATE)
             ):
                 # measure tier 1's error on these factors instead of trusting
                 # the prior: on data with a short dimension it is far smaller
@@ -205,24 +218,31 @@ class FrobeniusLoss:
                 self.gram(Wt, np.empty_like(D), "W")
                 self.gram(H, np.empty_like(B), "H")
 
-    def _exact(self, Wt, H) -> float:
+    def _exact(self, Wt: np.ndarray, H: np.ndarray) -> float:
         if self._buf is None:
             rows = max(1, BLOCK_BYTES // max(1, self.X.shape[1] * self.X.itemsize))
             self._buf = np.empty((min(rows, self.X.shape[0]), self.X.shape[1]), self.X.dtype)
         return frobenius_exact(self.X, Wt.T, H, self._buf)
 
-    def _value(self, A, Wt, C, H, B, D) -> float:
+    def _value(
+        self, A: np.ndarray, Wt: np.ndarray, C: np.ndarray | None, H: np.ndarray,
+        B: np.ndarray, D: np.ndarray,
+    ) -> float:
         if self.tier == 2:
             return self._exact(Wt, H)
         if self.tier == 0:
-            small_C = C is not None and C.size <= A.size
-            cross = trace_dot(C, H) if small_C else trace_dot(A, Wt)
+            if C is not None and C.size <= A.size:
+                cross = trace_dot(C, H)
+            else:
+                cross = trace_dot(A, Wt)
             quad = trace_dot(B, D)
         else:
             if self.by_C and C is not None:
                 G, F64, which = C, self._f64["H"], "H"
             else:
                 G, F64, which = A, self._f64["W"], "W"
+            if F64 is None:  # gram() made it when the tier rose to 1
+                raise RuntimeError(f"no float64 copy of {which} at tier 1")
             g64 = self._cross64.get(which)
             if g64 is None:
                 g64 = self._cross64[which] = np.empty(G.shape)
@@ -232,7 +252,9 @@ class FrobeniusLoss:
         return max(0.5 * (self.xx - 2.0 * cross + quad), 0.0)
 
 
-def frobenius_exact(X: np.ndarray, W: np.ndarray, H: np.ndarray, buf=None) -> float:
+def frobenius_exact(
+    X: np.ndarray, W: np.ndarray, H: np.ndarray, buf: np.ndarray | None = None
+) -> float:
     """0.5 * ||X - W H||_F^2 computed directly over row blocks (no n x m temporary).
 
     buf: optional (rows, m) work buffer in X's dtype; its row count sets the block.

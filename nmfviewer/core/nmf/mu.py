@@ -37,6 +37,8 @@ from .frobenius import iterate_frobenius
 from .loss import BLOCK_BYTES, row_blocks
 
 if TYPE_CHECKING:
+    from ._track import Tracker
+    from .frobenius import Update
     from .loss import Regularization
     from .registry import SolverContext
     from .state import NMFState
@@ -88,11 +90,13 @@ def iterate_mu(
     )
 
 
-def _frobenius_updates(k: int, n: int, m: int, dt, reg: Regularization):
+def _frobenius_updates(
+    k: int, n: int, m: int, dt: np.dtype, reg: Regularization
+) -> tuple[Update, Update]:
     """Frobenius MU: F <- F * num / max(gram F + l2 F + l1, eps), flushed;
     (update of Wt (k, n), of H (k, m))."""
 
-    def make(p: int, l1: float, l2: float):
+    def make(p: int, l1: float, l2: float) -> Update:
         den = np.empty((k, p), dtype=dt)
 
         def update(F: np.ndarray, num: np.ndarray, gram: np.ndarray) -> None:
@@ -147,9 +151,10 @@ def _data_constants(X: np.ndarray, beta: float) -> tuple[float, float]:
     return float(zeros), float(X.size - zeros)
 
 
-def _iterate_beta(X, W, H, *, beta, reg, tracker, update_H=True):
-    n, m = X.shape
-    k = H.shape[0]
+def _iterate_beta(
+    X: np.ndarray, W: np.ndarray, H: np.ndarray, *, beta: float, reg: Regularization,
+    tracker: Tracker, update_H: bool = True,
+) -> Iterator[NMFState]:
     dt = X.dtype
     tiny = np.finfo(dt).tiny
     # W H is guarded relative to X's scale: X / max(WH, eps) is scale-free
@@ -196,13 +201,13 @@ def _iterate_beta(X, W, H, *, beta, reg, tracker, update_H=True):
                     s2 += float(t2.sum(dtype=np.float64))
                 b *= t  # X / WH^2
                 np.matmul(b, H.T, out=W_new[r0:r1])
-                np.matmul(t, H.T, out=den_W[r0:r1])
+                np.matmul(t, H.T, out=_present(den_W)[r0:r1])
         loss = None
         if evaluate and beta == 1:
             loss = s1 - c1 + float(np.dot(w_sums, h_sums))  # sum(WH)
         elif evaluate:
             loss = s1 - (s2 - c1 * log_tiny) - c2
-        if evaluate and reg.any:
+        if loss is not None and reg.any:  # loss is set exactly when evaluate
             loss += reg.penalty(W, H)
         yield tracker.state(it, W, H, loss)
         it += 1
@@ -211,7 +216,7 @@ def _iterate_beta(X, W, H, *, beta, reg, tracker, update_H=True):
             hs = h_sums.astype(dt)
             kl_apply(W_new, W, hs, False, l1_W, l2_W, dt.type(_guard(hs + l1_W)), tiny, w_sums)
         else:
-            _apply(W_new, W, _denominator(den_W, W, reg.l1_W, reg.l2_W), gamma)
+            _apply(W_new, W, _denominator(_present(den_W), W, reg.l1_W, reg.l2_W), gamma)
         W, W_new = W_new, W
         if not update_H:
             continue
@@ -232,8 +237,15 @@ def _iterate_beta(X, W, H, *, beta, reg, tracker, update_H=True):
             ws = w_sums.astype(dt)
             kl_apply(num_H, H, ws, True, l1_H, l2_H, dt.type(_guard(ws + l1_H)), tiny, h_sums)
         else:
-            _apply(num_H, H, _denominator(den_H, H, reg.l1_H, reg.l2_H), gamma)
+            _apply(num_H, H, _denominator(_present(den_H), H, reg.l1_H, reg.l2_H), gamma)
         np.copyto(H, num_H)
+
+
+def _present(buffer: np.ndarray | None) -> np.ndarray:
+    """An IS denominator buffer: allocated for beta == 0, the only beta that uses it."""
+    if buffer is None:
+        raise RuntimeError("no denominator buffer: it is allocated for beta == 0 only")
+    return buffer
 
 
 def _denominator(den: np.ndarray, F: np.ndarray, l1: float, l2: float) -> np.ndarray:

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import replace
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import ParameterError
 from ..params import NMFParams
@@ -19,7 +20,7 @@ def resolve_seed(params: NMFParams) -> NMFParams:
     return replace(params, seed=secrets.randbelow(2**31 - 1))
 
 
-def check_X(X, dtype) -> np.ndarray:
+def check_X(X: npt.ArrayLike, dtype: npt.DTypeLike) -> np.ndarray:
     """X as a 2-D C-contiguous array of ``dtype``, finite and >= 0.
 
     A C-contiguous X of the right dtype is returned as is (never copied);
@@ -78,7 +79,9 @@ def check_X(X, dtype) -> np.ndarray:
     return X
 
 
-def prepare(X, params: NMFParams, *, check_k: bool = True) -> tuple[np.ndarray, NMFParams]:
+def prepare(
+    X: npt.ArrayLike, params: NMFParams, *, check_k: bool = True
+) -> tuple[np.ndarray, NMFParams]:
     """(X checked and in params.dtype, params with a resolved seed).
 
     Parameters

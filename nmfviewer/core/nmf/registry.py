@@ -18,10 +18,10 @@ To add a solver: write ``iterate_<name>(X, W, H, ctx)`` in its own module of
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
@@ -63,8 +63,9 @@ class SolverContext:
     update_H: bool = True
 
 
+#: a solver is a generator (the run driver closes it when it stops)
 Iterate = Callable[["np.ndarray", "np.ndarray", "np.ndarray", SolverContext],
-                   Iterator["NMFState"]]
+                   Generator["NMFState", None, None]]
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class SolverInfo:
     def iterate(self) -> Iterate:
         """The solver's ``iterate(X, W, H, ctx)`` (imports its module on first use)."""
         module = importlib.import_module(f"{__package__}.{self.module}")
-        fn: Any = getattr(module, self.function)
+        fn: Iterate = getattr(module, self.function)
         return fn
 
 

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from ..params import NMFParams
 from .loss import Regularization, objective
@@ -73,7 +74,7 @@ class FitResult:
     def from_state(
         cls,
         state: NMFState,
-        loss_history,
+        loss_history: npt.ArrayLike,
         params: NMFParams,
         X: np.ndarray | None = None,
     ) -> FitResult:

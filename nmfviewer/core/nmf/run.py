@@ -50,6 +50,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import NMFViewerError, ParameterError
 from ..params import NMFParams
@@ -186,7 +187,7 @@ class NMFRun:
 
     def __init__(
         self,
-        X,
+        X: npt.ArrayLike,
         params: NMFParams,
         *,
         W0: np.ndarray | None = None,
@@ -195,7 +196,7 @@ class NMFRun:
         cancel: CancelToken | None = None,
         clock: Callable[[], float] = time.perf_counter,
         update_H: bool = True,
-    ):
+    ) -> None:
         X, params = prepare(X, params, check_k=update_H)
         self.X = X
         self.params = params
@@ -278,7 +279,7 @@ class NMFRun:
                 raise ParameterError("update_H=False needs both W0 and H0.")
             return self._W0, self._H0
         # W0 / H0 given (a resume, or init='custom'): used as they are (copied)
-        return initialize(X, p.n_components, p.init, seed=p.seed, dtype=X.dtype,
+        return initialize(X, p.n_components, p.init, seed=_seed(p), dtype=X.dtype,
                           W0=self._W0, H0=self._H0, beta=p.beta)
 
     def _states(self) -> Iterator[NMFState]:
@@ -292,7 +293,7 @@ class NMFRun:
             final = index == len(self._plan) - 1
             if index > 0:  # a continuation point: restart from the factors reached
                 t = clock()
-                W, H = initialize(X, p.n_components, "custom", seed=p.seed, dtype=X.dtype,
+                W, H = initialize(X, p.n_components, "custom", seed=_seed(p), dtype=X.dtype,
                                   W0=W, H0=H)
                 busy += clock() - t
             rule = StopRule(p) if end is None else None
@@ -345,6 +346,13 @@ class NMFRun:
                 solver.close()
 
 
+def _seed(params: NMFParams) -> int:
+    """The seed of params as :func:`.prepare.prepare` resolved it (never None here)."""
+    if params.seed is None:
+        raise ValueError("params.seed is not resolved: pass the params through prepare() first")
+    return params.seed
+
+
 def solver_context(X: np.ndarray, params: NMFParams, *, update_H: bool = True) -> SolverContext:
     """The SolverContext of a run of ``params`` on X (n_images, n_pixels)."""
     return SolverContext(
@@ -368,6 +376,6 @@ def iterate_states(
     H0 (k, n_pixels) as for :class:`NMFRun`. Initialisation runs on the first
     ``next()``.
     """
-    W, H = initialize(X, params.n_components, params.init, seed=params.seed, dtype=X.dtype,
+    W, H = initialize(X, params.n_components, params.init, seed=_seed(params), dtype=X.dtype,
                       W0=W0, H0=H0, beta=params.beta)
     yield from get_solver(params.solver).iterate(X, W, H, solver_context(X, params))

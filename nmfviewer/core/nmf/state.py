@@ -82,4 +82,4 @@ class NMFState:
 
     @property
     def n_components(self) -> int:
-        return self.H.shape[0]
+        return int(self.H.shape[0])

@@ -199,7 +199,7 @@ class BasisGrid(pg.GraphicsLayoutWidget):
         self._selection.setRect(r.adjusted(-0.5, -0.5, 0.5, 0.5))
         self._selection.show()
 
-    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def resizeEvent(self, event) -> None:  # Qt API
         super().resizeEvent(event)
         # also called from the base __init__, and from close() after the scene is gone
         if getattr(self, "_H", None) is not None and not getattr(self, "closed", False):

@@ -27,6 +27,8 @@ from .common import ElidedLabel, thumbnail_pixmap
 
 THUMB = 64
 CACHE_SIZE = 4096
+#: the invalid index: the root of a flat list model
+_ROOT = QModelIndex()
 
 
 class ThumbnailModel(QAbstractListModel):
@@ -47,7 +49,7 @@ class ThumbnailModel(QAbstractListModel):
         self.rendered = 0
         self.endResetModel()
 
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt API
+    def rowCount(self, parent=_ROOT) -> int:  # Qt API
         return 0 if parent.isValid() else len(self._names)
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
@@ -91,7 +93,8 @@ def describe(collection) -> str:
     plural = noun if n == 1 else noun + "s"
     lo, hi = collection.value_range
     rows = [
-        ("Loaded", f"<b>{n:,}</b> {html.escape(plural)} of <span style='white-space:nowrap'><b>{h} × {w}</b> pixels (h × w)</span>"),
+        ("Loaded", f"<b>{n:,}</b> {html.escape(plural)} of "
+                   f"<span style='white-space:nowrap'><b>{h} × {w}</b> pixels (h × w)</span>"),
         ("Data type", html.escape(", ".join(collection.original_dtypes)) + " → float32"),
         ("Value range", f"{lo:.4g} … {hi:.4g}"),
     ]

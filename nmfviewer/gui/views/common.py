@@ -113,12 +113,12 @@ class ElidedLabel(QLabel):
         self.setTextFormat(Qt.TextFormat.PlainText)
         self.setFullText(text)
 
-    def setFullText(self, text: str) -> None:  # noqa: N802 - Qt naming
+    def setFullText(self, text: str) -> None:  # Qt naming
         self._full = text
         self.setToolTip(text)
         self._elide()
 
-    def fullText(self) -> str:  # noqa: N802 - Qt naming
+    def fullText(self) -> str:  # Qt naming
         return self._full
 
     def _elide(self) -> None:
@@ -126,6 +126,6 @@ class ElidedLabel(QLabel):
         self.setText(self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideMiddle,
                                                    width))
 
-    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def resizeEvent(self, event) -> None:  # Qt API
         super().resizeEvent(event)
         self._elide()

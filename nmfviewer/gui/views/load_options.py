@@ -7,10 +7,10 @@ from types import MappingProxyType
 
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDoubleSpinBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFormLayout,
     QLabel,
     QVBoxLayout,

@@ -55,7 +55,7 @@ def relative_decrease(history: np.ndarray, window: int) -> tuple[np.ndarray, np.
 class LogAxis(pg.AxisItem):
     """Log axis whose minor ticks are 2 and 5 x 10^n only (1..9 crowd their labels)."""
 
-    def logTickValues(self, minVal, maxVal, size, stdTicks):  # noqa: N802 - pyqtgraph API
+    def logTickValues(self, minVal, maxVal, size, stdTicks):  # pyqtgraph API
         ticks = super().logTickValues(minVal, maxVal, size, stdTicks)
         if maxVal - minVal < 0.7:
             return ticks  # less than a decade: every minor tick is needed
@@ -69,7 +69,7 @@ class LogAxis(pg.AxisItem):
 def format_seconds(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.1f} s"
-    minutes, sec = divmod(int(round(seconds)), 60)
+    minutes, sec = divmod(round(seconds), 60)
     return f"{minutes} min {sec:02d} s"
 
 

@@ -138,7 +138,7 @@ class ReconstructionView(QWidget):
         """(n,) one label per image ('' = none), or None: shown and coloured in the top list."""
         self._labels = None if labels is None else tuple(labels)
         names = sorted({lab or "(no label)" for lab in labels}) if labels is not None else []
-        self._label_colour = dict(zip(names, label_colors(len(names))))
+        self._label_colour = dict(zip(names, label_colors(len(names)), strict=True))
         self.top_list.clear()
         self._fill_top()
         self._refresh_title()
@@ -266,7 +266,7 @@ class ReconstructionView(QWidget):
             for r, i in enumerate(top))
         if not same:
             self.top_list.clear()
-        for r, (i, value) in enumerate(zip(top, values)):
+        for r, (i, value) in enumerate(zip(top, values, strict=True)):
             label = self._label_of(int(i))
             text = f"{value:.3g}" + (f"\n{label}" if label is not None else "")
             tip = (f"{i}: {self._names[i]} ({what} {value:.4g}; raw weight "

@@ -390,7 +390,7 @@ class WeightsView(QWidget):
         if self._W is None or event.button() != Qt.MouseButton.LeftButton:
             return
         p = self.bars_plot.getPlotItem().vb.mapSceneToView(event.scenePos())
-        j = int(round(p.x()))
+        j = round(p.x())
         if 0 <= j < self._W.shape[1]:
             self.set_selected_component(j)
             self.componentClicked.emit(j)
