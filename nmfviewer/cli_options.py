@@ -17,7 +17,6 @@ from typing import Any
 
 from ._version import __version__
 from .core import (
-    SOLVER_REGISTRY,
     COLOR_POLICIES,
     DTYPES,
     HALS_VARIANTS,
@@ -29,6 +28,7 @@ from .core import (
     SEED_LIMIT,
     SIZE_POLICIES,
     SOLVER_ALIASES,
+    SOLVER_REGISTRY,
     LoadOptions,
     NMFParams,
     NMFViewerError,

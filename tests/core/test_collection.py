@@ -662,6 +662,8 @@ def test_fuzz_random_arrays(tmp_path_factory, data, kind, cut, negative, nonfini
     coll = _load_or_our_error(folder, options)
     if coll is None or cut < 1 or kind == "png" or normalize != "none":
         return
+    if kind == "npy" and data.ndim == 3 and data.shape[2] in (3, 4):
+        return  # one colour picture (h, w, 3|4), not a stack: see test_readers_trust
     # a complete tif/npy file that loaded: compare with the policies done by hand
     stack = data.astype(np.float64).reshape((-1, *coll.image_shape))
     expected = np.nan_to_num(stack, nan=0.0, posinf=0.0, neginf=0.0)
