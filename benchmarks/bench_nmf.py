@@ -99,8 +99,10 @@ def time_to_error(p: Problem, X, W0, H0, variants: bool = True) -> dict:
         plan.append((solver, SK_TOL))
         n_iter = sk_run(solver, SK_TOL, 0)["n_iter"]
         if n_iter < FEW_ITER:
-            log(f"  [{p.name}] sklearn {solver} stopped after {n_iter} iterations: "
-                f"also timing tol={SK_TOL_STRICT:g}")
+            log(
+                f"  [{p.name}] sklearn {solver} stopped after {n_iter} iterations: "
+                f"also timing tol={SK_TOL_STRICT:g}"
+            )
             plan.append((solver, SK_TOL_STRICT))
             sk_run(solver, SK_TOL_STRICT, 0)
     # nmfviewer gets twice scikit-learn's slowest time (+5 s) to reach the targets; the
@@ -112,8 +114,9 @@ def time_to_error(p: Problem, X, W0, H0, variants: bool = True) -> dict:
     def nmf_run(rep: int) -> dict:
         log(f"  [{p.name}] rep {rep + 1}/{p.repeats}: nmfviewer (auto) to {len(targets)} targets")
         # deterministic: where its own stopping rule fires is only needed once
-        return nmfviewer_to_targets(X, W0, H0, p.k, dict(targets), cap_s=cap,
-                                    until_converged=rep == 0)
+        return nmfviewer_to_targets(
+            X, W0, H0, p.k, dict(targets), cap_s=cap, until_converged=rep == 0
+        )
 
     nmf_runs = [nmf_run(0)]
     for rep in range(1, p.repeats):  # then strictly alternating: sklearn, nmfviewer, ...
@@ -123,8 +126,9 @@ def time_to_error(p: Problem, X, W0, H0, variants: bool = True) -> dict:
     one_offs = {}
     for variant in _other_variants(X.shape, p.k) if variants else ():
         log(f"  [{p.name}] nmfviewer ({variant}) to targets")
-        r = nmfviewer_to_targets(X, W0, H0, p.k, dict(targets), variant=variant, cap_s=cap,
-                                 until_converged=False)
+        r = nmfviewer_to_targets(
+            X, W0, H0, p.k, dict(targets), variant=variant, cap_s=cap, until_converged=False
+        )
         one_offs[variant] = {"targets": r["targets"]}
 
     per_target = {}
@@ -135,14 +139,18 @@ def time_to_error(p: Problem, X, W0, H0, variants: bool = True) -> dict:
         hits = [math.inf if h is None else h for h in hits]
         sk_s, nmf_s = median(sk_times), median(hits)
         nmf_s = None if math.isinf(nmf_s) else nmf_s
-        first = next((r["targets"][name] for r in nmf_runs
-                      if r["targets"][name]["time_s"] is not None), nmf_runs[0]["targets"][name])
+        first = next(
+            (r["targets"][name] for r in nmf_runs if r["targets"][name]["time_s"] is not None),
+            nmf_runs[0]["targets"][name],
+        )
         per_target[name] = {
             "target_error": target,
             "sklearn_reconstruction_err_": sk[name][0]["reconstruction_err_"],
-            "sklearn_s": sk_s, "sklearn_n_iter": sk[name][0]["n_iter"],
+            "sklearn_s": sk_s,
+            "sklearn_n_iter": sk[name][0]["n_iter"],
             "sklearn_hit_max_iter": sk[name][0]["hit_max_iter"],
-            "nmfviewer_s": nmf_s, "nmfviewer_iter": first.get("iteration"),
+            "nmfviewer_s": nmf_s,
+            "nmfviewer_iter": first.get("iteration"),
             "nmfviewer_error_exact": first.get("error_exact"),
             "verified": first.get("error_exact") is not None and first["error_exact"] <= target,
             "ratio": None if not nmf_s else sk_s / nmf_s,
@@ -158,17 +166,23 @@ def time_to_error(p: Problem, X, W0, H0, variants: bool = True) -> dict:
     best_name = min(targets, key=targets.get)
     return {
         "sklearn_runs": sk,
-        "nmfviewer_runs": [{"targets": r["targets"], "exact_checks": r["exact_checks"]}
-                           for r in nmf_runs],
+        "nmfviewer_runs": [
+            {"targets": r["targets"], "exact_checks": r["exact_checks"]} for r in nmf_runs
+        ],
         "nmfviewer_converged": conv,
         "variants": one_offs,
-        "speedup": {"per_target": per_target, "headline": ratios[hardest],
-                    "hardest_sklearn_run": hardest},
+        "speedup": {
+            "per_target": per_target,
+            "headline": ratios[hardest],
+            "hardest_sklearn_run": hardest,
+        },
         "final_error": {
-            "nmfviewer": conv["error_exact"], "nmfviewer_n_iter": conv["n_iter"],
+            "nmfviewer": conv["error_exact"],
+            "nmfviewer_n_iter": conv["n_iter"],
             "nmfviewer_stop": conv["stop_reason"],
             "nmfviewer_s": conv["time_s"],
-            "sklearn_best": targets[best_name], "sklearn_best_run": best_name,
+            "sklearn_best": targets[best_name],
+            "sklearn_best_run": best_name,
             "ratio": conv["error_exact"] / targets[best_name],
         },
     }
@@ -186,18 +200,26 @@ def hals_vs_floor(p: Problem, X, W0, H0, sklearn_cd_s: float | None, rounds: int
         if n_iter is None:  # about a second of iterations per round
             calib = nmfviewer_per_iter(X, W0, H0, p.k, 6, variant="plain")["median_s"]
             n_iter = int(np.clip(1.0 / max(calib, 2 * f["floor_s"]), 8, 200))
-        log(f"  [{p.name}] round {r + 1}/{rounds}: floor {f['floor_s']:.4g}s, "
-            f"plain HALS x{n_iter}")
+        log(f"  [{p.name}] round {r + 1}/{rounds}: floor {f['floor_s']:.4g}s, plain HALS x{n_iter}")
         plains.append(nmfviewer_per_iter(X, W0, H0, p.k, n_iter, variant="plain")["median_s"])
     acc = nmfviewer_per_iter(X, W0, H0, p.k, n_iter, variant="accelerated")
     floor = median(floors)
     plain = median(plains)
-    return {"plain_s": plain, "floor_s": floor, "floor_best_of_s": median(floors_best),
-            "ratio": plain / floor, "ratio_vs_best_of": plain / median(floors_best),
-            "accelerated_s": acc["median_s"], "sklearn_cd_s": sklearn_cd_s,
-            "n_iter": n_iter, "rounds": rounds, "plain_samples": plains,
-            "floor_samples": floors, "gemm_layouts_median_s": layouts,
-            "gflop_per_iter": 4 * X.shape[0] * X.shape[1] * p.k / 1e9}
+    return {
+        "plain_s": plain,
+        "floor_s": floor,
+        "floor_best_of_s": median(floors_best),
+        "ratio": plain / floor,
+        "ratio_vs_best_of": plain / median(floors_best),
+        "accelerated_s": acc["median_s"],
+        "sklearn_cd_s": sklearn_cd_s,
+        "n_iter": n_iter,
+        "rounds": rounds,
+        "plain_samples": plains,
+        "floor_samples": floors,
+        "gemm_layouts_median_s": layouts,
+        "gflop_per_iter": 4 * X.shape[0] * X.shape[1] * p.k / 1e9,
+    }
 
 
 def kl_compare(p: Problem, X, W0, H0, quick: bool) -> dict:
@@ -214,13 +236,20 @@ def kl_compare(p: Problem, X, W0, H0, quick: bool) -> dict:
         # as many iterations as scikit-learn's longer run, so the divergences compare
         nmf_last = nmfviewer_kl(Xs, Ws, H0, p.k, sk_last["n_iter"])
         nmf_s.append(nmf_last["s_per_iter"])
-    return {"rows": Xs.shape[0], "subset": rows is not None, "n_iter": sk_last["n_iter"],
-            "initial_kl": kl_divergence(Xs, Ws, H0),
-            "sklearn_s": median(sk_s), "nmfviewer_s": median(nmf_s),
-            "ratio": median(sk_s) / median(nmf_s),
-            "sklearn_kl": sk_last["kl"], "nmfviewer_kl": nmf_last["kl"],
-            "nmfviewer_kl_reported": nmf_last["loss_reported"],
-            "sklearn_samples": sk_s, "nmfviewer_samples": nmf_s}
+    return {
+        "rows": Xs.shape[0],
+        "subset": rows is not None,
+        "n_iter": sk_last["n_iter"],
+        "initial_kl": kl_divergence(Xs, Ws, H0),
+        "sklearn_s": median(sk_s),
+        "nmfviewer_s": median(nmf_s),
+        "ratio": median(sk_s) / median(nmf_s),
+        "sklearn_kl": sk_last["kl"],
+        "nmfviewer_kl": nmf_last["kl"],
+        "nmfviewer_kl_reported": nmf_last["loss_reported"],
+        "sklearn_samples": sk_s,
+        "nmfviewer_samples": nmf_s,
+    }
 
 
 def live_view(names: list[str], quick: bool) -> dict:
@@ -229,22 +258,29 @@ def live_view(names: list[str], quick: bool) -> dict:
     try:
         import nmfviewer.gui.worker  # noqa: F401
     except ImportError as exc:
-        return {"status": f"not measured: the GUI worker is not importable ({exc})",
-                "ratio": None}
+        return {"status": f"not measured: the GUI worker is not importable ({exc})", "ratio": None}
     per = {}
     for name in names[:1] if quick else names:
         log(f"[live view] {name}: FitWorker at the GUI's snapshot rate vs headless")
         extra = ["--quick", "--repeats", "1", "--seconds", "0.3"] if quick else []
-        proc = subprocess.run([sys.executable, str(HERE / "live_view.py"), name, *extra],
-                              capture_output=True, text=True, timeout=1800)
+        proc = subprocess.run(
+            [sys.executable, str(HERE / "live_view.py"), name, *extra],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
         if proc.returncode != 0:
             per[name] = {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
             continue
         per[name] = json.loads(proc.stdout.strip().splitlines()[-1])
     ratios = [r["ratio"] for r in per.values() if "ratio" in r]
     worst = min(ratios) if ratios else None
-    return {"status": "measured" if ratios else "failed", "per_problem": per, "ratio": worst,
-            "overhead": None if worst is None else 1 - worst}
+    return {
+        "status": "measured" if ratios else "failed",
+        "per_problem": per,
+        "ratio": worst,
+        "overhead": None if worst is None else 1 - worst,
+    }
 
 
 def run_problem(p: Problem, quick: bool, parts: set[str]) -> dict:
@@ -255,11 +291,18 @@ def run_problem(p: Problem, quick: bool, parts: set[str]) -> dict:
     t_gen = time.perf_counter() - t0
     t0 = time.perf_counter()
     W0, H0 = nndsvda(X, p.k)
-    out = {"description": p.describe(), "shape": list(X.shape), "k": p.k, "seed": p.seed,
-           "repeats": p.repeats, "x_bytes": int(X.nbytes), "generate_s": t_gen,
-           "init": "nndsvda (scikit-learn's, computed once, passed as custom init to both)",
-           "init_s": time.perf_counter() - t0,
-           "initial_error": frobenius_error(X, W0, H0)}
+    out = {
+        "description": p.describe(),
+        "shape": list(X.shape),
+        "k": p.k,
+        "seed": p.seed,
+        "repeats": p.repeats,
+        "x_bytes": int(X.nbytes),
+        "generate_s": t_gen,
+        "init": "nndsvda (scikit-learn's, computed once, passed as custom init to both)",
+        "init_s": time.perf_counter() - t0,
+        "initial_error": frobenius_error(X, W0, H0),
+    }
     if "speed" in parts:
         out.update(time_to_error(p, X, W0, H0, variants="no-variants" not in parts))
     if "floor" in parts:
@@ -279,19 +322,36 @@ def run_problem(p: Problem, quick: bool, parts: set[str]) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny problems: a harness smoke test")
-    ap.add_argument("--json", type=Path,
-                    help="write every number here (default for a full run: "
-                         "results/bench-<date>-<cpu>.json, copied to results/latest.json)")
+    ap.add_argument(
+        "--json",
+        type=Path,
+        help="write every number here (default for a full run: "
+        "results/bench-<date>-<cpu>.json, copied to results/latest.json)",
+    )
     ap.add_argument("--markdown", type=Path, help="write the report as Markdown here")
     ap.add_argument("--problems", help="comma-separated: faces,olivetti,hyperspectral,large")
-    ap.add_argument("--parts", default="speed,floor,kl,memory,live",
-                    help="comma-separated subset of speed,floor,kl,memory,live")
-    ap.add_argument("--max-repeats", type=int, default=None,
-                    help="at most this many interleaved repeats per problem (a shorter run)")
-    ap.add_argument("--repeats", type=int, default=None,
-                    help="exactly this many interleaved repeats per problem")
-    ap.add_argument("--no-variants", action="store_true",
-                    help="skip the one-off timings of hals_variant 'plain' and 'accelerated'")
+    ap.add_argument(
+        "--parts",
+        default="speed,floor,kl,memory,live",
+        help="comma-separated subset of speed,floor,kl,memory,live",
+    )
+    ap.add_argument(
+        "--max-repeats",
+        type=int,
+        default=None,
+        help="at most this many interleaved repeats per problem (a shorter run)",
+    )
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="exactly this many interleaved repeats per problem",
+    )
+    ap.add_argument(
+        "--no-variants",
+        action="store_true",
+        help="skip the one-off timings of hals_variant 'plain' and 'accelerated'",
+    )
     args = ap.parse_args(argv)
     parts = {s.strip() for s in args.parts.split(",") if s.strip()}
     started = datetime.now(UTC)
@@ -302,16 +362,24 @@ def main(argv=None) -> int:
     from sides import engine
 
     engine()  # import the engine first: it may set BLAS threads at import
-    results = {"schema": "nmfviewer-bench/1", "quick": args.quick,
-               "started": started.strftime("%Y-%m-%d %H:%M"),
-               "machine": machine.describe(),
-               "settings": {"sklearn_tol": SK_TOL, "sklearn_tol_strict": SK_TOL_STRICT,
-                            "sklearn_max_iter": SK_MAX_ITER, "few_iter": FEW_ITER,
-                            "parts": sorted(parts), "max_repeats": args.max_repeats,
-                            "repeats": args.repeats,
-                            "variants": not args.no_variants},
-               "problems": {},
-               "live_view_overhead": {"status": LIVE_VIEW_NOT_RUN, "ratio": None}}
+    results = {
+        "schema": "nmfviewer-bench/1",
+        "quick": args.quick,
+        "started": started.strftime("%Y-%m-%d %H:%M"),
+        "machine": machine.describe(),
+        "settings": {
+            "sklearn_tol": SK_TOL,
+            "sklearn_tol_strict": SK_TOL_STRICT,
+            "sklearn_max_iter": SK_MAX_ITER,
+            "few_iter": FEW_ITER,
+            "parts": sorted(parts),
+            "max_repeats": args.max_repeats,
+            "repeats": args.repeats,
+            "variants": not args.no_variants,
+        },
+        "problems": {},
+        "live_view_overhead": {"status": LIVE_VIEW_NOT_RUN, "ratio": None},
+    }
     if args.no_variants:
         parts.add("no-variants")
     for p in select(args.problems, args.quick):

@@ -56,10 +56,13 @@ def headless(X, W0, H0, k: int, n_iter: int) -> dict:
             t_first = time.perf_counter()
     end = time.perf_counter()
     elapsed = end - t0
-    return {"iterations": state.iteration, "seconds": elapsed,
-            "it_per_s": state.iteration / elapsed,
-            # iterations per second after the first yield (no set-up): for calibration
-            "steady_it_per_s": state.iteration / max(end - t_first, 1e-9)}
+    return {
+        "iterations": state.iteration,
+        "seconds": elapsed,
+        "it_per_s": state.iteration / elapsed,
+        # iterations per second after the first yield (no set-up): for calibration
+        "steady_it_per_s": state.iteration / max(end - t_first, 1e-9),
+    }
 
 
 def worker(app, X, W0, H0, k: int, n_iter: int) -> dict:
@@ -97,8 +100,13 @@ def worker(app, X, W0, H0, k: int, n_iter: int) -> dict:
     if seen["failed"]:
         raise RuntimeError(seen["failed"])
     iterations = last.state.iteration
-    return {"iterations": iterations, "seconds": elapsed, "it_per_s": iterations / elapsed,
-            "updates": seen["updates"], "stop_reason": last.state.stop_reason}
+    return {
+        "iterations": iterations,
+        "seconds": elapsed,
+        "it_per_s": iterations / elapsed,
+        "updates": seen["updates"],
+        "stop_reason": last.state.stop_reason,
+    }
 
 
 def main(argv=None) -> int:
@@ -129,18 +137,29 @@ def main(argv=None) -> int:
         work.append(worker(app, X, W0, H0, p.k, n_iter))
     h = median(r["it_per_s"] for r in head)
     wk = median(r["it_per_s"] for r in work)
-    print(json.dumps({
-        "problem": p.name, "description": p.describe(), "n_iter": n_iter,
-        "repeats": args.repeats,
-        "snapshot_interval_s": getattr(worker_module, "SNAPSHOT_INTERVAL", None),
-        "headless_it_per_s": h, "worker_it_per_s": wk, "ratio": wk / h,
-        "overhead": 1.0 - wk / h,
-        # fastest run of each side: less sensitive to bursts of other work on the machine
-        "ratio_best_of": max(r["it_per_s"] for r in work) / max(r["it_per_s"] for r in head),
-        "updates_per_run": [r["updates"] for r in work],
-        "headless_runs": head, "worker_runs": work,
-        "loadavg_1min": os.getloadavg()[0],
-    }, default=float))
+    print(
+        json.dumps(
+            {
+                "problem": p.name,
+                "description": p.describe(),
+                "n_iter": n_iter,
+                "repeats": args.repeats,
+                "snapshot_interval_s": getattr(worker_module, "SNAPSHOT_INTERVAL", None),
+                "headless_it_per_s": h,
+                "worker_it_per_s": wk,
+                "ratio": wk / h,
+                "overhead": 1.0 - wk / h,
+                # fastest run of each side: less sensitive to bursts of other work on the machine
+                "ratio_best_of": max(r["it_per_s"] for r in work)
+                / max(r["it_per_s"] for r in head),
+                "updates_per_run": [r["updates"] for r in work],
+                "headless_runs": head,
+                "worker_runs": work,
+                "loadavg_1min": os.getloadavg()[0],
+            },
+            default=float,
+        )
+    )
     return 0
 
 

@@ -82,8 +82,16 @@ def blas_info() -> list[dict]:
     """threadpoolctl's view of the loaded BLAS / OpenMP libraries (kernel, threads)."""
     from threadpoolctl import threadpool_info
 
-    keep = ("user_api", "internal_api", "prefix", "version", "num_threads",
-            "architecture", "threading_layer", "filepath")
+    keep = (
+        "user_api",
+        "internal_api",
+        "prefix",
+        "version",
+        "num_threads",
+        "architecture",
+        "threading_layer",
+        "filepath",
+    )
     return [{k: lib.get(k) for k in keep if k in lib} for lib in threadpool_info()]
 
 
@@ -112,12 +120,17 @@ def describe() -> dict:
 
 def one_line(machine: dict) -> str:
     """A short human-readable summary: CPU, cores, BLAS kernel and threads."""
-    kernels = sorted({
-        f"{lib.get('internal_api')} {lib.get('version')} {lib.get('architecture', '')}"
-        f" x{lib.get('num_threads')}".replace("  ", " ")
-        for lib in machine["blas"] if lib.get("user_api") == "blas"
-    })
+    kernels = sorted(
+        {
+            f"{lib.get('internal_api')} {lib.get('version')} {lib.get('architecture', '')}"
+            f" x{lib.get('num_threads')}".replace("  ", " ")
+            for lib in machine["blas"]
+            if lib.get("user_api") == "blas"
+        }
+    )
     env = {k: v for k, v in machine["env"].items() if v is not None}
-    return (f"{machine['cpu_model']}, {machine['cpus_usable']} usable cores, "
-            f"{(machine['mem_total_bytes'] or 0) / 2**30:.0f} GiB; BLAS: {'; '.join(kernels)}; "
-            f"env: {env or 'no BLAS variables set'}")
+    return (
+        f"{machine['cpu_model']}, {machine['cpus_usable']} usable cores, "
+        f"{(machine['mem_total_bytes'] or 0) / 2**30:.0f} GiB; BLAS: {'; '.join(kernels)}; "
+        f"env: {env or 'no BLAS variables set'}"
+    )

@@ -90,8 +90,14 @@ def _child(side: str, folder: Path, k: int, max_iter: int) -> dict:
         params = NMFParams(n_components=k, init="custom", seed=0, max_iter=max_iter)
         fit(X, params, W0=W, H0=H)
     else:
-        model = NMF(n_components=k, init="custom", solver=side.split("-")[1],
-                    tol=1e-4, max_iter=max_iter, random_state=0)
+        model = NMF(
+            n_components=k,
+            init="custom",
+            solver=side.split("-")[1],
+            tol=1e-4,
+            max_iter=max_iter,
+            random_state=0,
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # ConvergenceWarning: few iterations on purpose
             model.fit_transform(X, W=W, H=H)
@@ -102,14 +108,27 @@ def _child(side: str, folder: Path, k: int, max_iter: int) -> dict:
         peak_kb = poller.peak_kb
     else:
         peak_kb = _status_kb("VmHWM")
-    return {"side": side, "baseline_bytes": base_kb * 1024, "peak_bytes": peak_kb * 1024,
-            "extra_bytes": max(0, peak_kb - base_kb) * 1024, "method":
-            "VmHWM reset via clear_refs" if exact else "VmRSS polled every 1 ms",
-            "fit_s": elapsed, "max_iter": max_iter, "code_load_bytes": code_kb * 1024}
+    return {
+        "side": side,
+        "baseline_bytes": base_kb * 1024,
+        "peak_bytes": peak_kb * 1024,
+        "extra_bytes": max(0, peak_kb - base_kb) * 1024,
+        "method": "VmHWM reset via clear_refs" if exact else "VmRSS polled every 1 ms",
+        "fit_s": elapsed,
+        "max_iter": max_iter,
+        "code_load_bytes": code_kb * 1024,
+    }
 
 
-def measure_memory(X: np.ndarray, W0: np.ndarray, H0: np.ndarray, max_iter: int,
-                   sides=SIDES, timeout: float = 900.0, parallel: bool = False) -> dict:
+def measure_memory(
+    X: np.ndarray,
+    W0: np.ndarray,
+    H0: np.ndarray,
+    max_iter: int,
+    sides=SIDES,
+    timeout: float = 900.0,
+    parallel: bool = False,
+) -> dict:
     """Peak extra memory of one fit per side, each in a fresh Python process.
 
     X: (n, m); W0: (n, k); H0: (k, m). Returns side -> child report (bytes),
@@ -119,18 +138,31 @@ def measure_memory(X: np.ndarray, W0: np.ndarray, H0: np.ndarray, max_iter: int,
     """
     k = H0.shape[0]
     wh_bytes = (W0.size + H0.size) * X.itemsize
-    out: dict = {"x_bytes": int(X.nbytes), "wh_bytes": int(wh_bytes),
-                 "budget_extra_bytes": int(3 * wh_bytes + 100 * MB), "max_iter": max_iter}
+    out: dict = {
+        "x_bytes": int(X.nbytes),
+        "wh_bytes": int(wh_bytes),
+        "budget_extra_bytes": int(3 * wh_bytes + 100 * MB),
+        "max_iter": max_iter,
+    }
     with tempfile.TemporaryDirectory(prefix="nmfbench-") as tmp:
         folder = Path(tmp)
         np.save(folder / "X.npy", X)
         np.save(folder / "W0.npy", W0)
         np.save(folder / "H0.npy", H0)
+
         def start(side: str) -> subprocess.Popen:
             return subprocess.Popen(
-                [sys.executable, str(Path(__file__).resolve()), side, str(folder), str(k),
-                 str(max_iter)],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                [
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    side,
+                    str(folder),
+                    str(k),
+                    str(max_iter),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
                 env=os.environ.copy(),
             )
 

@@ -72,8 +72,9 @@ def base_faces() -> np.ndarray:
     return np.ascontiguousarray(lfw_subset()[:100], dtype=np.float32)
 
 
-def _augment_faces(n: int, out_shape: tuple[int, int], rng: np.random.Generator,
-                   chunk: int = 2000) -> np.ndarray:
+def _augment_faces(
+    n: int, out_shape: tuple[int, int], rng: np.random.Generator, chunk: int = 2000
+) -> np.ndarray:
     """(n, h*w) float32 faces: random crop (shift), flip, brightness/contrast, noise.
 
     The 25x25 faces are resized once to (h + pad, w + pad); each output image is
@@ -102,7 +103,7 @@ def _augment_faces(n: int, out_shape: tuple[int, int], rng: np.random.Generator,
         imgs = imgs * gain + offset
         imgs += rng.normal(0.0, 0.02, imgs.shape).astype(np.float32)
         np.maximum(imgs, 0.0, out=imgs)
-        X[start:start + c] = imgs.reshape(c, h * w)
+        X[start : start + c] = imgs.reshape(c, h * w)
     return X
 
 
@@ -120,8 +121,9 @@ def endmembers(k: int, n_bands: int, rng: np.random.Generator) -> np.ndarray:
     return S
 
 
-def _spectra(n: int, n_bands: int, k: int, rng: np.random.Generator,
-             chunk: int = 20_000) -> np.ndarray:
+def _spectra(
+    n: int, n_bands: int, k: int, rng: np.random.Generator, chunk: int = 20_000
+) -> np.ndarray:
     """(n, n_bands) float32: Dirichlet abundances x smooth spectra x illumination + noise."""
     S = endmembers(k, n_bands, rng).astype(np.float32)
     X = np.empty((n, n_bands), dtype=np.float32)
@@ -133,7 +135,7 @@ def _spectra(n: int, n_bands: int, k: int, rng: np.random.Generator,
         block = A @ S
         block += rng.normal(0.0, 0.01, block.shape).astype(np.float32)
         np.maximum(block, 0.0, out=block)
-        X[start:start + c] = block
+        X[start : start + c] = block
     return X
 
 

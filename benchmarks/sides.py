@@ -30,13 +30,22 @@ def engine():
 
 # --------------------------------------------------------------------------- scikit-learn
 
-def sklearn_fit(X, W0, H0, k: int, solver: str, tol: float, max_iter: int,
-                beta_loss: str = "frobenius") -> dict:
+
+def sklearn_fit(
+    X, W0, H0, k: int, solver: str, tol: float, max_iter: int, beta_loss: str = "frobenius"
+) -> dict:
     """One scikit-learn NMF fit from (W0, H0); returns time, n_iter, errors, factors."""
     from sklearn.decomposition import NMF
 
-    model = NMF(n_components=k, init="custom", solver=solver, beta_loss=beta_loss,
-                tol=tol, max_iter=max_iter, random_state=0)
+    model = NMF(
+        n_components=k,
+        init="custom",
+        solver=solver,
+        beta_loss=beta_loss,
+        tol=tol,
+        max_iter=max_iter,
+        random_state=0,
+    )
     W, H = W0.copy(), H0.copy()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -78,14 +87,24 @@ def sklearn_kl_per_iter(X, W0, H0, k: int, n_iter: int) -> dict:
 
 # --------------------------------------------------------------------------- nmfviewer
 
+
 def nmf_params(k: int, **kw):
     _, _, NMFParams = engine()
     return NMFParams(n_components=k, init="custom", seed=0, dtype="float32", **kw)
 
 
-def nmfviewer_to_targets(X, W0, H0, k: int, targets: dict[str, float], *,
-                         variant: str = "auto", max_iter: int = 2000,
-                         cap_s: float = 60.0, until_converged: bool = True) -> dict:
+def nmfviewer_to_targets(
+    X,
+    W0,
+    H0,
+    k: int,
+    targets: dict[str, float],
+    *,
+    variant: str = "auto",
+    max_iter: int = 2000,
+    cap_s: float = 60.0,
+    until_converged: bool = True,
+) -> dict:
     """Iterate nmfviewer's HALS from (W0, H0) until every target error is reached.
 
     targets: name -> ||X - WH||_F to reach. For each, the wall time (from the
@@ -121,33 +140,61 @@ def nmfviewer_to_targets(X, W0, H0, k: int, targets: dict[str, float], *,
                 exact = frobenius_error(X, state.W, state.H)
                 checks += 1
             if exact <= target:
-                reached[name] = {"time_s": now, "iteration": state.iteration, "error": err,
-                                 "error_exact": exact, "engine_elapsed_s": state.elapsed}
+                reached[name] = {
+                    "time_s": now,
+                    "iteration": state.iteration,
+                    "error": err,
+                    "error_exact": exact,
+                    "engine_elapsed_s": state.elapsed,
+                }
         if converged is None and until_converged:
             # where the run driver's rule would stop (observed, not obeyed: the
             # targets may lie further on)
             reason = rule.check(state.iteration, state.rel_change, state.elapsed)
             if reason is not None:
-                converged = {"time_s": now, "n_iter": state.iteration, "error": err,
-                             "stop_reason": reason, "engine_elapsed_s": state.elapsed,
-                             "error_exact": frobenius_error(X, state.W, state.H)}
+                converged = {
+                    "time_s": now,
+                    "n_iter": state.iteration,
+                    "error": err,
+                    "stop_reason": reason,
+                    "engine_elapsed_s": state.elapsed,
+                    "error_exact": frobenius_error(X, state.W, state.H),
+                }
         paused += time.perf_counter() - t_pause
         if len(reached) == len(targets) and (converged is not None or not until_converged):
             break
         if now > cap_s:
             break
     gen.close()
-    last = {"iteration": state.iteration, "error": math.sqrt(max(2.0 * state.loss, 0.0)),
-            "time_s": time.perf_counter() - t0 - paused}
+    last = {
+        "iteration": state.iteration,
+        "error": math.sqrt(max(2.0 * state.loss, 0.0)),
+        "time_s": time.perf_counter() - t0 - paused,
+    }
     if converged is None and until_converged:
-        converged = {**last, "n_iter": last["iteration"], "stop_reason": f"cap {cap_s:.0f}s",
-                     "error_exact": frobenius_error(X, state.W, state.H)}
+        converged = {
+            **last,
+            "n_iter": last["iteration"],
+            "stop_reason": f"cap {cap_s:.0f}s",
+            "error_exact": frobenius_error(X, state.W, state.H),
+        }
     for name in targets:
-        reached.setdefault(name, {"time_s": None, "iteration": None, "error": None,
-                                  "not_reached": f"best {last['error']:.6g} after "
-                                                 f"{last['iteration']} iterations"})
-    return {"variant": variant, "targets": reached, "converged": converged, "last": last,
-            "exact_checks": checks}
+        reached.setdefault(
+            name,
+            {
+                "time_s": None,
+                "iteration": None,
+                "error": None,
+                "not_reached": f"best {last['error']:.6g} after {last['iteration']} iterations",
+            },
+        )
+    return {
+        "variant": variant,
+        "targets": reached,
+        "converged": converged,
+        "last": last,
+        "exact_checks": checks,
+    }
 
 
 def _yield_times(gen, n_iter: int) -> list[float]:
@@ -161,8 +208,17 @@ def _yield_times(gen, n_iter: int) -> list[float]:
     return stamps
 
 
-def nmfviewer_per_iter(X, W0, H0, k: int, n_iter: int, *, variant: str = "plain",
-                       loss: str = "frobenius", warmup: int = 2) -> dict:
+def nmfviewer_per_iter(
+    X,
+    W0,
+    H0,
+    k: int,
+    n_iter: int,
+    *,
+    variant: str = "plain",
+    loss: str = "frobenius",
+    warmup: int = 2,
+) -> dict:
     """Seconds per iteration of nmfviewer from (W0, H0), over ``n_iter`` iterations.
 
     The per-iteration figure is the median gap between consecutive yields,
@@ -176,8 +232,12 @@ def nmfviewer_per_iter(X, W0, H0, k: int, n_iter: int, *, variant: str = "plain"
     gen = iterate_nmf(X, params, W0=W0.copy(), H0=H0.copy())
     stamps = _yield_times(gen, n_iter)
     gaps = np.diff(stamps)[warmup:]
-    return {"median_s": float(median(gaps)), "mean_s": float(np.mean(gaps)),
-            "n_iter": n_iter, "samples": len(gaps)}
+    return {
+        "median_s": float(median(gaps)),
+        "mean_s": float(np.mean(gaps)),
+        "n_iter": n_iter,
+        "samples": len(gaps),
+    }
 
 
 def nmfviewer_kl(X, W0, H0, k: int, n_iter: int) -> dict:
@@ -200,6 +260,10 @@ def nmfviewer_kl(X, W0, H0, k: int, n_iter: int) -> dict:
             break
     gen.close()
     # per iteration over iterations 1..n: the same differential footing as scikit-learn's
-    return {"s_per_iter": (stamps[-1] - stamps[0]) / n_iter, "n_iter": n_iter,
-            "loss_reported": reported[1], "loss_reported_at": reported[0],
-            "kl": kl_divergence(X, final.W, final.H)}
+    return {
+        "s_per_iter": (stamps[-1] - stamps[0]) / n_iter,
+        "n_iter": n_iter,
+        "loss_reported": reported[1],
+        "loss_reported_at": reported[0],
+        "kl": kl_divergence(X, final.W, final.H),
+    }

@@ -88,12 +88,12 @@ def make_collection(case: Case):
     H = rng.gamma(0.3, 1.0, size=(case.k, m)).astype(np.float32)
     X = W @ H
     X += rng.random(X.shape, dtype=np.float32) * (0.05 * float(X.mean()))
-    c = Collection.from_array(X.reshape(case.n, case.h, case.w),
-                              names=[f"{'band' if case.cube else 'img'}_{i:05d}"
-                                     for i in range(case.n)])
+    c = Collection.from_array(
+        X.reshape(case.n, case.h, case.w),
+        names=[f"{'band' if case.cube else 'img'}_{i:05d}" for i in range(case.n)],
+    )
     if case.cube:  # the images are the bands of one cube, against a wavelength axis
-        c = replace(c, axis_values=np.linspace(400.0, 1000.0, case.n),
-                    axis_label="wavelength (nm)")
+        c = replace(c, axis_values=np.linspace(400.0, 1000.0, case.n), axis_label="wavelength (nm)")
     return c
 
 
@@ -109,8 +109,12 @@ def headless(collection, params) -> dict:
     t0 = time.perf_counter()
     result = fit(collection.to_matrix(), params)
     wall = time.perf_counter() - t0
-    return {"iterations": int(result.n_iter), "solver_s": float(result.elapsed),
-            "wall_s": wall, "it_per_s": result.n_iter / max(result.elapsed, 1e-9)}
+    return {
+        "iterations": int(result.n_iter),
+        "solver_s": float(result.elapsed),
+        "wall_s": wall,
+        "it_per_s": result.n_iter / max(result.elapsed, 1e-9),
+    }
 
 
 def window_run(app, collection, params, timeout_s: float, idle_s: float = IDLE_S):
@@ -225,13 +229,24 @@ def run_case(app, case: Case, seconds: float, idle_s: float = IDLE_S) -> dict:
     max_iter = int(np.clip(seconds * calib["it_per_s"], 10, 100_000))
     params = params_for(case, max_iter)
     head = headless(collection, params)
-    win, idle = window_run(app, collection, params, timeout_s=max(60.0, 20 * seconds),
-                           idle_s=idle_s)
+    win, idle = window_run(
+        app, collection, params, timeout_s=max(60.0, 20 * seconds), idle_s=idle_s
+    )
     ratio = win["it_per_s"] / head["it_per_s"] if head["it_per_s"] > 0 else float("nan")
-    out = {"description": case.describe(), "n": case.n, "h": case.h, "w": case.w,
-           "k": case.k, "cube": case.cube, "max_iter": max_iter,
-           "headless": head, "window": win, "idle": idle, "throughput_ratio": ratio,
-           "loadavg_1min_after": os.getloadavg()[0]}
+    out = {
+        "description": case.describe(),
+        "n": case.n,
+        "h": case.h,
+        "w": case.w,
+        "k": case.k,
+        "cube": case.cube,
+        "max_iter": max_iter,
+        "headless": head,
+        "window": win,
+        "idle": idle,
+        "throughput_ratio": ratio,
+        "loadavg_1min_after": os.getloadavg()[0],
+    }
     out["meets"] = {
         "p99_gap_ms": win["p99_gap_ms"] <= TARGETS["p99_gap_ms"],
         "max_gap_ms": win["max_gap_ms"] <= TARGETS["max_gap_ms"],
@@ -241,11 +256,15 @@ def run_case(app, case: Case, seconds: float, idle_s: float = IDLE_S) -> dict:
 
 
 def render(results: dict) -> str:
-    head = (f"{'case':<8} {'collection':<44} {'p50':>6} {'p99':>6} {'max':>6} "
-            f"{'upd':>5} {'win it/s':>9} {'head it/s':>9} {'ratio':>6} {'gui%':>5} "
-            f"{'idle p99':>8} {'idle max':>8}")
-    title = (f"stall benchmark, {results['started']} UTC, load average "
-             f"{results['loadavg_before']} before; threads {results['threads']}")
+    head = (
+        f"{'case':<8} {'collection':<44} {'p50':>6} {'p99':>6} {'max':>6} "
+        f"{'upd':>5} {'win it/s':>9} {'head it/s':>9} {'ratio':>6} {'gui%':>5} "
+        f"{'idle p99':>8} {'idle max':>8}"
+    )
+    title = (
+        f"stall benchmark, {results['started']} UTC, load average "
+        f"{results['loadavg_before']} before; threads {results['threads']}"
+    )
     lines = [title, head, "-" * len(head)]
     for name, r in results["cases"].items():
         if "error" in r:
@@ -258,13 +277,21 @@ def render(results: dict) -> str:
             f"{r['headless']['it_per_s']:9.1f} {r['throughput_ratio']:6.2f} "
             f"{100 * w['gui_thread_cpu_share']:5.1f} {r['idle']['p99_gap_ms']:8.1f} "
             f"{r['idle']['max_gap_ms']:8.1f}"
-            + ("" if all(r["meets"].values()) else "  (misses: "
-               + ", ".join(k for k, ok in r["meets"].items() if not ok) + ")"))
-    lines.append("gui%: the GUI thread's CPU time / the fit's wall time; idle: the same probe "
-                 "with the window idle before the fit (the machine's baseline)")
-    lines.append(f"gaps in ms between {PROBE_MS} ms probe timer firings during the fit; "
-                 f"targets p99 <= {TARGETS['p99_gap_ms']:.0f}, max <= "
-                 f"{TARGETS['max_gap_ms']:.0f}, ratio >= {TARGETS['throughput_ratio']}")
+            + (
+                ""
+                if all(r["meets"].values())
+                else "  (misses: " + ", ".join(k for k, ok in r["meets"].items() if not ok) + ")"
+            )
+        )
+    lines.append(
+        "gui%: the GUI thread's CPU time / the fit's wall time; idle: the same probe "
+        "with the window idle before the fit (the machine's baseline)"
+    )
+    lines.append(
+        f"gaps in ms between {PROBE_MS} ms probe timer firings during the fit; "
+        f"targets p99 <= {TARGETS['p99_gap_ms']:.0f}, max <= "
+        f"{TARGETS['max_gap_ms']:.0f}, ratio >= {TARGETS['throughput_ratio']}"
+    )
     return "\n".join(lines)
 
 
@@ -275,10 +302,15 @@ def default_json_path(started: datetime) -> Path:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny collections, a few seconds")
-    ap.add_argument("--seconds", type=float, default=None,
-                    help="length of each fit (default 8, quick 0.5)")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="BLAS threads for both sides (default: cores - 1, as the window)")
+    ap.add_argument(
+        "--seconds", type=float, default=None, help="length of each fit (default 8, quick 0.5)"
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="BLAS threads for both sides (default: cores - 1, as the window)",
+    )
     ap.add_argument("--cases", default=None, help="comma-separated subset of the case names")
     ap.add_argument("--json", type=Path, default=None, help="output file")
     args = ap.parse_args(argv)
@@ -297,17 +329,25 @@ def main(argv=None) -> int:
         cases = tuple(c for c in cases if c.name in wanted)
     import nmfviewer
 
-    results = {"schema": "nmfviewer-stall/1", "quick": args.quick,
-               "started": started.strftime("%Y-%m-%d %H:%M"),
-               "nmfviewer": str(Path(nmfviewer.__file__).resolve().parent),
-               "threads": threads, "seconds_per_fit": seconds, "probe_ms": PROBE_MS,
-               "targets": TARGETS, "loadavg_before": list(os.getloadavg()),
-               "machine": machine.describe(), "cases": {}}
+    results = {
+        "schema": "nmfviewer-stall/1",
+        "quick": args.quick,
+        "started": started.strftime("%Y-%m-%d %H:%M"),
+        "nmfviewer": str(Path(nmfviewer.__file__).resolve().parent),
+        "threads": threads,
+        "seconds_per_fit": seconds,
+        "probe_ms": PROBE_MS,
+        "targets": TARGETS,
+        "loadavg_before": list(os.getloadavg()),
+        "machine": machine.describe(),
+        "cases": {},
+    }
     out = args.json or default_json_path(started)
     for case in cases:
         try:
-            results["cases"][case.name] = run_case(app, case, seconds,
-                                                  IDLE_S_QUICK if args.quick else IDLE_S)
+            results["cases"][case.name] = run_case(
+                app, case, seconds, IDLE_S_QUICK if args.quick else IDLE_S
+            )
         except Exception as exc:  # one failing case must not lose the others
             results["cases"][case.name] = {"description": case.describe(), "error": repr(exc)}
     results["loadavg_after"] = list(os.getloadavg())

@@ -105,8 +105,9 @@ def _check_output_dir(out: Path) -> None:
         except OSError as exc:
             reason = f"{existing} is not writable ({exc.strerror or exc})"
     if reason is not None:
-        raise ExportError(f"cannot write the results to {out}: {reason}; choose another "
-                          "folder with --out.", out)
+        raise ExportError(
+            f"cannot write the results to {out}: {reason}; choose another folder with --out.", out
+        )
 
 
 # --------------------------------------------------------------------------- progress
@@ -244,8 +245,10 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
         raise UsageError("the output folder is missing; give --out DIR")
     if not ns.out.strip():
         # Path('') is '.': an unset shell variable must not mean "the current folder"
-        raise UsageError("--out is empty: the output folder is empty (an unset shell "
-                         "variable?); give a folder, '.' for the current one")
+        raise UsageError(
+            "--out is empty: the output folder is empty (an unset shell "
+            "variable?); give a folder, '.' for the current one"
+        )
     out = Path(ns.out)
     manifest = None
     threads = ns.threads
@@ -285,8 +288,11 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
         stage = "exporting"
         written = export_run(out, collection, result, bit_depth=bit_depth)
         # the results are kept (exported), but a model that explains nothing is no success
-        collapsed = (collapse_report(result.W, result.H, result.params, float(X.max()))
-                     if result.stop_reason == STOP_COLLAPSED else None)
+        collapsed = (
+            collapse_report(result.W, result.H, result.params, float(X.max()))
+            if result.stop_reason == STOP_COLLAPSED
+            else None
+        )
     except KeyboardInterrupt:
         what = (
             "files already in the output folder are complete (each written atomically)"
@@ -314,9 +320,11 @@ def _no_display() -> str | None:
         return None
     if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
         return None
-    return (f"no display to open the window on (DISPLAY and WAYLAND_DISPLAY are not set); "
-            f"use '{PROG} fit' to run without a window, or QT_QPA_PLATFORM=offscreen for "
-            "scripted screenshots.")
+    return (
+        f"no display to open the window on (DISPLAY and WAYLAND_DISPLAY are not set); "
+        f"use '{PROG} fit' to run without a window, or QT_QPA_PLATFORM=offscreen for "
+        "scripted screenshots."
+    )
 
 
 def _check_screenshot(path: Path) -> None:
@@ -327,8 +335,9 @@ def _check_screenshot(path: Path) -> None:
     if path.is_dir():
         raise UsageError(f"--screenshot {path} is a folder; give a file name such as shot.png")
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"--screenshot {path}: cannot create a file in {folder}; "
-                         "choose another place")
+        raise UsageError(
+            f"--screenshot {path}: cannot create a file in {folder}; choose another place"
+        )
 
 
 def gui_request_from_args(ns: argparse.Namespace) -> GuiRequest:
@@ -376,7 +385,7 @@ def _split_at_double_dash(argv: list[str]) -> tuple[list[str], list[str]]:
     path, even '-scan.png' (argparse's intermixed parsing loses '--')."""
     if "--" in argv:
         i = argv.index("--")
-        return argv[:i], argv[i + 1:]
+        return argv[:i], argv[i + 1 :]
     return argv, []
 
 

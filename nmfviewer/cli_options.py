@@ -104,8 +104,10 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # type: ignore[override]
         unknown = message.partition("unrecognized arguments: ")[2].split()
         if any(a.startswith("-") and not a.startswith("--") for a in unknown):
-            message += ("; a file whose name starts with '-' is given as ./NAME, or after "
-                        "'--' (e.g. -- -scan.png)")
+            message += (
+                "; a file whose name starts with '-' is given as ./NAME, or after "
+                "'--' (e.g. -- -scan.png)"
+            )
         raise UsageError(message)
 
 
@@ -148,8 +150,8 @@ def _seed_type(text: str) -> int | str:
         return parse_seed(text)  # type: ignore[return-value]
     except ParameterError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a seed; give a whole number from 0 to {SEED_LIMIT - 1} "
-            "or 'random'") from None
+            f"{text!r} is not a seed; give a whole number from 0 to {SEED_LIMIT - 1} or 'random'"
+        ) from None
 
 
 def _threads_type(text: str) -> int | str:
@@ -165,20 +167,23 @@ def _alpha_h_type(text: str) -> float | str:
 
 def parse_size(text: str) -> int:
     """Bytes from '2000000', '512M', '2G', '1.5GiB' (units of 1024); at least 1 byte."""
-    m = re.fullmatch(r"\s*([-+]?)(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(?:i?b)?\s*", str(text),
-                     re.IGNORECASE)
+    m = re.fullmatch(
+        r"\s*([-+]?)(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(?:i?b)?\s*", str(text), re.IGNORECASE
+    )
     if m is None:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a size; give bytes or a number with K, M, G or T (e.g. 2G)"
         )
     if m.group(1) == "-":
         raise argparse.ArgumentTypeError(
-            f"{text!r} is negative; give a positive size such as 512M or 2G")
+            f"{text!r} is negative; give a positive size such as 512M or 2G"
+        )
     size = float(m.group(2)) * _SIZE_UNITS[m.group(3).lower()]
     if size < 1:
         raise argparse.ArgumentTypeError(
             f"{text!r} is less than one byte (a number without a unit counts bytes); "
-            "give e.g. 512M or 2G")
+            "give e.g. 512M or 2G"
+        )
     return int(size)
 
 
@@ -198,54 +203,131 @@ def add_fit_options(parser: argparse.ArgumentParser) -> dict[str, str]:
         added[action.dest] = "/".join(flags)
 
     nmf = parser.add_argument_group("NMF parameters")
-    add(nmf, "-k", "--n-components", dest="n_components", type=_int_type, metavar="K",
-        help="number of basis images (components)")
-    add(nmf, "--loss", type=_choice_type("loss", LOSS_ALIASES),
-        help="frobenius (default), kl or is (Itakura-Saito)")
-    add(nmf, "--solver", type=_choice_type("solver", SOLVER_ALIASES),
+    add(
+        nmf,
+        "-k",
+        "--n-components",
+        dest="n_components",
+        type=_int_type,
+        metavar="K",
+        help="number of basis images (components)",
+    )
+    add(
+        nmf,
+        "--loss",
+        type=_choice_type("loss", LOSS_ALIASES),
+        help="frobenius (default), kl or is (Itakura-Saito)",
+    )
+    add(
+        nmf,
+        "--solver",
+        type=_choice_type("solver", SOLVER_ALIASES),
         help="; ".join(f"{name}: {info.description}" for name, info in SOLVER_REGISTRY.items())
-        + f" (default {next(iter(SOLVER_REGISTRY))})")
-    add(nmf, "--init", type=_choice_type("init", tuple(i for i in INITS if i != "custom")),
-        help="auto (default), random, nndsvd, nndsvda or nndsvdar")
-    add(nmf, "--seed", type=_seed_type, metavar="N",
-        help="random seed, 0 to 2**32-1 (default 0); 'random' draws one (recorded in run.json)")
+        + f" (default {next(iter(SOLVER_REGISTRY))})",
+    )
+    add(
+        nmf,
+        "--init",
+        type=_choice_type("init", tuple(i for i in INITS if i != "custom")),
+        help="auto (default), random, nndsvd, nndsvda or nndsvdar",
+    )
+    add(
+        nmf,
+        "--seed",
+        type=_seed_type,
+        metavar="N",
+        help="random seed, 0 to 2**32-1 (default 0); 'random' draws one (recorded in run.json)",
+    )
     add(nmf, "--max-iter", type=_int_type, metavar="N", help="iterations at most")
     add(nmf, "--tol", type=_float_type, metavar="X", help="relative loss decrease to stop at")
-    add(nmf, "--window", type=_int_type, metavar="N",
-        help="iterations the convergence test looks back over")
+    add(
+        nmf,
+        "--window",
+        type=_int_type,
+        metavar="N",
+        help="iterations the convergence test looks back over",
+    )
     add(nmf, "--time-budget", type=_float_type, metavar="S", help="seconds at most")
     add(nmf, "--alpha-W", type=_float_type, metavar="A", help="regularisation of W")
-    add(nmf, "--alpha-H", type=_alpha_h_type, metavar="A",
-        help="regularisation of H ('same' as alpha-W by default)")
+    add(
+        nmf,
+        "--alpha-H",
+        type=_alpha_h_type,
+        metavar="A",
+        help="regularisation of H ('same' as alpha-W by default)",
+    )
     add(nmf, "--l1-ratio", type=_float_type, metavar="R", help="L1 share of the penalty, 0..1")
     add(nmf, "--dtype", type=_choice_type("dtype", DTYPES), help="float32 (default) or float64")
-    add(nmf, "--hals-variant", type=_choice_type("HALS variant", HALS_VARIANTS),
-        help="auto (default), plain or accelerated")
+    add(
+        nmf,
+        "--hals-variant",
+        type=_choice_type("HALS variant", HALS_VARIANTS),
+        help="auto (default), plain or accelerated",
+    )
 
     load = parser.add_argument_group("loading")
     add(load, "--recursive", action="store_true", help="descend into sub-folders")
-    add(load, "--follow-links", action="store_true",
-        help="with --recursive, also follow folder links that lead out of the tree")
-    add(load, "--color", type=_choice_type("colour policy", COLOR_POLICIES),
-        help="colour images: luminance (default), mean or refuse")
-    add(load, "--size-policy", type=_choice_type("size policy", SIZE_POLICIES),
-        help="other-sized images: resize (default) or refuse")
-    add(load, "--normalize", type=_choice_type("normalisation", NORMALIZATIONS),
-        help="none (default), max or sum per image")
-    add(load, "--negative", type=_choice_type("negative-value policy", NEGATIVE_POLICIES),
-        help="negative values: error (default), clip or shift")
-    add(load, "--nonfinite", type=_choice_type("non-finite policy", NONFINITE_POLICIES),
-        help="NaN/inf values: error (default) or zero")
-    add(load, "--max-memory", type=parse_size, metavar="BYTES",
-        help="refuse collections larger than this (e.g. 2G); default: half the free memory")
+    add(
+        load,
+        "--follow-links",
+        action="store_true",
+        help="with --recursive, also follow folder links that lead out of the tree",
+    )
+    add(
+        load,
+        "--color",
+        type=_choice_type("colour policy", COLOR_POLICIES),
+        help="colour images: luminance (default), mean or refuse",
+    )
+    add(
+        load,
+        "--size-policy",
+        type=_choice_type("size policy", SIZE_POLICIES),
+        help="other-sized images: resize (default) or refuse",
+    )
+    add(
+        load,
+        "--normalize",
+        type=_choice_type("normalisation", NORMALIZATIONS),
+        help="none (default), max or sum per image",
+    )
+    add(
+        load,
+        "--negative",
+        type=_choice_type("negative-value policy", NEGATIVE_POLICIES),
+        help="negative values: error (default), clip or shift",
+    )
+    add(
+        load,
+        "--nonfinite",
+        type=_choice_type("non-finite policy", NONFINITE_POLICIES),
+        help="NaN/inf values: error (default) or zero",
+    )
+    add(
+        load,
+        "--max-memory",
+        type=parse_size,
+        metavar="BYTES",
+        help="refuse collections larger than this (e.g. 2G); default: half the free memory",
+    )
     add(load, "--workers", type=_int_type, metavar="N", help="decoding threads")
 
     other = parser.add_argument_group("export and run-time")
-    add(other, "--bit-depth", type=_int_type, choices=(8, 16),
-        help="basis PNGs in 8 (default) or 16 bits")
-    add(other, "--threads", type=_threads_type, metavar="N",
+    add(
+        other,
+        "--bit-depth",
+        type=_int_type,
+        choices=(8, 16),
+        help="basis PNGs in 8 (default) or 16 bits",
+    )
+    add(
+        other,
+        "--threads",
+        type=_threads_type,
+        metavar="N",
         help="BLAS threads, set once before fitting; 'auto' (default): 1 for small "
-             "problems, else measured (run.json records the count, a replay reuses it)")
+        "problems, else measured (run.json records the count, a replay reuses it)",
+    )
     return added
 
 
@@ -263,13 +345,26 @@ def build_fit_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
         ),
     )
     _add_common(parser)
-    parser.add_argument("paths", nargs="*", type=Path, metavar="PATH",
-                        help="folders, image files or multi-page TIFFs")
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="folders, image files or multi-page TIFFs",
+    )
     parser.add_argument("--out", metavar="DIR", help="output folder (required)")
-    parser.add_argument("--replay", type=Path, metavar="RUN_JSON",
-                        help="rerun a recorded run (its run.json); only --out may be given")
-    parser.add_argument("-q", "--quiet", action="store_true",
-                        help="no progress lines (warnings and errors still shown)")
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        metavar="RUN_JSON",
+        help="rerun a recorded run (its run.json); only --out may be given",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress lines (warnings and errors still shown)",
+    )
     return parser, add_fit_options(parser)
 
 
@@ -280,14 +375,24 @@ def build_gui_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
         epilog=f"Headless runs: '{PROG} fit --help'. A path named 'fit': '{PROG} ./fit'.",
     )
     _add_common(parser)
-    parser.add_argument("paths", nargs="*", type=Path, metavar="PATH",
-                        help="folders, image files or multi-page TIFFs to open")
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="folders, image files or multi-page TIFFs to open",
+    )
     gui = parser.add_argument_group("window")
     gui.add_argument("--start", action="store_true", help="start fitting once loaded")
-    gui.add_argument("--screenshot", type=Path, metavar="FILE.png",
-                     help="save a screenshot of the window (when done, with --quit-when-done)")
-    gui.add_argument("--quit-when-done", action="store_true",
-                     help="close the window when the run has stopped")
+    gui.add_argument(
+        "--screenshot",
+        type=Path,
+        metavar="FILE.png",
+        help="save a screenshot of the window (when done, with --quit-when-done)",
+    )
+    gui.add_argument(
+        "--quit-when-done", action="store_true", help="close the window when the run has stopped"
+    )
     return parser, add_fit_options(parser)
 
 
@@ -303,8 +408,12 @@ def params_from_args(ns: argparse.Namespace, n_components: int | None = None) ->
     if k is None:
         k = n_components
     if k is None:
-        raise ParameterError("the number of components k is missing.", field="n_components",
-                             suggestion=10, hint="Give {option}, for example.")
+        raise ParameterError(
+            "the number of components k is missing.",
+            field="n_components",
+            suggestion=10,
+            hint="Give {option}, for example.",
+        )
     kwargs: dict[str, Any] = {}
     for dest in _PARAM_DESTS:
         value = getattr(ns, dest, None)

@@ -188,8 +188,7 @@ def _link_loop(folder: Path) -> None:
     os.symlink("..", folder / "sub" / "back up")  # sub/back up -> the folder itself
 
 
-UNICODE_NAMES = ["scan 01 (copy).png", "Zelle ä ö ü.png", "細胞 画像.png",
-                 "naïve-ﬁle ☃.png"]
+UNICODE_NAMES = ["scan 01 (copy).png", "Zelle ä ö ü.png", "細胞 画像.png", "naïve-ﬁle ☃.png"]
 
 
 def _unicode_names(folder: Path) -> None:
@@ -202,7 +201,8 @@ def _names_kept(out: Path) -> None:
     rows = list(csv.reader(io.StringIO((out / "weights.csv").read_text(encoding="utf-8"))))
     assert sorted(r[0] for r in rows[1:]) == sorted(UNICODE_NAMES)
     assert json.loads((out / "run.json").read_text(encoding="utf-8"))["data"]["names"] == [
-        r[0] for r in rows[1:]]
+        r[0] for r in rows[1:]
+    ]
 
 
 def _dir_named_png(folder: Path) -> None:
@@ -224,16 +224,18 @@ def _mixed_colour(folder: Path) -> None:
     Image.fromarray(rgb).save(folder / "c_rgb.png")
     rgba = np.dstack([rgb[::-1], np.full((12, 12), 200, np.uint8)])
     Image.fromarray(rgba).save(folder / "d_rgba.png")
-    Image.fromarray(rgb[:, ::-1].copy()).convert("P", palette=Image.Palette.ADAPTIVE,
-                                                  colors=16).save(folder / "e_palette.png")
+    Image.fromarray(rgb[:, ::-1].copy()).convert(
+        "P", palette=Image.Palette.ADAPTIVE, colors=16
+    ).save(folder / "e_palette.png")
 
 
 def _deep_and_float(folder: Path) -> None:
     for i, a in enumerate(pixels(3)):
         Image.fromarray(a.astype(np.uint16) * 250).save(folder / f"deep_{i}.png")  # up to 55000
     for i in range(3):
-        tifffile.imwrite(folder / f"float_{i}.tif",
-                         pixels(1, seed=10 + i)[0].astype(np.float32) / 255)
+        tifffile.imwrite(
+            folder / f"float_{i}.tif", pixels(1, seed=10 + i)[0].astype(np.float32) / 255
+        )
 
 
 def _depths_kept(out: Path) -> None:
@@ -400,8 +402,7 @@ def _replay(doc_change: Callable[[dict], object] | None = None, raw: bytes | Non
     def build(root: Path) -> list[str]:
         folder = good_folder(root / "in")
         recorded = root / "recorded"
-        assert cli.main(["fit", str(folder), "-k", "2", *FAST, "-q", "--out",
-                         str(recorded)]) == 0
+        assert cli.main(["fit", str(folder), "-k", "2", *FAST, "-q", "--out", str(recorded)]) == 0
         path = recorded / "run.json"
         if raw is not None:
             path.write_bytes(raw)
@@ -422,213 +423,630 @@ def _fifo_manifest(root: Path) -> list[str]:
 
 CASES: list[Case] = [
     # -- broken files: alone they are refused, among good ones skipped with a warning
-    Case("zero-byte", "zero-byte file", _alone("zero"), "refused",
-         ("zero bytes.png", "empty file", "choose other ones")),
-    Case("zero-byte-in-folder", "zero-byte file", _among_good("zero"), "loaded",
-         ("skipped", "zero bytes.png", "empty file"), 6),
-    Case("truncated-png", "truncated PNG", _alone("png"), "refused",
-         ("cut.png", "truncated", "choose other ones")),
-    Case("truncated-png-in-folder", "truncated PNG", _among_good("png"), "loaded",
-         ("skipped", "cut.png", "truncated"), 6),
-    Case("truncated-jpeg", "truncated JPEG", _alone("jpeg"), "refused",
-         ("cut.jpg", "truncated", "choose other ones")),
-    Case("truncated-jpeg-in-folder", "truncated JPEG", _among_good("jpeg"), "loaded",
-         ("skipped", "cut.jpg", "truncated"), 6),
-    Case("truncated-tiff", "truncated TIFF", _alone("tiff"), "refused",
-         ("cut.tiff", "truncated", "choose other ones")),
-    Case("truncated-tiff-in-folder", "truncated TIFF", _among_good("tiff"), "loaded",
-         ("skipped", "cut.tiff", "truncated"), 6),
-    Case("text-named-png", "a text file named .png", _alone("text"), "refused",
-         ("notes.png", "not a recognised image format", "choose other ones")),
-    Case("text-named-png-in-folder", "a text file named .png", _among_good("text"), "loaded",
-         ("skipped", "notes.png", "not a recognised image format"), 6),
+    Case(
+        "zero-byte",
+        "zero-byte file",
+        _alone("zero"),
+        "refused",
+        ("zero bytes.png", "empty file", "choose other ones"),
+    ),
+    Case(
+        "zero-byte-in-folder",
+        "zero-byte file",
+        _among_good("zero"),
+        "loaded",
+        ("skipped", "zero bytes.png", "empty file"),
+        6,
+    ),
+    Case(
+        "truncated-png",
+        "truncated PNG",
+        _alone("png"),
+        "refused",
+        ("cut.png", "truncated", "choose other ones"),
+    ),
+    Case(
+        "truncated-png-in-folder",
+        "truncated PNG",
+        _among_good("png"),
+        "loaded",
+        ("skipped", "cut.png", "truncated"),
+        6,
+    ),
+    Case(
+        "truncated-jpeg",
+        "truncated JPEG",
+        _alone("jpeg"),
+        "refused",
+        ("cut.jpg", "truncated", "choose other ones"),
+    ),
+    Case(
+        "truncated-jpeg-in-folder",
+        "truncated JPEG",
+        _among_good("jpeg"),
+        "loaded",
+        ("skipped", "cut.jpg", "truncated"),
+        6,
+    ),
+    Case(
+        "truncated-tiff",
+        "truncated TIFF",
+        _alone("tiff"),
+        "refused",
+        ("cut.tiff", "truncated", "choose other ones"),
+    ),
+    Case(
+        "truncated-tiff-in-folder",
+        "truncated TIFF",
+        _among_good("tiff"),
+        "loaded",
+        ("skipped", "cut.tiff", "truncated"),
+        6,
+    ),
+    Case(
+        "text-named-png",
+        "a text file named .png",
+        _alone("text"),
+        "refused",
+        ("notes.png", "not a recognised image format", "choose other ones"),
+    ),
+    Case(
+        "text-named-png-in-folder",
+        "a text file named .png",
+        _among_good("text"),
+        "loaded",
+        ("skipped", "notes.png", "not a recognised image format"),
+        6,
+    ),
     # -- folders
-    Case("non-images-folder", "a folder of non-images only", _folder(_non_images), "refused",
-         ("no images in folder", "readme.txt", "choose a folder of PNG")),
-    Case("empty-folder", "an empty folder", _folder(lambda f: None), "refused",
-         ("is empty", "choose a folder of PNG")),
-    Case("nested-only", "nested folders", _folder(_nested_only), "refused",
-         ("sub-folder", "day 1"), cli_fix=("Use --recursive to load",),
-         gui_fix=("Load options… ▸ Folders ▸ Include sub-folders",)),
-    Case("nested-recursive", "nested folders", _folder(_nested_only, "--recursive"), "loaded",
-         (), 6),
-    Case("nested-mixed", "nested folders", _folder(_nested_mixed), "loaded",
-         ("ignored 1 sub-folder", "extra", "load recursively"), 4),
-    Case("symlink-loop", "a symbolic-link loop", _folder(_link_loop, "--recursive"), "loaded",
-         ("skipped folder link", "sub/back up", "loop"), 6),
-    Case("unicode-names", "names with spaces and non-ASCII characters", _folder(_unicode_names),
-         "loaded", (), 4, verify=_names_kept),
+    Case(
+        "non-images-folder",
+        "a folder of non-images only",
+        _folder(_non_images),
+        "refused",
+        ("no images in folder", "readme.txt", "choose a folder of PNG"),
+    ),
+    Case(
+        "empty-folder",
+        "an empty folder",
+        _folder(lambda f: None),
+        "refused",
+        ("is empty", "choose a folder of PNG"),
+    ),
+    Case(
+        "nested-only",
+        "nested folders",
+        _folder(_nested_only),
+        "refused",
+        ("sub-folder", "day 1"),
+        cli_fix=("Use --recursive to load",),
+        gui_fix=("Load options… ▸ Folders ▸ Include sub-folders",),
+    ),
+    Case(
+        "nested-recursive", "nested folders", _folder(_nested_only, "--recursive"), "loaded", (), 6
+    ),
+    Case(
+        "nested-mixed",
+        "nested folders",
+        _folder(_nested_mixed),
+        "loaded",
+        ("ignored 1 sub-folder", "extra", "load recursively"),
+        4,
+    ),
+    Case(
+        "symlink-loop",
+        "a symbolic-link loop",
+        _folder(_link_loop, "--recursive"),
+        "loaded",
+        ("skipped folder link", "sub/back up", "loop"),
+        6,
+    ),
+    Case(
+        "unicode-names",
+        "names with spaces and non-ASCII characters",
+        _folder(_unicode_names),
+        "loaded",
+        (),
+        4,
+        verify=_names_kept,
+    ),
     # -- unreadable: root reads everything, so the in-process cases simulate it with a
     #    dangling link and a folder named like an image; test_unreadable_file_really_
     #    without_permission drops root's override capabilities to get a real EACCES
-    Case("unreadable-dangling-link", "an unreadable file (simulated: dangling link)",
-         _alone("dangling"), "refused", ("gone.png", "does not exist", "check the path")),
-    Case("unreadable-dangling-link-in-folder", "an unreadable file (simulated: dangling link)",
-         _among_good("dangling"), "loaded", ("skipped", "gone.png", "cannot open it"), 6),
-    Case("unreadable-permission", "an unreadable file (mode 000, not root)",
-         _folder(_locked), "loaded", ("skipped locked.png", "Permission denied"), 6,
-         tags=("permission",)),
-    Case("unreadable-folder-named-png", "an unreadable file (simulated: folder named x.png)",
-         _folder(_dir_named_png), "loaded", ("ignored 1 sub-folder", "looks like.png"), 6),
+    Case(
+        "unreadable-dangling-link",
+        "an unreadable file (simulated: dangling link)",
+        _alone("dangling"),
+        "refused",
+        ("gone.png", "does not exist", "check the path"),
+    ),
+    Case(
+        "unreadable-dangling-link-in-folder",
+        "an unreadable file (simulated: dangling link)",
+        _among_good("dangling"),
+        "loaded",
+        ("skipped", "gone.png", "cannot open it"),
+        6,
+    ),
+    Case(
+        "unreadable-permission",
+        "an unreadable file (mode 000, not root)",
+        _folder(_locked),
+        "loaded",
+        ("skipped locked.png", "Permission denied"),
+        6,
+        tags=("permission",),
+    ),
+    Case(
+        "unreadable-folder-named-png",
+        "an unreadable file (simulated: folder named x.png)",
+        _folder(_dir_named_png),
+        "loaded",
+        ("ignored 1 sub-folder", "looks like.png"),
+        6,
+    ),
     # -- sizes, colours, depths, values
-    Case("mixed-sizes", "images of mixed sizes", _folder(_mixed_sizes), "loaded",
-         ("resized 1 image", "20 × 16", "12 × 12 (h × w)", "bigger.png"), 6),
-    Case("mixed-sizes-refuse", "images of mixed sizes",
-         _folder(_mixed_sizes, "--size-policy", "refuse"), "refused",
-         ("differ in size", "bigger.png", "size_policy is 'refuse'"),
-         cli_fix=("Use --size-policy resize to resize them to 12 × 12",),
-         gui_fix=("File ▸ Load options… ▸ Mixed sizes ▸ “resize to the most common size”",)),
-    Case("mixed-colour", "mixed grayscale, RGB, RGBA and palette images",
-         _folder(_mixed_colour), "loaded", ("converted", "colour", "c_rgb.png", "d_rgba.png"), 5),
-    Case("mixed-colour-palette", "mixed grayscale, RGB, RGBA and palette images",
-         _folder(_mixed_colour), "loaded", ("palette", "e_palette.png"), 5),
-    Case("mixed-colour-alpha", "mixed grayscale, RGB, RGBA and palette images",
-         _folder(_mixed_colour), "loaded", ("alpha", "d_rgba.png"), 5),
-    Case("mixed-colour-refuse", "mixed grayscale, RGB, RGBA and palette images",
-         _folder(_mixed_colour, "--color", "refuse"), "refused",
-         ("colour image",), cli_fix=("--color luminance",),
-         gui_fix=("Colour images ▸ “convert to gray (luminance)”",)),
-    Case("16-bit-and-float", "16-bit and float images", _folder(_deep_and_float), "loaded",
-         (), 6, verify=_depths_kept),
-    Case("negative", "negative values", _folder(_with_value("minus.tif", -0.5)), "refused",
-         ("minus.tif", "negative"), cli_fix=("--negative clip",),
-         gui_fix=("Negative values ▸ “clip at zero”",)),
-    Case("negative-clip", "negative values",
-         _folder(_with_value("minus.tif", -0.5), "--negative", "clip"), "loaded",
-         ("clipped", "minus.tif"), 5),
-    Case("nan", "NaN values", _folder(_with_value("nan.tif", np.nan)), "refused",
-         ("nan.tif", "NaN"), cli_fix=("--nonfinite zero",),
-         gui_fix=("NaN / infinite values ▸ “replace by zero”",)),
-    Case("infinite", "infinite values", _folder(_with_value("inf.tif", np.inf)), "refused",
-         ("inf.tif", "infinite"), cli_fix=("--nonfinite zero",),
-         gui_fix=("NaN / infinite values ▸ “replace by zero”",)),
-    Case("nan-zero", "NaN values", _folder(_with_value("nan.tif", np.nan), "--nonfinite",
-                                           "zero"), "loaded", ("replaced", "nan.tif"), 5),
+    Case(
+        "mixed-sizes",
+        "images of mixed sizes",
+        _folder(_mixed_sizes),
+        "loaded",
+        ("resized 1 image", "20 × 16", "12 × 12 (h × w)", "bigger.png"),
+        6,
+    ),
+    Case(
+        "mixed-sizes-refuse",
+        "images of mixed sizes",
+        _folder(_mixed_sizes, "--size-policy", "refuse"),
+        "refused",
+        ("differ in size", "bigger.png", "size_policy is 'refuse'"),
+        cli_fix=("Use --size-policy resize to resize them to 12 × 12",),
+        gui_fix=("File ▸ Load options… ▸ Mixed sizes ▸ “resize to the most common size”",),
+    ),
+    Case(
+        "mixed-colour",
+        "mixed grayscale, RGB, RGBA and palette images",
+        _folder(_mixed_colour),
+        "loaded",
+        ("converted", "colour", "c_rgb.png", "d_rgba.png"),
+        5,
+    ),
+    Case(
+        "mixed-colour-palette",
+        "mixed grayscale, RGB, RGBA and palette images",
+        _folder(_mixed_colour),
+        "loaded",
+        ("palette", "e_palette.png"),
+        5,
+    ),
+    Case(
+        "mixed-colour-alpha",
+        "mixed grayscale, RGB, RGBA and palette images",
+        _folder(_mixed_colour),
+        "loaded",
+        ("alpha", "d_rgba.png"),
+        5,
+    ),
+    Case(
+        "mixed-colour-refuse",
+        "mixed grayscale, RGB, RGBA and palette images",
+        _folder(_mixed_colour, "--color", "refuse"),
+        "refused",
+        ("colour image",),
+        cli_fix=("--color luminance",),
+        gui_fix=("Colour images ▸ “convert to gray (luminance)”",),
+    ),
+    Case(
+        "16-bit-and-float",
+        "16-bit and float images",
+        _folder(_deep_and_float),
+        "loaded",
+        (),
+        6,
+        verify=_depths_kept,
+    ),
+    Case(
+        "negative",
+        "negative values",
+        _folder(_with_value("minus.tif", -0.5)),
+        "refused",
+        ("minus.tif", "negative"),
+        cli_fix=("--negative clip",),
+        gui_fix=("Negative values ▸ “clip at zero”",),
+    ),
+    Case(
+        "negative-clip",
+        "negative values",
+        _folder(_with_value("minus.tif", -0.5), "--negative", "clip"),
+        "loaded",
+        ("clipped", "minus.tif"),
+        5,
+    ),
+    Case(
+        "nan",
+        "NaN values",
+        _folder(_with_value("nan.tif", np.nan)),
+        "refused",
+        ("nan.tif", "NaN"),
+        cli_fix=("--nonfinite zero",),
+        gui_fix=("NaN / infinite values ▸ “replace by zero”",),
+    ),
+    Case(
+        "infinite",
+        "infinite values",
+        _folder(_with_value("inf.tif", np.inf)),
+        "refused",
+        ("inf.tif", "infinite"),
+        cli_fix=("--nonfinite zero",),
+        gui_fix=("NaN / infinite values ▸ “replace by zero”",),
+    ),
+    Case(
+        "nan-zero",
+        "NaN values",
+        _folder(_with_value("nan.tif", np.nan), "--nonfinite", "zero"),
+        "loaded",
+        ("replaced", "nan.tif"),
+        5,
+    ),
     Case("one-by-one", "1x1 images", _folder(_tiny, k="1"), "loaded", (), 4),
-    Case("one-by-one-k2", "1x1 images", _folder(_tiny, k="2"), "refused",
-         ("n_components (k)=2", "k must be <= 1", "Lower k"), cli_fix=("(-k 1)",),
-         gui_fix=("(Components k = 1 in the Run panel)",)),
+    Case(
+        "one-by-one-k2",
+        "1x1 images",
+        _folder(_tiny, k="2"),
+        "refused",
+        ("n_components (k)=2", "k must be <= 1", "Lower k"),
+        cli_fix=("(-k 1)",),
+        gui_fix=("(Components k = 1 in the Run panel)",),
+    ),
     Case("single-image", "a single image", lambda r: _single(r, "1"), "loaded", (), 1),
-    Case("single-image-k2", "a single image", lambda r: _single(r, "2"), "refused",
-         ("n_components (k)=2", "k must be <= 1", "Lower k"), cli_fix=("(-k 1)",),
-         gui_fix=("(Components k = 1 in the Run panel)",)),
-    Case("multipage-sizes", "a multi-page TIFF with pages of different sizes", _pages,
-         "loaded", ("resized 1 image", "stack.tif[page 3]"), 4),
-    Case("multipage-sizes-refuse", "a multi-page TIFF with pages of different sizes",
-         lambda r: _pages(r, "--size-policy", "refuse"), "refused",
-         ("differ in size", "stack.tif[page 3]"), cli_fix=("--size-policy resize",),
-         gui_fix=("Mixed sizes ▸ “resize to the most common size”",)),
+    Case(
+        "single-image-k2",
+        "a single image",
+        lambda r: _single(r, "2"),
+        "refused",
+        ("n_components (k)=2", "k must be <= 1", "Lower k"),
+        cli_fix=("(-k 1)",),
+        gui_fix=("(Components k = 1 in the Run panel)",),
+    ),
+    Case(
+        "multipage-sizes",
+        "a multi-page TIFF with pages of different sizes",
+        _pages,
+        "loaded",
+        ("resized 1 image", "stack.tif[page 3]"),
+        4,
+    ),
+    Case(
+        "multipage-sizes-refuse",
+        "a multi-page TIFF with pages of different sizes",
+        lambda r: _pages(r, "--size-policy", "refuse"),
+        "refused",
+        ("differ in size", "stack.tif[page 3]"),
+        cli_fix=("--size-policy resize",),
+        gui_fix=("Mixed sizes ▸ “resize to the most common size”",),
+    ),
     # -- memory, refused from the headers
-    Case("memory", "a collection that would not fit in memory",
-         _params("-k", "2", "--max-memory", "2K"), "refused",
-         ("6 images of 12x12", "limit is 2.0 KB"), cli_fix=("raise the limit (--max-memory)",),
-         gui_fix=("raise the limit (File ▸ Load options… ▸ Memory limit)",)),
-    Case("memory-from-header", "a collection that would not fit in memory (header only)",
-         _folder(_too_big_from_header, "--max-memory", "100M"), "refused",
-         ("limit is 100.0 MB",), cli_fix=("--max-memory",), gui_fix=("Memory limit",)),
-    Case("memory-huge-image", "a collection that would not fit in memory (a 10000x10000 image)",
-         _folder(_huge_header(10_000), "--max-memory", "100M"), "refused",
-         ("limit is 100.0 MB",), cli_fix=("--max-memory",), gui_fix=("Memory limit",)),
-    Case("memory-very-large-image",
-         "a collection that would not fit in memory (a 14000x14000 image)",
-         _folder(_huge_header(14_000), "--max-memory", "100M"), "refused",
-         ("limit is 100.0 MB",), cli_fix=("--max-memory",), gui_fix=("Memory limit",)),
+    Case(
+        "memory",
+        "a collection that would not fit in memory",
+        _params("-k", "2", "--max-memory", "2K"),
+        "refused",
+        ("6 images of 12x12", "limit is 2.0 KB"),
+        cli_fix=("raise the limit (--max-memory)",),
+        gui_fix=("raise the limit (File ▸ Load options… ▸ Memory limit)",),
+    ),
+    Case(
+        "memory-from-header",
+        "a collection that would not fit in memory (header only)",
+        _folder(_too_big_from_header, "--max-memory", "100M"),
+        "refused",
+        ("limit is 100.0 MB",),
+        cli_fix=("--max-memory",),
+        gui_fix=("Memory limit",),
+    ),
+    Case(
+        "memory-huge-image",
+        "a collection that would not fit in memory (a 10000x10000 image)",
+        _folder(_huge_header(10_000), "--max-memory", "100M"),
+        "refused",
+        ("limit is 100.0 MB",),
+        cli_fix=("--max-memory",),
+        gui_fix=("Memory limit",),
+    ),
+    Case(
+        "memory-very-large-image",
+        "a collection that would not fit in memory (a 14000x14000 image)",
+        _folder(_huge_header(14_000), "--max-memory", "100M"),
+        "refused",
+        ("limit is 100.0 MB",),
+        cli_fix=("--max-memory",),
+        gui_fix=("Memory limit",),
+    ),
     # -- issue 14: names that are not UTF-8 (Latin-1 archives), formula names
-    Case("latin1-names", "file names that are not UTF-8", _folder(_latin1_names), "loaded",
-         (), 4, verify=_latin1_kept),
+    Case(
+        "latin1-names",
+        "file names that are not UTF-8",
+        _folder(_latin1_names),
+        "loaded",
+        (),
+        4,
+        verify=_latin1_kept,
+    ),
     Case("latin1-folder", "a folder name that is not UTF-8", _latin1_folder, "loaded", (), 4),
-    Case("formula-names", "names a spreadsheet reads as formulas", _folder(_formula_names),
-         "loaded", (), 5, verify=_formulas_neutralised),
-    Case("newline-name-broken", "a broken file whose name holds a newline",
-         _folder(_newline_name_broken), "loaded", ("skipped two\\nlines.png",), 6),
-    Case("control-char-names", "names with newline, tab and escape characters",
-         _folder(_newline_names_good), "loaded", ("c\\nd.txt",), 3),
+    Case(
+        "formula-names",
+        "names a spreadsheet reads as formulas",
+        _folder(_formula_names),
+        "loaded",
+        (),
+        5,
+        verify=_formulas_neutralised,
+    ),
+    Case(
+        "newline-name-broken",
+        "a broken file whose name holds a newline",
+        _folder(_newline_name_broken),
+        "loaded",
+        ("skipped two\\nlines.png",),
+        6,
+    ),
+    Case(
+        "control-char-names",
+        "names with newline, tab and escape characters",
+        _folder(_newline_names_good),
+        "loaded",
+        ("c\\nd.txt",),
+        3,
+    ),
     # -- issue 14: pictures as users mean them
-    Case("apng", "an animated PNG", _folder(_apng), "loaded",
-         ("anim.png: animated PNG: used the first of its 3 frames",), 5),
-    Case("npy-rgb", "a .npy of shape (h, w, 3)", _npy((12, 10, 3)), "loaded",
-         ("read as one RGB image of 10x12",), 1),
-    Case("npy-rgba", "a .npy of shape (h, w, 4)", _npy((12, 10, 4)), "loaded",
-         ("read as one RGBA image of 10x12",), 1),
+    Case(
+        "apng",
+        "an animated PNG",
+        _folder(_apng),
+        "loaded",
+        ("anim.png: animated PNG: used the first of its 3 frames",),
+        5,
+    ),
+    Case(
+        "npy-rgb",
+        "a .npy of shape (h, w, 3)",
+        _npy((12, 10, 3)),
+        "loaded",
+        ("read as one RGB image of 10x12",),
+        1,
+    ),
+    Case(
+        "npy-rgba",
+        "a .npy of shape (h, w, 4)",
+        _npy((12, 10, 4)),
+        "loaded",
+        ("read as one RGBA image of 10x12",),
+        1,
+    ),
     Case("npy-stack", "a .npy of shape (n, h, w)", _npy((5, 12, 10), k="2"), "loaded", (), 5),
-    Case("min-is-white", "a TIFF stored min-is-white", _folder(_min_is_white), "loaded",
-         ("scan.tif", "min-is-white", "inverted"), 5),
+    Case(
+        "min-is-white",
+        "a TIFF stored min-is-white",
+        _folder(_min_is_white),
+        "loaded",
+        ("scan.tif", "min-is-white", "inverted"),
+        5,
+    ),
     # -- issue 14: links out of a recursive walk
-    Case("link-to-root", "a folder link to / with --recursive",
-         _folder(_link_to_root, "--recursive"), "loaded",
-         ("folder link leading out of the folder given", "everything -> /"), 4),
-    Case("link-out-of-tree", "a folder link out of the tree with --recursive",
-         _folder(_link_out, "--recursive"), "loaded", ("elsewhere ->",), 3),
+    Case(
+        "link-to-root",
+        "a folder link to / with --recursive",
+        _folder(_link_to_root, "--recursive"),
+        "loaded",
+        ("folder link leading out of the folder given", "everything -> /"),
+        4,
+    ),
+    Case(
+        "link-out-of-tree",
+        "a folder link out of the tree with --recursive",
+        _folder(_link_out, "--recursive"),
+        "loaded",
+        ("elsewhere ->",),
+        3,
+    ),
     # -- parameters
-    Case("k-zero", "k = 0", _params("-k", "0"), "refused",
-         ("-k: n_components (k)=0", "whole number >= 1")),
-    Case("k-too-large", "k larger than min(n_images, n_pixels)", _params("-k", "7"), "refused",
-         ("n_components (k)=7", "6 images x 144 pixels", "Lower k to at most 6"),
-         cli_fix=("-k: ", "(-k 6)"), gui_fix=("(Components k = 6 in the Run panel)",)),
-    Case("tol-negative", "negative tol", _params("-k", "2", "--tol", "-1"), "refused",
-         ("--tol: tol=-1.0", "number >= 0")),
-    Case("tol-negative-exponent", "negative tol (written -1e-4)",
-         _params("-k", "2", "--tol", "-1e-4"), "refused", ("--tol: tol=-0.0001", "number >= 0")),
-    Case("max-iter-zero", "max_iter = 0", _params("-k", "2", "--max-iter", "0"), "refused",
-         ("--max-iter: max_iter=0", ">= 1")),
-    Case("unknown-loss", "an unknown loss name", _params("-k", "2", "--loss", "euclid"),
-         "refused", ("--loss", "'euclid'", "frobenius, kl, is")),
+    Case(
+        "k-zero",
+        "k = 0",
+        _params("-k", "0"),
+        "refused",
+        ("-k: n_components (k)=0", "whole number >= 1"),
+    ),
+    Case(
+        "k-too-large",
+        "k larger than min(n_images, n_pixels)",
+        _params("-k", "7"),
+        "refused",
+        ("n_components (k)=7", "6 images x 144 pixels", "Lower k to at most 6"),
+        cli_fix=("-k: ", "(-k 6)"),
+        gui_fix=("(Components k = 6 in the Run panel)",),
+    ),
+    Case(
+        "tol-negative",
+        "negative tol",
+        _params("-k", "2", "--tol", "-1"),
+        "refused",
+        ("--tol: tol=-1.0", "number >= 0"),
+    ),
+    Case(
+        "tol-negative-exponent",
+        "negative tol (written -1e-4)",
+        _params("-k", "2", "--tol", "-1e-4"),
+        "refused",
+        ("--tol: tol=-0.0001", "number >= 0"),
+    ),
+    Case(
+        "max-iter-zero",
+        "max_iter = 0",
+        _params("-k", "2", "--max-iter", "0"),
+        "refused",
+        ("--max-iter: max_iter=0", ">= 1"),
+    ),
+    Case(
+        "unknown-loss",
+        "an unknown loss name",
+        _params("-k", "2", "--loss", "euclid"),
+        "refused",
+        ("--loss", "'euclid'", "frobenius, kl, is"),
+    ),
     # -- numeric fields, validated once with their real limits (issue 14)
-    Case("seed-2**32", "a seed of 2**32 (numpy refuses it)",
-         _params("-k", "2", "--seed", str(2**32)), "refused",
-         ("--seed", "'4294967296'", "0 to 4294967295"), tags=("cli-only",)),
-    Case("seed-huge", "a seed far above 2**32", _params("-k", "2", "--seed", "9" * 30),
-         "refused", ("--seed", "0 to 4294967295"), tags=("cli-only",)),
-    Case("seed-superscript", "a Unicode digit as the seed ('²': isdigit() but not int())",
-         _params("-k", "2", "--seed", "²"), "refused", ("--seed", "'²'", "not a seed"),
-         tags=("cli-only",)),
-    Case("seed-largest", "the largest seed numpy takes (2**32 - 1), default init",
-         _params("-k", "2", "--seed", str(2**32 - 1)), "loaded", (), 6),
-    Case("max-memory-negative", "a negative memory limit ('-1G')",
-         _params("-k", "2", "--max-memory", "-1G"), "refused",
-         ("--max-memory", "'-1G' is negative"), tags=("cli-only",)),
-    Case("max-memory-fraction", "a memory limit below one byte ('0.5')",
-         _params("-k", "2", "--max-memory", "0.5"), "refused",
-         ("--max-memory", "'0.5' is less than one byte"), tags=("cli-only",)),
-    Case("max-memory-zero", "a memory limit of 0", _params("-k", "2", "--max-memory", "0"),
-         "refused", ("--max-memory", "'0' is less than one byte"), tags=("cli-only",)),
+    Case(
+        "seed-2**32",
+        "a seed of 2**32 (numpy refuses it)",
+        _params("-k", "2", "--seed", str(2**32)),
+        "refused",
+        ("--seed", "'4294967296'", "0 to 4294967295"),
+        tags=("cli-only",),
+    ),
+    Case(
+        "seed-huge",
+        "a seed far above 2**32",
+        _params("-k", "2", "--seed", "9" * 30),
+        "refused",
+        ("--seed", "0 to 4294967295"),
+        tags=("cli-only",),
+    ),
+    Case(
+        "seed-superscript",
+        "a Unicode digit as the seed ('²': isdigit() but not int())",
+        _params("-k", "2", "--seed", "²"),
+        "refused",
+        ("--seed", "'²'", "not a seed"),
+        tags=("cli-only",),
+    ),
+    Case(
+        "seed-largest",
+        "the largest seed numpy takes (2**32 - 1), default init",
+        _params("-k", "2", "--seed", str(2**32 - 1)),
+        "loaded",
+        (),
+        6,
+    ),
+    Case(
+        "max-memory-negative",
+        "a negative memory limit ('-1G')",
+        _params("-k", "2", "--max-memory", "-1G"),
+        "refused",
+        ("--max-memory", "'-1G' is negative"),
+        tags=("cli-only",),
+    ),
+    Case(
+        "max-memory-fraction",
+        "a memory limit below one byte ('0.5')",
+        _params("-k", "2", "--max-memory", "0.5"),
+        "refused",
+        ("--max-memory", "'0.5' is less than one byte"),
+        tags=("cli-only",),
+    ),
+    Case(
+        "max-memory-zero",
+        "a memory limit of 0",
+        _params("-k", "2", "--max-memory", "0"),
+        "refused",
+        ("--max-memory", "'0' is less than one byte"),
+        tags=("cli-only",),
+    ),
     # -- abbreviations are off: a shortened option is an error, never another option
-    Case("abbreviated-tol", "'--to' (argparse took it as --tol)",
-         _params("-k", "2", "--to", "1e-3"), "refused",
-         ("unrecognized arguments: --to",), tags=("cli-only",)),
-    Case("abbreviated-max", "'--max' (ambiguous: --max-iter / --max-memory)",
-         _params("-k", "2", "--max", "5"), "refused", ("unrecognized arguments: --max",),
-         tags=("cli-only",)),
-    Case("abbreviated-size", "'--size' for --size-policy", _params("-k", "2", "--size", "refuse"),
-         "refused", ("unrecognized arguments: --size",), tags=("cli-only",)),
+    Case(
+        "abbreviated-tol",
+        "'--to' (argparse took it as --tol)",
+        _params("-k", "2", "--to", "1e-3"),
+        "refused",
+        ("unrecognized arguments: --to",),
+        tags=("cli-only",),
+    ),
+    Case(
+        "abbreviated-max",
+        "'--max' (ambiguous: --max-iter / --max-memory)",
+        _params("-k", "2", "--max", "5"),
+        "refused",
+        ("unrecognized arguments: --max",),
+        tags=("cli-only",),
+    ),
+    Case(
+        "abbreviated-size",
+        "'--size' for --size-policy",
+        _params("-k", "2", "--size", "refuse"),
+        "refused",
+        ("unrecognized arguments: --size",),
+        tags=("cli-only",),
+    ),
 ]
 
 
 #: damaged run.json files given to ``fit --replay`` (command line only: the window
 #: has no replay)
 REPLAY_CASES: list[Case] = [
-    Case("replay-wrong-type", "a run.json with a wrong type",
-         _replay(lambda d: d["params"].update(max_iter="many")), "refused",
-         ("run.json", "params.max_iter")),
-    Case("replay-empty-result", "a run.json with an empty result",
-         _replay(lambda d: d.update(result={})), "refused", ("run.json", "result.n_iter")),
-    Case("replay-result-list", "a run.json whose result is a list",
-         _replay(lambda d: d.update(result=[1, 2])), "refused", ("run.json", "'result'")),
-    Case("replay-bit-depth", "a run.json with a bad bit depth",
-         _replay(lambda d: d["export"].update(bit_depth="8")), "refused",
-         ("run.json", "export.bit_depth")),
-    Case("replay-files-damaged", "a run.json with a damaged file list",
-         _replay(lambda d: d["inputs"].update(files=[{"path": 3}])), "refused",
-         ("inputs.files[0].path",)),
-    Case("replay-nested", "a deeply nested run.json", _replay(raw=b"[" * 100_000), "refused",
-         ("nested far too deeply",)),
-    Case("replay-bom-garbage", "a run.json of a BOM and garbage",
-         _replay(raw=b"\xef\xbb\xbf{garbage"), "refused", ("not valid JSON",)),
-    Case("replay-fifo", "a FIFO given as run.json", _fifo_manifest, "refused",
-         ("not a regular file",)),
-    Case("replay-device", "a device given as run.json",
-         lambda r: ["--replay", "/dev/zero"], "refused", ("/dev/zero", "not a regular file")),
+    Case(
+        "replay-wrong-type",
+        "a run.json with a wrong type",
+        _replay(lambda d: d["params"].update(max_iter="many")),
+        "refused",
+        ("run.json", "params.max_iter"),
+    ),
+    Case(
+        "replay-empty-result",
+        "a run.json with an empty result",
+        _replay(lambda d: d.update(result={})),
+        "refused",
+        ("run.json", "result.n_iter"),
+    ),
+    Case(
+        "replay-result-list",
+        "a run.json whose result is a list",
+        _replay(lambda d: d.update(result=[1, 2])),
+        "refused",
+        ("run.json", "'result'"),
+    ),
+    Case(
+        "replay-bit-depth",
+        "a run.json with a bad bit depth",
+        _replay(lambda d: d["export"].update(bit_depth="8")),
+        "refused",
+        ("run.json", "export.bit_depth"),
+    ),
+    Case(
+        "replay-files-damaged",
+        "a run.json with a damaged file list",
+        _replay(lambda d: d["inputs"].update(files=[{"path": 3}])),
+        "refused",
+        ("inputs.files[0].path",),
+    ),
+    Case(
+        "replay-nested",
+        "a deeply nested run.json",
+        _replay(raw=b"[" * 100_000),
+        "refused",
+        ("nested far too deeply",),
+    ),
+    Case(
+        "replay-bom-garbage",
+        "a run.json of a BOM and garbage",
+        _replay(raw=b"\xef\xbb\xbf{garbage"),
+        "refused",
+        ("not valid JSON",),
+    ),
+    Case(
+        "replay-fifo",
+        "a FIFO given as run.json",
+        _fifo_manifest,
+        "refused",
+        ("not a regular file",),
+    ),
+    Case(
+        "replay-device",
+        "a device given as run.json",
+        lambda r: ["--replay", "/dev/zero"],
+        "refused",
+        ("/dev/zero", "not a regular file"),
+    ),
 ]
+
 
 def run_case(case: Case, root: Path) -> tuple[int, Path]:
     """Build the case under ``root`` and run ``nmfviewer fit`` in process.
@@ -669,23 +1087,29 @@ def check_refused(code: int, err: str, out: Path, expect: tuple[str, ...]) -> st
 _PROGRESS = ("iteration ", "stopped after ", "loading: ")
 
 
-def check_loaded(code: int, err: str, std: str, out: Path, expect: tuple[str, ...],
-                 n_images: int) -> list[str]:
+def check_loaded(
+    code: int, err: str, std: str, out: Path, expect: tuple[str, ...], n_images: int
+) -> list[str]:
     assert code == 0, err
     warnings = [ln for ln in err.splitlines() if ln.startswith(f"{PROG}: warning: ")]
-    others = [ln for ln in err.splitlines()
-              if not ln.startswith(f"{PROG}: warning: ") and not ln.startswith(_PROGRESS)]
+    others = [
+        ln
+        for ln in err.splitlines()
+        if not ln.startswith(f"{PROG}: warning: ") and not ln.startswith(_PROGRESS)
+    ]
     assert others == [], f"unexpected stderr lines: {others}"
     if expect:
         assert any(all(f in w for f in expect) for w in warnings), (
-            f"no warning with {expect}:\n" + "\n".join(warnings))
+            f"no warning with {expect}:\n" + "\n".join(warnings)
+        )
     else:
         assert warnings == []
     assert std.strip() == str(out.absolute())
     rows = list(csv.reader(io.StringIO((out / "weights.csv").read_text(encoding="utf-8"))))
     assert len(rows) == n_images + 1
     assert {"run.json", "factors.npz", "basis_montage.png", "basis_00.png"} <= {
-        p.name for p in out.iterdir()}
+        p.name for p in out.iterdir()
+    }
     return warnings
 
 
@@ -707,8 +1131,12 @@ def case_param(case: Case):
     permission case when this process reads every file."""
     marks = []
     if "permission" in case.tags and not permissions_enforced():
-        marks.append(pytest.mark.skip(reason="this process reads mode-000 files (root); see "
-                                             "test_unreadable_file_really_without_permission"))
+        marks.append(
+            pytest.mark.skip(
+                reason="this process reads mode-000 files (root); see "
+                "test_unreadable_file_really_without_permission"
+            )
+        )
     return pytest.param(case, id=case.id, marks=marks)
 
 

@@ -61,9 +61,19 @@ def _subprocess(args: list[str], *, prefix: tuple[str, ...] = ()) -> subprocess.
 _BY_ID = {c.id: c for c in CASES + REPLAY_CASES}
 
 
-@pytest.mark.parametrize("case_id", ["truncated-jpeg", "empty-folder", "memory-from-header",
-                                     "k-too-large", "unknown-loss", "replay-fifo",
-                                     "replay-nested", "replay-empty-result"])
+@pytest.mark.parametrize(
+    "case_id",
+    [
+        "truncated-jpeg",
+        "empty-folder",
+        "memory-from-header",
+        "k-too-large",
+        "unknown-loss",
+        "replay-fifo",
+        "replay-nested",
+        "replay-empty-result",
+    ],
+)
 def test_python_m_nmfviewer_fit_exits_2_without_traceback(case_id, tmp_path):
     case = _BY_ID[case_id]
     args = case.build(tmp_path)
@@ -89,14 +99,25 @@ def test_unreadable_file_really_without_permission(alone, tmp_path):
     locked.chmod(0)
     out = tmp_path / "out"
     target = locked if alone else folder
-    proc = _subprocess([str(target), "-k", "2" if not alone else "1", *FAST, "--out", str(out)],
-                       prefix=prefix)
+    proc = _subprocess(
+        [str(target), "-k", "2" if not alone else "1", *FAST, "--out", str(out)], prefix=prefix
+    )
     if alone:
-        check_refused(proc.returncode, proc.stderr, out,
-                      ("locked.png", "Permission denied", "choose other ones"))
+        check_refused(
+            proc.returncode,
+            proc.stderr,
+            out,
+            ("locked.png", "Permission denied", "choose other ones"),
+        )
     else:
-        check_loaded(proc.returncode, proc.stderr, proc.stdout, out,
-                     ("skipped locked.png", "Permission denied"), 6)
+        check_loaded(
+            proc.returncode,
+            proc.stderr,
+            proc.stdout,
+            out,
+            ("skipped locked.png", "Permission denied"),
+            6,
+        )
 
 
 def test_huge_image_header_gives_one_line_not_a_library_warning(tmp_path):
@@ -107,6 +128,7 @@ def test_huge_image_header_gives_one_line_not_a_library_warning(tmp_path):
     out = tmp_path / "out"
     proc = _subprocess([str(folder), "-k", "2", *FAST, "--max-memory", "100M", "--out", str(out)])
     check_refused(proc.returncode, proc.stderr, out, ("--max-memory",))
+
 
 @pytest.mark.parametrize("args, expect", [
     (["--time-budget", "0"], ("--time-budget: time_budget=0", "or no limit")),
@@ -120,8 +142,7 @@ def test_parameter_errors_name_the_option_typed(args, expect, tmp_path, capsys):
     """The core's ParameterError carries the field; the command line leads with the
     option typed and spells the fix as an option, never in Python."""
     out = tmp_path / "out"
-    code = cli.main(["fit", str(good_folder(tmp_path / "in")), "-k", "2", *args,
-                     "--out", str(out)])
+    code = cli.main(["fit", str(good_folder(tmp_path / "in")), "-k", "2", *args, "--out", str(out)])
     line = check_refused(code, capsys.readouterr().err, out, expect)
     assert "='" not in line  # no Python spelling of the fix
 
@@ -134,8 +155,12 @@ def test_a_file_named_like_an_option(tmp_path, capsys, monkeypatch):
     (tmp_path / "-scan.png").write_bytes(png_bytes(pixels(1)[0]))
     out = tmp_path / "out"
     code = cli.main(["fit", "-k", "1", "--out", str(out), "-scan.png"])
-    check_refused(code, capsys.readouterr().err, out,
-                  ("unrecognized arguments: -scan.png", "./NAME", "after '--'"))
+    check_refused(
+        code,
+        capsys.readouterr().err,
+        out,
+        ("unrecognized arguments: -scan.png", "./NAME", "after '--'"),
+    )
     for args in (["--", "-scan.png", "in"], ["./-scan.png", "in"]):
         code = cli.main(["fit", "-k", "1", *FAST, "--out", str(out), *args])
         captured = capsys.readouterr()

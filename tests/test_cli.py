@@ -103,8 +103,7 @@ def test_options_reach_the_run_manifest(tmp_path, faces_copy):
     assert iio.imread(out / "basis_00.png").dtype == np.uint16
 
 
-def test_fit_kl_mu_reports_the_latest_evaluated_loss(tmp_path, faces_copy, capsys,
-                                                     monkeypatch):
+def test_fit_kl_mu_reports_the_latest_evaluated_loss(tmp_path, faces_copy, capsys, monkeypatch):
     # KL multiplicative updates evaluate the loss only every 10th iteration
     monkeypatch.setattr(cli, "_PROGRESS_INTERVAL", 0.0)  # a progress line per iteration
     out = tmp_path / "kl"
@@ -414,8 +413,11 @@ def _blas_threads() -> set[int]:
     from threadpoolctl import threadpool_info
 
     # numpy's BLAS, the one the solvers call (scipy may load a second one)
-    return {i["num_threads"] for i in threadpool_info()
-            if i["user_api"] == "blas" and "numpy" in i["filepath"]}
+    return {
+        i["num_threads"]
+        for i in threadpool_info()
+        if i["user_api"] == "blas" and "numpy" in i["filepath"]
+    }
 
 
 @pytest.mark.parametrize("threads, expected", [("1", 1), ("2", 2), ("auto", 1), (None, 1)])
@@ -436,8 +438,10 @@ def test_blas_threads_are_set_for_the_fit_recorded_and_restored(
     # the faces X (100 x 625) is small: 'auto' means one thread
     assert cli.main(["fit", str(FACES), *FAST, "--out", str(out), "-q", *extra]) == 0
     assert seen == [{expected}]
-    assert json.loads((out / "run.json").read_text(encoding="utf-8"))["result"][
-        "blas_threads"] == expected
+    assert (
+        json.loads((out / "run.json").read_text(encoding="utf-8"))["result"]["blas_threads"]
+        == expected
+    )
     assert _blas_threads() == before and current_thread_choice() == choice_before
 
 
@@ -460,8 +464,7 @@ def test_replay_uses_the_recorded_thread_count(tmp_path, monkeypatch):
     assert np.array_equal(W1, W2) and np.array_equal(H1, H2)
 
 
-def test_replay_of_a_run_json_without_the_count_uses_the_blas_it_recorded(tmp_path,
-                                                                        monkeypatch):
+def test_replay_of_a_run_json_without_the_count_uses_the_blas_it_recorded(tmp_path, monkeypatch):
     out = tmp_path / "two"
     assert cli.main(["fit", str(FACES), *FAST, "--threads", "2", "--out", str(out), "-q"]) == 0
     doc = json.loads((out / "run.json").read_text(encoding="utf-8"))
@@ -500,8 +503,11 @@ def test_cli_and_api_give_the_same_factors_at_the_same_thread_count(threads, tmp
 
 
 def test_without_a_display_the_window_is_refused_in_one_line(tmp_path):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    }
     proc = subprocess.run([sys.executable, "-m", "nmfviewer", str(FACES)], env=env,
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     if not sys.platform.startswith("linux"):

@@ -19,10 +19,29 @@ EXPORTED = {"basis_00.png", "basis_01.png", "basis_montage.png", "weights.csv", 
             "run.json"}  # fmt: skip
 
 
-def _fit(out: Path, *extra: str, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-         close_stdout: bool = False):
-    cmd = [sys.executable, "-m", "nmfviewer", "fit", str(FACES), "-k", "2", "--max-iter", "20",
-           "--seed", "0", "--out", str(out), *extra]
+def _fit(
+    out: Path,
+    *extra: str,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    close_stdout: bool = False,
+):
+    cmd = [
+        sys.executable,
+        "-m",
+        "nmfviewer",
+        "fit",
+        str(FACES),
+        "-k",
+        "2",
+        "--max-iter",
+        "20",
+        "--seed",
+        "0",
+        "--out",
+        str(out),
+        *extra,
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "default"}
     with subprocess.Popen(cmd, stdout=stdout, stderr=stderr, env=env) as proc:
         if close_stdout:
@@ -82,8 +101,15 @@ class _Failing(io.StringIO):
         raise self.exc
 
 
-@pytest.mark.parametrize("exc", [BrokenPipeError(32, "Broken pipe"), OSError(28, "No space"),
-                                 OSError(5, "I/O error"), ValueError("closed file")])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        BrokenPipeError(32, "Broken pipe"),
+        OSError(28, "No space"),
+        OSError(5, "I/O error"),
+        ValueError("closed file"),
+    ],
+)
 def test_write_line_swallows_a_failing_stream_and_gives_it_up(exc):
     stream = _Failing(exc)
     assert _console.write_line(stream, "x") is False
@@ -102,5 +128,8 @@ def test_every_message_is_one_printable_line(name, shown):
     _console.warn(f"skipped {name}: broken", stream)
     _console.error(f"cannot read {name}", stream)
     lines = stream.getvalue().split("\n")
-    assert lines == [f"nmfviewer: warning: skipped {shown}: broken",
-                     f"nmfviewer: error: cannot read {shown}", ""]
+    assert lines == [
+        f"nmfviewer: warning: skipped {shown}: broken",
+        f"nmfviewer: error: cannot read {shown}",
+        "",
+    ]

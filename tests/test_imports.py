@@ -16,10 +16,18 @@ HEAVY = ("numba", "skimage", "tifffile", "PIL", "PySide6", "pyqtgraph", "numpy")
 
 def _imported(args: list[str]) -> tuple[set[str], str]:
     """Top-level packages imported by ``python -X importtime -m nmfviewer ARGS``."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "nmfviewer", *args],
-                          capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "nmfviewer", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr
     modules = set()
     for line in proc.stderr.splitlines():
@@ -38,17 +46,20 @@ def test_help_loads_no_numerics_images_or_qt(args):
 
 
 def test_the_package_resolves_its_public_names_lazily():
-    code = ("import sys, nmfviewer\n"
-            "assert 'numba' not in sys.modules and 'nmfviewer.core.collection' not in sys.modules\n"
-            "assert set(nmfviewer.__all__) <= set(dir(nmfviewer))\n"
-            "from nmfviewer import NMF, fit, load_collection, __version__\n"
-            "import nmfviewer.core as core\n"
-            "assert fit is core.fit and NMF is core.NMF\n"
-            "for name in nmfviewer.__all__: getattr(nmfviewer, name)\n"
-            "for name in core.__all__: getattr(core, name)\n"
-            "print(__version__)\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, cwd=ROOT)
+    code = (
+        "import sys, nmfviewer\n"
+        "assert 'numba' not in sys.modules and 'nmfviewer.core.collection' not in sys.modules\n"
+        "assert set(nmfviewer.__all__) <= set(dir(nmfviewer))\n"
+        "from nmfviewer import NMF, fit, load_collection, __version__\n"
+        "import nmfviewer.core as core\n"
+        "assert fit is core.fit and NMF is core.NMF\n"
+        "for name in nmfviewer.__all__: getattr(nmfviewer, name)\n"
+        "for name in core.__all__: getattr(core, name)\n"
+        "print(__version__)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert proc.returncode == 0, proc.stderr
 
 
@@ -75,7 +86,8 @@ def test_one_version_source():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
     assert project["tool"]["setuptools"]["dynamic"]["version"] == {
-        "attr": "nmfviewer._version.__version__"}
+        "attr": "nmfviewer._version.__version__"
+    }
 
 
 def test_declared_dependencies_are_the_imported_ones():
@@ -85,8 +97,10 @@ def test_declared_dependencies_are_the_imported_ones():
     import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    declared = {d.split(">")[0].split("<")[0].split("=")[0].strip().lower()
-                for d in project["project"]["dependencies"]}
+    declared = {
+        d.split(">")[0].split("<")[0].split("=")[0].strip().lower()
+        for d in project["project"]["dependencies"]
+    }
     imported = set()
     for path in (ROOT / "nmfviewer").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -95,8 +109,17 @@ def test_declared_dependencies_are_the_imported_ones():
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 imported.add(node.module.split(".")[0])
     distribution = {"PIL": "pillow", "skimage": "scikit-image", "PySide6": "pyside6-essentials"}
-    third_party = {"numpy", "numba", "tifffile", "pyqtgraph", "threadpoolctl", "PIL", "skimage",
-                   "PySide6", "scipy"}
+    third_party = {
+        "numpy",
+        "numba",
+        "tifffile",
+        "pyqtgraph",
+        "threadpoolctl",
+        "PIL",
+        "skimage",
+        "PySide6",
+        "scipy",
+    }
     for module in imported & third_party:
         assert distribution.get(module, module).lower() in declared, module
     assert "imageio" not in declared  # only the tests use it
@@ -115,8 +138,9 @@ def _imports_of(path: Path) -> set[str]:
             if node.level == 0:
                 base = node.module or ""
             else:
-                base = ".".join(parts[: len(parts) - node.level]
-                                + ((node.module,) if node.module else ()))
+                base = ".".join(
+                    parts[: len(parts) - node.level] + ((node.module,) if node.module else ())
+                )
             names.add(base)  # the module imported from, not the names taken from it
     return names
 
@@ -127,8 +151,12 @@ _PENDING: set[str] = set()
 
 def test_front_ends_import_core_only_through_its_public_api_and_gui_never_the_cli():
     offenders = []
-    files = [*(ROOT / "nmfviewer" / "gui").rglob("*.py"), ROOT / "nmfviewer" / "cli.py",
-             ROOT / "nmfviewer" / "cli_options.py", ROOT / "nmfviewer" / "__init__.py"]
+    files = [
+        *(ROOT / "nmfviewer" / "gui").rglob("*.py"),
+        ROOT / "nmfviewer" / "cli.py",
+        ROOT / "nmfviewer" / "cli_options.py",
+        ROOT / "nmfviewer" / "__init__.py",
+    ]
     for path in files:
         rel = path.relative_to(ROOT / "nmfviewer").as_posix()
         for name in _imports_of(path):

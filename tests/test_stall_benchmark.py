@@ -21,9 +21,14 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "stall.py"
 def test_stall_quick_mode_writes_well_formed_results(tmp_path):
     out = tmp_path / "stall.json"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    proc = subprocess.run([sys.executable, str(BENCH), "--quick", "--json", str(out)],
-                          capture_output=True, text=True, timeout=300, env=env,
-                          cwd=Path(__file__).resolve().parents[1])
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     results = json.loads(out.read_text(encoding="utf-8"))
     assert results["schema"] == "nmfviewer-stall/1" and results["quick"] is True

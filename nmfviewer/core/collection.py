@@ -73,8 +73,9 @@ class Collection:
 
     def __post_init__(self) -> None:
         if self.images.ndim != 3 or self.images.dtype != np.float32:
-            raise ValueError(f"images must be (n, h, w) float32, got {self.images.shape} "
-                             f"{self.images.dtype}")
+            raise ValueError(
+                f"images must be (n, h, w) float32, got {self.images.shape} {self.images.dtype}"
+            )
         if len(self.names) != self.images.shape[0]:
             raise ValueError(f"{len(self.names)} names for {self.images.shape[0]} images")
 
@@ -88,8 +89,12 @@ class Collection:
         return self.images.reshape(n, h * w)
 
     @classmethod
-    def from_array(cls, array: npt.ArrayLike, names: Sequence[str] | None = None,
-                   options: LoadOptions | None = None) -> Collection:
+    def from_array(
+        cls,
+        array: npt.ArrayLike,
+        names: Sequence[str] | None = None,
+        options: LoadOptions | None = None,
+    ) -> Collection:
         """A collection from an (n, h, w) stack or an (n, m) matrix (image
         shape (1, m)). The array is copied to float32 and the value policies
         of ``options`` (non-finite, negative, normalise) are applied."""
@@ -98,14 +103,20 @@ class Collection:
         if array.ndim == 2:
             array = array[:, None, :]
         if array.ndim != 3 or 0 in array.shape:
-            raise LoadError(f"an array of shape {array.shape} is not a collection; give "
-                            "(n, h, w) images or an (n, m) matrix with n, h, w, m >= 1.")
+            raise LoadError(
+                f"an array of shape {array.shape} is not a collection; give "
+                "(n, h, w) images or an (n, m) matrix with n, h, w, m >= 1."
+            )
         if array.dtype.kind not in "biuf":
-            raise LoadError(f"an array of dtype {array.dtype} is not image data; give "
-                            "integer or float values.")
+            raise LoadError(
+                f"an array of dtype {array.dtype} is not image data; give integer or float values."
+            )
         n = array.shape[0]
-        names = tuple(str(x) for x in names) if names is not None else tuple(
-            f"image {i}" for i in range(n))
+        names = (
+            tuple(str(x) for x in names)
+            if names is not None
+            else tuple(f"image {i}" for i in range(n))
+        )
         if len(names) != n:
             raise LoadError(f"{len(names)} names given for {n} images; give one name per image.")
         images = np.empty(array.shape, dtype=np.float32)
@@ -115,26 +126,51 @@ class Collection:
             apply_values(array[i], images[i], options, names[i], None, tags)
             for tag in tags:
                 notes.setdefault(tag, []).append(names[i])
-        return _finish(images, names, (), (), _policy_warnings(notes, {}, options), options,
-                       (array.dtype.name,), None, "image")
+        return _finish(
+            images,
+            names,
+            (),
+            (),
+            _policy_warnings(notes, {}, options),
+            options,
+            (array.dtype.name,),
+            None,
+            "image",
+        )
 
     def __repr__(self) -> str:
         h, w = self.image_shape
-        return (f"Collection({self.n_images} images of {w}x{h}, "
-                f"{len(self.warnings)} warnings, axis={self.axis_label!r})")
+        return (
+            f"Collection({self.n_images} images of {w}x{h}, "
+            f"{len(self.warnings)} warnings, axis={self.axis_label!r})"
+        )
 
 
-def _finish(images: np.ndarray, names: Sequence[str], source: Sequence[Path],
-            files: Sequence[Path], warnings: Sequence[str], options: LoadOptions,
-            dtypes: Sequence[str], axis_values: np.ndarray | None,
-            axis_label: str) -> Collection:
+def _finish(
+    images: np.ndarray,
+    names: Sequence[str],
+    source: Sequence[Path],
+    files: Sequence[Path],
+    warnings: Sequence[str],
+    options: LoadOptions,
+    dtypes: Sequence[str],
+    axis_values: np.ndarray | None,
+    axis_label: str,
+) -> Collection:
     images.flags.writeable = False
     value_range = (float(images.min()), float(images.max()))
     return Collection(
-        images=images, names=tuple(names), image_shape=images.shape[1:], source=tuple(source),
-        files=tuple(files), warnings=tuple(warnings), options=options,
-        original_dtypes=tuple(dtypes), value_range=value_range,
-        axis_values=axis_values, axis_label=axis_label,
+        images=images,
+        names=tuple(names),
+        image_shape=images.shape[1:],
+        source=tuple(source),
+        files=tuple(files),
+        warnings=tuple(warnings),
+        options=options,
+        original_dtypes=tuple(dtypes),
+        value_range=value_range,
+        axis_values=axis_values,
+        axis_label=axis_label,
     )
 
 
@@ -150,18 +186,24 @@ _TAG_TEXT = {
 }
 
 
-def _policy_warnings(
-    notes: dict[str, list[str]], resized: dict, options: LoadOptions
-) -> list[str]:
+def _policy_warnings(notes: dict[str, list[str]], resized: dict, options: LoadOptions) -> list[str]:
     out = []
     for tag, template in _TAG_TEXT.items():
         if tag in notes:
             names = notes[tag]
-            out.append(template.format(n=len(names), images="image" if len(names) == 1 else
-                                       "images", names=list_names(names), how=options.color))
+            out.append(
+                template.format(
+                    n=len(names),
+                    images="image" if len(names) == 1 else "images",
+                    names=list_names(names),
+                    how=options.color,
+                )
+            )
     for (old, new), names in resized.items():
-        out.append(f"resized {plural(len(names), 'image')} from {old[0]} × {old[1]} to "
-                   f"{new[0]} × {new[1]} (h × w): {list_names(names)}")
+        out.append(
+            f"resized {plural(len(names), 'image')} from {old[0]} × {old[1]} to "
+            f"{new[0]} × {new[1]} (h × w): {list_names(names)}"
+        )
     if options.normalize != "none":
         what = "a maximum of 1" if options.normalize == "max" else "a sum of 1"
         out.append(f"normalised each image to {what} (normalize='{options.normalize}')")
@@ -182,15 +224,22 @@ class _Slot:
 
 
 def _plan(
-    options: LoadOptions, sources: list[Path], cancel: threading.Event | None,
+    options: LoadOptions,
+    sources: list[Path],
+    cancel: threading.Event | None,
     progress: Progress | None = None,
 ) -> tuple[Discovery, list[_Slot], list[tuple[str, str]], list[tuple[Found, FileInfo]]]:
     """Discover the files and read their headers (in a thread pool).
 
     Returns (discovery, one _Slot per image, [(name, reason) skipped], [(Found, FileInfo)]).
     """
-    found = discover(sources, options.recursive, follow_links=options.follow_links,
-                     progress=progress, cancel=cancel)
+    found = discover(
+        sources,
+        options.recursive,
+        follow_links=options.follow_links,
+        progress=progress,
+        cancel=cancel,
+    )
     workers = options.workers or max(1, min(4, len(found.found)))
     headers = _HeaderProgress(progress, cancel)
 
@@ -264,16 +313,23 @@ def _target_shape(slots: list[_Slot], options: LoadOptions, folder: Path) -> tup
         sizes = ", ".join(f"{n} of {h} × {w}" for (h, w), n in counts.most_common()) + " (h × w)"
         raise LoadError(
             f"images in {folder} differ in size ({sizes}) and size_policy is 'refuse'.",
-            folder, field="size_policy", value="refuse", suggestion="resize",
+            folder,
+            field="size_policy",
+            value="refuse",
+            suggestion="resize",
             hint=f"Use {{option}} to resize them to {target[0]} × {target[1]}, or remove the "
-                 f"others ({list_names(others)}).",
+            f"others ({list_names(others)}).",
         )
     return target
 
 
-def load_collection(paths: PathsArg, options: LoadOptions | None = None, *,
-                    progress: Progress | None = None,
-                    cancel: threading.Event | None = None) -> Collection:
+def load_collection(
+    paths: PathsArg,
+    options: LoadOptions | None = None,
+    *,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> Collection:
     """Load folders, image files and multi-page TIFF / .npy stacks as one collection.
 
     paths:    str | Path | sequence of them.
@@ -294,8 +350,9 @@ def load_collection(paths: PathsArg, options: LoadOptions | None = None, *,
         _raise_nothing_loadable(sources, found, skipped)
     workers = options.workers or min(4, len(infos))
     # at most `workers` pages are decoded at once: count the largest ones
-    pages = sorted(((p.decoded_bytes, item.name) for item, info in infos for p in info.pages),
-                   reverse=True)[:workers]
+    pages = sorted(
+        ((p.decoded_bytes, item.name) for item, info in infos for p in info.pages), reverse=True
+    )[:workers]
     for attempt in range(2):
         target = _target_shape(slots, options, folder)
         # per worker: decoded page + float32 gray + a resized copy
@@ -336,8 +393,14 @@ def _sources(paths: PathsArg) -> list[Path]:
     return sources
 
 
-def _decode_all(slots: list[_Slot], images: np.ndarray, options: LoadOptions, workers: int,
-                progress: Progress | None, cancel: threading.Event | None) -> None:
+def _decode_all(
+    slots: list[_Slot],
+    images: np.ndarray,
+    options: LoadOptions,
+    workers: int,
+    progress: Progress | None,
+    cancel: threading.Event | None,
+) -> None:
     by_file: dict[int, list[int]] = {}
     for i, slot in enumerate(slots):
         by_file.setdefault(id(slot.info), []).append(i)
@@ -418,9 +481,16 @@ def _raise_nothing_loadable(
     )
 
 
-def _assemble(images: np.ndarray, kept: list[_Slot], found: Discovery,
-              skipped: list[tuple[str, str]], infos: list[tuple[Found, FileInfo]],
-              sources: list[Path], options: LoadOptions, target: tuple[int, int]) -> Collection:
+def _assemble(
+    images: np.ndarray,
+    kept: list[_Slot],
+    found: Discovery,
+    skipped: list[tuple[str, str]],
+    infos: list[tuple[Found, FileInfo]],
+    sources: list[Path],
+    options: LoadOptions,
+    target: tuple[int, int],
+) -> Collection:
     warnings = found.warnings()
     for name, reason in skipped:
         warnings.append(f"skipped {name}: {reason}")
@@ -449,5 +519,14 @@ def _assemble(images: np.ndarray, kept: list[_Slot], found: Discovery,
             axis_values.flags.writeable = False
             axis_label = f"wavelength ({info.axis_unit or 'nm'})"
     warnings = [printable(w) for w in warnings]  # one line each, whatever the names hold
-    return _finish(images, [s.name for s in kept], sources, files, warnings, options, dtypes,
-                   axis_values, axis_label)
+    return _finish(
+        images,
+        [s.name for s in kept],
+        sources,
+        files,
+        warnings,
+        options,
+        dtypes,
+        axis_values,
+        axis_label,
+    )

@@ -23,8 +23,21 @@ from .names import printable
 #: explicitly is always tried, whatever its ending.
 IMAGE_SUFFIXES = frozenset(
     {
-        ".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".dib", ".gif",
-        ".pgm", ".ppm", ".pbm", ".pnm", ".tif", ".tiff", ".npy",
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".bmp",
+        ".dib",
+        ".gif",
+        ".pgm",
+        ".ppm",
+        ".pbm",
+        ".pnm",
+        ".tif",
+        ".tiff",
+        ".npy",
     }
 )
 SUPPORTED_TEXT = "PNG, JPEG, BMP, GIF, PGM/PPM, TIFF (single or multi-page) or .npy stacks"
@@ -139,8 +152,9 @@ def as_path_list(paths: PathsArg) -> list[Path]:
 class _Walk:
     """Limits, progress and cancellation shared by the walks of one discovery."""
 
-    def __init__(self, follow_links: bool, progress: Progress | None,
-                 cancel: threading.Event | None):
+    def __init__(
+        self, follow_links: bool, progress: Progress | None, cancel: threading.Event | None
+    ):
         self.follow_links = follow_links
         self.progress = progress
         self.cancel = cancel
@@ -152,8 +166,11 @@ class _Walk:
         if self.cancel is not None and self.cancel.is_set():
             raise LoadError("loading cancelled")
         if self.files > MAX_FILES or self.folders > MAX_FOLDERS:
-            what = (f"more than {MAX_FILES} image files" if self.files > MAX_FILES
-                    else f"more than {MAX_FOLDERS} folders")
+            what = (
+                f"more than {MAX_FILES} image files"
+                if self.files > MAX_FILES
+                else f"more than {MAX_FOLDERS} folders"
+            )
             raise LoadError(
                 f"folder {printable(root)} holds {what} (with its sub-folders); choose a "
                 "smaller folder, or load without recursive=True.",
@@ -172,8 +189,9 @@ def _inside(path: str, root: str) -> bool:
         return False
 
 
-def _walk(root: Path, recursive: bool, found: Discovery,
-          walk: _Walk | None = None) -> list[tuple[Path, str]]:
+def _walk(
+    root: Path, recursive: bool, found: Discovery, walk: _Walk | None = None
+) -> list[tuple[Path, str]]:
     """Image candidates under ``root`` as (path, path relative to root), in
     natural order of the relative paths.
 
@@ -249,9 +267,14 @@ def _is_special(entry: os.DirEntry) -> bool:
     return not stat.S_ISREG(mode)
 
 
-def discover(paths: PathsArg, recursive: bool = False, *, follow_links: bool = False,
-             progress: Progress | None = None,
-             cancel: threading.Event | None = None) -> Discovery:
+def discover(
+    paths: PathsArg,
+    recursive: bool = False,
+    *,
+    follow_links: bool = False,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> Discovery:
     """Walk ``paths`` (folders and files) into a :class:`Discovery`.
 
     follow_links: also follow folder links that lead out of a folder given
@@ -312,8 +335,8 @@ def _identity(path: Path) -> object:
 def _raise_nothing_in(
     folder: Path, found: Discovery, before: tuple[int, int], recursive: bool
 ) -> None:
-    non_images = found.non_images[before[0]:]
-    subfolders = found.subfolders[before[1]:]
+    non_images = found.non_images[before[0] :]
+    subfolders = found.subfolders[before[1] :]
     if non_images:
         raise LoadError(
             f"no images in folder {folder}: it holds {plural(len(non_images), 'file')} that "
@@ -325,7 +348,10 @@ def _raise_nothing_in(
         raise LoadError(
             f"no images at the top of folder {folder}, but it has "
             f"{plural(len(subfolders), 'sub-folder')} ({list_names(subfolders)}).",
-            folder, field="recursive", value=False, suggestion=True,
+            folder,
+            field="recursive",
+            value=False,
+            suggestion=True,
             hint="Use {option} to load the images inside them.",
         )
     raise LoadError(

@@ -334,6 +334,7 @@ def _temporary_owner(entry_name: str) -> int | bool | None:
     older nmfviewer (no pid in its name); False when it is not one of ours."""
     if not (entry_name.startswith(".") and entry_name.endswith(".tmp")):
         return False
+
     def ours(name: str) -> bool:
         return _is_our_name(name) or name == JOURNAL_NAME
 
@@ -501,9 +502,7 @@ class _Ownership:
         self.folder = folder
         self.known = _recorded_hashes(folder)
         self.inputs = {i for i in (_identity(p) for p in inputs) if i is not None}
-        self.present = {
-            e.name: e for e in _scandir(folder) if _is_our_name(e.name)
-        }
+        self.present = {e.name: e for e in _scandir(folder) if _is_our_name(e.name)}
 
     def is_input(self, name: str) -> bool:
         return _identity(self.folder / name) in self.inputs
@@ -635,15 +634,23 @@ def export_run(
 
     try:
         with folder_lock(folder):
-            return _export_locked(folder, producers, npz_args, collection, result, bit_depth,
-                                  basis_names, inputs)
+            return _export_locked(
+                folder, producers, npz_args, collection, result, bit_depth, basis_names, inputs
+            )
     except OSError as exc:
         raise _export_error(exc, folder) from None
 
 
-def _export_locked(folder: Path, producers: dict[str, Callable[[], bytes]],
-                   npz_args: tuple[Any, ...], collection: Any, result: Any, bit_depth: int,
-                   basis_names: Sequence[str], inputs: Sequence[str | Path]) -> list[Path]:
+def _export_locked(
+    folder: Path,
+    producers: dict[str, Callable[[], bytes]],
+    npz_args: tuple[Any, ...],
+    collection: Any,
+    result: Any,
+    bit_depth: int,
+    basis_names: Sequence[str],
+    inputs: Sequence[str | Path],
+) -> list[Path]:
     owners = _Ownership(folder, inputs)
     owners.check_writable([*producers, FACTORS_NAME, MANIFEST_NAME])
     _remove_stale_temporaries(folder)

@@ -76,16 +76,21 @@ def read_labels(folder: str | Path, names: Sequence[str]) -> tuple[str, ...] | N
                     raise LoadError(
                         f"{path}, line {line_no}: expected 'name{delimiter}label', got "
                         f"{delimiter.join(row)!r}. Give one image name and its label per line.",
-                        path)
+                        path,
+                    )
                 if line_no == 1 and cells[0].lower() in _HEADER_NAMES:
                     continue  # a header row
                 table[cells[0]] = cells[1]
     except OSError as exc:
-        raise LoadError(f"cannot read the labels file {path}: {exc.strerror or exc}. "
-                        "Check its permissions, or remove it.", path) from exc
+        raise LoadError(
+            f"cannot read the labels file {path}: {exc.strerror or exc}. "
+            "Check its permissions, or remove it.",
+            path,
+        ) from exc
     except UnicodeDecodeError as exc:
-        raise LoadError(f"the labels file {path} is not UTF-8 text ({exc.reason}); save it "
-                        "as UTF-8 CSV.", path) from exc
+        raise LoadError(
+            f"the labels file {path} is not UTF-8 text ({exc.reason}); save it as UTF-8 CSV.", path
+        ) from exc
     # also look up by stem and by bare file name
     loose: dict[str, str] = {}
     for key, value in table.items():

@@ -290,8 +290,7 @@ def _manifest_bytes(path: Path) -> bytes:
         raise ManifestError(f"{shown} is a folder, not a run manifest; {_FIX}.", path)
     if not stat.S_ISREG(st.st_mode):
         raise ManifestError(
-            f"{shown} is not a regular file (a FIFO, socket or device), so it is not read; "
-            f"{_FIX}.",
+            f"{shown} is not a regular file (a FIFO, socket or device), so it is not read; {_FIX}.",
             path,
         )
     if st.st_size > MAX_MANIFEST_BYTES:
@@ -320,8 +319,7 @@ def _manifest_bytes(path: Path) -> bytes:
     finally:
         os.close(fd)
     if size > MAX_MANIFEST_BYTES:  # it grew after the stat
-        raise ManifestError(f"{shown} is larger than any run.json nmfviewer writes; {_FIX}.",
-                            path)
+        raise ManifestError(f"{shown} is larger than any run.json nmfviewer writes; {_FIX}.", path)
     return b"".join(chunks)
 
 
@@ -361,7 +359,8 @@ class _Checker:
             "str": isinstance(value, str),
             "int": isinstance(value, int) and not isinstance(value, bool),
             "count": isinstance(value, int) and not isinstance(value, bool) and value >= 0,
-            "number": isinstance(value, (int, float)) and not isinstance(value, bool)
+            "number": isinstance(value, (int, float))
+            and not isinstance(value, bool)
             and math.isfinite(value),
         }[kind]
         if not ok:
@@ -388,8 +387,13 @@ def _short(value: Any) -> str:
 
 
 #: JSON types each annotation of a parameter dataclass allows
-_ANNOTATION_TYPES = {"bool": (bool,), "str": (str,), "int": (int,), "float": (int, float),
-                     "None": (type(None),)}
+_ANNOTATION_TYPES = {
+    "bool": (bool,),
+    "str": (str,),
+    "int": (int,),
+    "float": (int, float),
+    "None": (type(None),),
+}
 
 
 def _options_from(cls: Any, doc: Any, key: str, check: _Checker) -> Any:
@@ -406,8 +410,11 @@ def _options_from(cls: Any, doc: Any, key: str, check: _Checker) -> Any:
             check.get(doc, name, key, "dict")  # raises: the key is missing
     for name, value in doc.items():
         if name not in known:
-            raise check.fail(f"{key}.{name}", value, f"{cls.__name__} has no such field "
-                             f"(known: {', '.join(sorted(known))})")
+            raise check.fail(
+                f"{key}.{name}",
+                value,
+                f"{cls.__name__} has no such field (known: {', '.join(sorted(known))})",
+            )
         allowed: tuple[type, ...] = ()
         for part in str(known[name].type).split("|"):
             allowed += _ANNOTATION_TYPES.get(part.strip(), ())
@@ -418,8 +425,9 @@ def _options_from(cls: Any, doc: Any, key: str, check: _Checker) -> Any:
     try:
         return cls.from_dict(doc)
     except ParameterError as exc:
-        field_name = next((n for n in doc if str(exc).startswith(f"{n}=")
-                           or str(exc).startswith(f"{n} ")), None)
+        field_name = next(
+            (n for n in doc if str(exc).startswith(f"{n}=") or str(exc).startswith(f"{n} ")), None
+        )
         where = f"{key}.{field_name}" if field_name else key
         raise ManifestError(
             f"run manifest {printable(check.path)}: key '{where}' is refused: {exc}", check.path
@@ -445,8 +453,9 @@ def read_manifest(path: str | Path) -> RunManifest:
             f"{shown} is not valid JSON (not UTF-8 text at byte {exc.start}); {_FIX}.", path
         ) from None
     except RecursionError:
-        raise ManifestError(f"{shown} is not a run manifest (JSON nested far too deeply); "
-                            f"{_FIX}.", path) from None
+        raise ManifestError(
+            f"{shown} is not a run manifest (JSON nested far too deeply); {_FIX}.", path
+        ) from None
     except ValueError as exc:  # JSONDecodeError, or an integer of thousands of digits
         reason = " ".join(str(exc).split())[:120]
         raise ManifestError(f"{shown} is not valid JSON ({reason}); {_FIX}.", path) from None
@@ -463,8 +472,10 @@ def read_manifest(path: str | Path) -> RunManifest:
     if version < 1:
         raise check.fail("format_version", version, "versions start at 1")
     inputs = check.get(raw, "inputs", "", "dict")
-    source = [check.check(p, f"inputs.source[{i}]", "str")
-              for i, p in enumerate(check.get(inputs, "source", "inputs", "list"))]
+    source = [
+        check.check(p, f"inputs.source[{i}]", "str")
+        for i, p in enumerate(check.get(inputs, "source", "inputs", "list"))
+    ]
     exact = check.get(inputs, "source_exact", "inputs", "list", optional=True)
     if exact is not None:
         if len(exact) != len(source):

@@ -78,10 +78,7 @@ def printable(text: object, *, backslash: bool = False) -> str:
 def is_plain(name: str) -> bool:
     """True when ``name`` is valid, printable UTF-8 text that no spreadsheet
     reads as a formula: then it is written as it is, everywhere."""
-    return (
-        printable(name) == name
-        and not name.startswith((*FORMULA_START, "'"))
-    )
+    return printable(name) == name and not name.startswith((*FORMULA_START, "'"))
 
 
 def encode_exact(name: str) -> str:

@@ -52,8 +52,9 @@ def _choice(
     if key in allowed:
         return key
     shown = ", ".join(repr(a) for a in (aliases or allowed))
-    raise ParameterError(f"{name}={value!r} is not supported; use one of {shown}.",
-                         field=name, value=value)
+    raise ParameterError(
+        f"{name}={value!r} is not supported; use one of {shown}.", field=name, value=value
+    )
 
 
 def _is_int(value: Any) -> bool:
@@ -79,8 +80,9 @@ def _whole(value: Any) -> int | None:
 def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
     number = None if isinstance(value, str) else _whole(value)  # text: parse it first
     if number is None or number < minimum:
-        raise ParameterError(f"{name}={value!r} must be a whole number >= {minimum}.",
-                             field=name, value=value)
+        raise ParameterError(
+            f"{name}={value!r} must be a whole number >= {minimum}.", field=name, value=value
+        )
     return number
 
 
@@ -88,11 +90,13 @@ def _nonneg_float(name: str, value: Any) -> float:
     try:
         f = float(value)
     except (TypeError, ValueError):
-        raise ParameterError(f"{name}={value!r} must be a number >= 0.",
-                             field=name, value=value) from None
+        raise ParameterError(
+            f"{name}={value!r} must be a number >= 0.", field=name, value=value
+        ) from None
     if not math.isfinite(f) or f < 0:
-        raise ParameterError(f"{name}={value!r} must be a finite number >= 0.",
-                             field=name, value=value)
+        raise ParameterError(
+            f"{name}={value!r} must be a finite number >= 0.", field=name, value=value
+        )
     return f
 
 
@@ -105,7 +109,8 @@ def parse_seed(value: Any) -> int | None:
     if seed is None or not 0 <= seed < SEED_LIMIT:
         raise ParameterError(
             f"seed={value!r} must be a whole number from 0 to {SEED_LIMIT - 1}.",
-            field="seed", value=value,
+            field="seed",
+            value=value,
         )
     return seed
 
@@ -115,8 +120,10 @@ def _continued_at(value: Any, max_iter: int) -> tuple[int, ...]:
         points = tuple(value)
     except TypeError:
         points = None
-    if points is None or not all(_is_int(p) and 0 <= int(p) <= max_iter for p in points) or (
-        list(points) != sorted(points)
+    if (
+        points is None
+        or not all(_is_int(p) and 0 <= int(p) <= max_iter for p in points)
+        or (list(points) != sorted(points))
     ):
         raise ParameterError(
             f"continued_at={value!r} must list ascending iterations between 0 and "
@@ -139,7 +146,8 @@ class _Serializable:
         if unknown:
             raise ParameterError(
                 f"unknown {cls.__name__} field(s) {sorted(unknown)}; known: {sorted(names)}.",
-                field=sorted(unknown)[0], value=data[sorted(unknown)[0]],
+                field=sorted(unknown)[0],
+                value=data[sorted(unknown)[0]],
             )
         return cls(**data)
 
@@ -257,7 +265,8 @@ class NMFParams(_Serializable):
         if k is None or k < 1:
             raise ParameterError(
                 f"n_components (k)={self.n_components!r} must be a whole number >= 1.",
-                field="n_components", value=self.n_components,
+                field="n_components",
+                value=self.n_components,
             )
         set_(self, "n_components", k)
         set_(self, "loss", _choice("loss", self.loss, LOSSES, LOSS_ALIASES))
@@ -265,14 +274,19 @@ class NMFParams(_Serializable):
         if self.solver == "hals" and self.loss != "frobenius":
             raise ParameterError(
                 f"solver 'hals' only minimises the Frobenius loss, not {self.loss!r}.",
-                field="solver", value="hals", suggestion="mu",
+                field="solver",
+                value="hals",
+                suggestion="mu",
                 hint="Use {option} for 'kl' or 'is'.",
             )
         set_(self, "init", _choice("init", "auto" if self.init is None else self.init, INITS))
         if self.seed is not None:
             if isinstance(self.seed, str):  # text is parsed by parse_seed, not here
-                raise ParameterError(f"seed={self.seed!r} must be a whole number or None.",
-                                     field="seed", value=self.seed)
+                raise ParameterError(
+                    f"seed={self.seed!r} must be a whole number or None.",
+                    field="seed",
+                    value=self.seed,
+                )
             set_(self, "seed", parse_seed(self.seed))
         set_(self, "max_iter", _positive_int("max_iter", self.max_iter))
         set_(self, "tol", _nonneg_float("tol", self.tol))
@@ -280,16 +294,23 @@ class NMFParams(_Serializable):
         if self.time_budget is not None:
             tb = _nonneg_float("time_budget", self.time_budget)
             if tb == 0:
-                raise ParameterError("time_budget=0 leaves no time to run.", field="time_budget",
-                                     value=0, hint="Give a number of seconds > 0, or no limit.")
+                raise ParameterError(
+                    "time_budget=0 leaves no time to run.",
+                    field="time_budget",
+                    value=0,
+                    hint="Give a number of seconds > 0, or no limit.",
+                )
             set_(self, "time_budget", tb)
         set_(self, "alpha_W", _nonneg_float("alpha_W", self.alpha_W))
         if not (isinstance(self.alpha_H, str) and self.alpha_H == "same"):
             set_(self, "alpha_H", _nonneg_float("alpha_H", self.alpha_H))
         l1 = _nonneg_float("l1_ratio", self.l1_ratio)
         if l1 > 1:
-            raise ParameterError(f"l1_ratio={self.l1_ratio!r} must be between 0 and 1.",
-                                 field="l1_ratio", value=self.l1_ratio)
+            raise ParameterError(
+                f"l1_ratio={self.l1_ratio!r} must be between 0 and 1.",
+                field="l1_ratio",
+                value=self.l1_ratio,
+            )
         set_(self, "l1_ratio", l1)
         set_(self, "dtype", _choice("dtype", self.dtype, DTYPES))
         set_(self, "hals_variant", _choice("hals_variant", self.hals_variant, HALS_VARIANTS))
@@ -316,6 +337,8 @@ class NMFParams(_Serializable):
             raise ParameterError(
                 f"n_components (k)={self.n_components} is larger than the data allows: "
                 f"X has {n_samples} images x {n_features} pixels, so k must be <= {limit}.",
-                field="n_components", value=self.n_components, suggestion=limit,
+                field="n_components",
+                value=self.n_components,
+                suggestion=limit,
                 hint=f"Lower k to at most {limit} ({{option}}), or load more images.",
             )

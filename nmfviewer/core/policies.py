@@ -23,8 +23,9 @@ LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _F32_MAX = float(np.finfo(np.float32).max)
 
 
-def to_gray(pixels: np.ndarray, color: str, policy: str, name: str, path: Path | None,
-            notes: set[str]) -> np.ndarray:
+def to_gray(
+    pixels: np.ndarray, color: str, policy: str, name: str, path: Path | None, notes: set[str]
+) -> np.ndarray:
     """(h, w) or (h, w, c) pixels -> (h, w) gray, native dtype kept for gray input.
 
     Colour (c >= 3) becomes float32 luminance or channel mean; alpha and extra
@@ -44,8 +45,11 @@ def to_gray(pixels: np.ndarray, color: str, policy: str, name: str, path: Path |
         return rgb[..., 0]  # gray stored as colour: nothing to convert
     if policy == "refuse":
         raise LoadError(
-            f"{name} is a colour image and color is 'refuse'.", path,
-            field="color", value="refuse", suggestion="luminance",
+            f"{name} is a colour image and color is 'refuse'.",
+            path,
+            field="color",
+            value="refuse",
+            suggestion="luminance",
             hint="Use {option} (or 'mean') to convert it to gray, or remove it.",
         )
     notes.add("palette" if color == PALETTE else "color")
@@ -57,8 +61,14 @@ def to_gray(pixels: np.ndarray, color: str, policy: str, name: str, path: Path |
     return gray
 
 
-def apply_values(gray: np.ndarray, out: np.ndarray, options: LoadOptions, name: str,
-                 path: Path | None, notes: set[str]) -> None:
+def apply_values(
+    gray: np.ndarray,
+    out: np.ndarray,
+    options: LoadOptions,
+    name: str,
+    path: Path | None,
+    notes: set[str],
+) -> None:
     """Write gray (h0, w0) any numeric dtype into ``out`` (h, w) float32,
     applying the non-finite, negative, resize and normalisation policies.
 
@@ -72,7 +82,11 @@ def apply_values(gray: np.ndarray, out: np.ndarray, options: LoadOptions, name: 
                 n_nan = int(np.count_nonzero(np.isnan(gray)))
                 raise LoadError(
                     f"{name} has {n_bad} non-finite values ({n_nan} NaN, {n_bad - n_nan} "
-                    "infinite).", path, field="nonfinite", value="error", suggestion="zero",
+                    "infinite).",
+                    path,
+                    field="nonfinite",
+                    value="error",
+                    suggestion="zero",
                     hint="Use {option} to replace them by zero, or fix the file.",
                 )
             gray = np.where(bad, 0, gray)
@@ -97,10 +111,13 @@ def apply_values(gray: np.ndarray, out: np.ndarray, options: LoadOptions, name: 
     if low < 0:
         if options.negative == "error":
             raise LoadError(
-                f"{name} has negative values (min {low:.4g}).", path,
-                field="negative", value="error", suggestion="clip",
+                f"{name} has negative values (min {low:.4g}).",
+                path,
+                field="negative",
+                value="error",
+                suggestion="clip",
                 hint="Use {option} to clip them at zero, or 'shift' to shift each image to "
-                     "start at zero.",
+                "start at zero.",
             )
         if options.negative == "clip":
             notes.add("clip")
@@ -149,8 +166,13 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} TB"  # pragma: no cover
 
 
-def check_memory(n_images: int, shape: tuple[int, int], decode_bytes: int,
-                 options: LoadOptions, largest: tuple[int, str] | None = None) -> int:
+def check_memory(
+    n_images: int,
+    shape: tuple[int, int],
+    decode_bytes: int,
+    options: LoadOptions,
+    largest: tuple[int, str] | None = None,
+) -> int:
     """Raise MemoryLimitError when the (n, h, w) float32 stack plus the decoding
     buffers exceed ``options.max_memory_bytes`` (default: half of the memory
     available now). ``largest``: (decoded bytes, name) of the largest page, named
@@ -167,13 +189,16 @@ def check_memory(n_images: int, shape: tuple[int, int], decode_bytes: int,
     if need > limit:
         fix = "load fewer images or a sub-folder"
         if largest is not None and 3 * largest[0] > stack:
-            fix = (f"the largest image, {largest[1]}, alone needs {human_bytes(3 * largest[0])} "
-                   "to decode: leave it out or shrink it")
+            fix = (
+                f"the largest image, {largest[1]}, alone needs {human_bytes(3 * largest[0])} "
+                "to decode: leave it out or shrink it"
+            )
         raise MemoryLimitError(
             f"loading {n_images} image{'' if n_images == 1 else 's'} "
             f"of {shape[1]}x{shape[0]} pixels needs "
             f"{human_bytes(need)} as float32 but the limit is {human_bytes(limit)} ({why}).",
-            field="max_memory_bytes", value=limit,
+            field="max_memory_bytes",
+            value=limit,
             hint=f"{fix[0].upper()}{fix[1:]}, or raise the limit ({{option}}).",
         )
     return need

@@ -76,13 +76,22 @@ def _note(notes: list[str], library: str, message: object) -> None:
 _hook_lock = threading.Lock()
 
 
-def _showwarning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                 file: TextIO | None = None, line: str | None = None) -> None:
+def _showwarning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
     notes = getattr(_capture, "notes", None)
     if notes is None:
         return _previous_showwarning(message, category, filename, lineno, file, line)
-    library = "tifffile" if "tifffile" in str(filename) else (
-        "Pillow" if "PIL" in str(filename) else "Python")
+    library = (
+        "tifffile"
+        if "tifffile" in str(filename)
+        else ("Pillow" if "PIL" in str(filename) else "Python")
+    )
     _note(notes, library, message)
     return None
 
@@ -111,6 +120,7 @@ def capture_notes(notes: list[str]) -> Iterator[list[str]]:
         yield notes
     finally:
         _capture.notes = previous
+
 
 #: Pillow plugins we let guess a file's format (others may misread random bytes).
 PIL_FORMATS = ("PNG", "JPEG", "BMP", "DIB", "GIF", "PPM", "TIFF")
@@ -196,8 +206,9 @@ def probe(path: Path, on_page: Callable[[], None] | None = None) -> FileInfo:
         raise
     except Exception as exc:  # third-party decoders raise anything on bad bytes
         reason = _reason(exc)
-        raise DecodeError(reason if reason.startswith("not a") else
-                          f"not a readable image ({reason})") from None
+        raise DecodeError(
+            reason if reason.startswith("not a") else f"not a readable image ({reason})"
+        ) from None
 
 
 #: a backend's page reader: a generator (read_pages closes it) of (page index, pixels)
@@ -323,8 +334,10 @@ def _probe_pil(path: Path) -> FileInfo:
     if frames > 1 and fmt == "GIF":
         notes += (f"used the first of its {frames} GIF frames",)
     if frames > 1 and fmt == "PNG":  # APNG: one image per file, as for GIF
-        apng = (f"animated PNG: used the first of its {frames} frames (save the frames "
-                "as separate images or a multi-page TIFF to load them all)")
+        apng = (
+            f"animated PNG: used the first of its {frames} frames (save the frames "
+            "as separate images or a multi-page TIFF to load them all)"
+        )
         notes += (apng,)
     if fmt == "PNG" and color in (RGB, RGBA) and _png_bit_depth(path) == 16:
         notes += ("16-bit colour PNG: Pillow reads it as 8 bits per channel",)
@@ -400,8 +413,9 @@ def _tiff_page_info(index: int, page: Any, file_size: int) -> PageInfo:
         raise DecodeError("volumetric (3-D) TIFF pages are not supported")
     offsets = [o + c for o, c in zip(page.dataoffsets, page.databytecounts, strict=False) if c]
     if offsets and max(offsets) > file_size:
-        raise DecodeError(f"file is truncated (page {index} needs {max(offsets)} bytes, "
-                          f"the file has {file_size})")
+        raise DecodeError(
+            f"file is truncated (page {index} needs {max(offsets)} bytes, the file has {file_size})"
+        )
     h, w = page.imagelength, page.imagewidth
     if h < 1 or w < 1:
         raise DecodeError(f"page {index} has no pixels")
@@ -435,7 +449,8 @@ def _probe_tiff(path: Path, on_page: Callable[[], None] | None = None) -> FileIn
         declared = _declared_pages(tif)
         values, unit = _wavelengths(tif)
         inverted = sum(
-            1 for p in pages
+            1
+            for p in pages
             if p.channels == 1 and int(getattr(tif.pages[p.index], "photometric", 1)) == 0
         )
     if not pages:
@@ -446,11 +461,14 @@ def _probe_tiff(path: Path, on_page: Callable[[], None] | None = None) -> FileIn
             notes.append(f"skipped {len(idx)} page(s) ({reason})")
     if inverted:
         what = "its page is" if n_pages == 1 else f"{inverted} of its pages are"
-        notes.append(f"{what} stored 'min-is-white' (photometric MINISWHITE): inverted "
-                     "(max - value) so that values read as they look")
+        notes.append(
+            f"{what} stored 'min-is-white' (photometric MINISWHITE): inverted "
+            "(max - value) so that values read as they look"
+        )
     if declared is not None and declared > n_pages:
-        notes.append(f"only {n_pages} of the {declared} pages in its metadata are in the file "
-                     "(truncated?)")
+        notes.append(
+            f"only {n_pages} of the {declared} pages in its metadata are in the file (truncated?)"
+        )
     if values is not None and len(values) != len(pages):
         values = None
     return FileInfo(path, "tiff", tuple(pages), tuple(notes), values, unit)
@@ -595,8 +613,10 @@ def _probe_npy(path: Path) -> FileInfo:
     notes: tuple[str, ...] = ()
     if single and len(shape) == 3:
         what = {1: "one gray", 3: "one RGB", 4: "one RGBA"}[c]
-        layout = (f"array of shape {shape} read as {what} image of {w}x{h} (a last axis "
-                  f"of {c} holds colour channels); save a stack of gray images as (n, h, w)")
+        layout = (
+            f"array of shape {shape} read as {what} image of {w}x{h} (a last axis "
+            f"of {c} holds colour channels); save a stack of gray images as (n, h, w)"
+        )
         notes = (layout,)
     pages = tuple(PageInfo(i, (h, w), c, dtype.itemsize, color) for i in range(n))
     return FileInfo(path, "npy", pages, notes)
@@ -615,8 +635,10 @@ def _npy_layout(shape: tuple[int, ...]) -> tuple[int, int, int, int, bool]:
         return shape[0], shape[1], shape[2], 1, False
     if len(shape) == 4 and shape[-1] in (3, 4):
         return shape[0], shape[1], shape[2], shape[3], False
-    raise DecodeError(f"array of shape {shape} is not an image or a stack of images "
-                      "(need (h, w), (h, w, 3|4), (n, h, w) or (n, h, w, 3|4))")
+    raise DecodeError(
+        f"array of shape {shape} is not an image or a stack of images "
+        "(need (h, w), (h, w, 3|4), (n, h, w) or (n, h, w, 3|4))"
+    )
 
 
 def _read_npy(info: FileInfo, indices: list[int]) -> _Pages:

@@ -96,7 +96,9 @@ def parse_threads(value: Any, *, field: str = "threads") -> int | str:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ParameterError(
             f"{field}={value!r} must be a whole number >= 1 or 'auto'.",
-            field=field, value=value, suggestion="auto",
+            field=field,
+            value=value,
+            suggestion="auto",
         )
     return int(value)
 
@@ -128,8 +130,11 @@ def choose_blas_threads(
     if reserve_gui_core:
         n = max(1, n - 1)
     if n == 1:
-        why = "one core left for BLAS (the GUI thread keeps one)" if reserve_gui_core else (
-            "one core available")
+        why = (
+            "one core left for BLAS (the GUI thread keeps one)"
+            if reserve_gui_core
+            else ("one core available")
+        )
         return ThreadChoice(1, "auto", why)
     if shape is None:
         return ThreadChoice(n, "auto", f"{n} of the available cores")
@@ -144,8 +149,9 @@ def choose_blas_threads(
         # every pair must show a clear gain, and a possible one: more than n times
         # faster means the 1-thread run was preempted, so the machine is busy
         if not REQUIRED_GAIN <= ratio <= n * _PLAUSIBLE:
-            return ThreadChoice(1, "auto", f"measured: {n} threads not reliably faster "
-                                           f"({ratio:.2f}x)")
+            return ThreadChoice(
+                1, "auto", f"measured: {n} threads not reliably faster ({ratio:.2f}x)"
+            )
         ratios.append(ratio)
     return ThreadChoice(n, "auto", f"measured: {n} threads {min(ratios):.2f}x faster")
 
@@ -190,8 +196,9 @@ def configure_blas_threads(
     the count; :func:`restore_blas_threads` puts the library's back.
     """
     global _choice, _limiter
-    choice = choose_blas_threads(requested, reserve_gui_core=reserve_gui_core, shape=shape,
-                                 n_components=n_components)
+    choice = choose_blas_threads(
+        requested, reserve_gui_core=reserve_gui_core, shape=shape, n_components=n_components
+    )
     from threadpoolctl import threadpool_limits
 
     with _lock:

@@ -45,15 +45,22 @@ def _dark_palette() -> QPalette:
     p = QPalette()
     roles = QPalette.ColorRole
     base, window, text = QColor(36, 37, 41), QColor(47, 49, 54), QColor(222, 222, 222)
-    for role, color in ((roles.Window, window), (roles.WindowText, text), (roles.Base, base),
-                        (roles.AlternateBase, window), (roles.ToolTipBase, QColor(60, 60, 66)),
-                        (roles.ToolTipText, text), (roles.Text, text),
-                        (roles.Button, QColor(58, 60, 66)), (roles.ButtonText, text),
-                        (roles.BrightText, QColor(255, 80, 80)),
-                        (roles.Highlight, QColor(64, 128, 200)),
-                        (roles.HighlightedText, QColor(255, 255, 255)),
-                        (roles.Link, QColor(100, 160, 230)),
-                        (roles.PlaceholderText, QColor(140, 140, 140))):
+    for role, color in (
+        (roles.Window, window),
+        (roles.WindowText, text),
+        (roles.Base, base),
+        (roles.AlternateBase, window),
+        (roles.ToolTipBase, QColor(60, 60, 66)),
+        (roles.ToolTipText, text),
+        (roles.Text, text),
+        (roles.Button, QColor(58, 60, 66)),
+        (roles.ButtonText, text),
+        (roles.BrightText, QColor(255, 80, 80)),
+        (roles.Highlight, QColor(64, 128, 200)),
+        (roles.HighlightedText, QColor(255, 255, 255)),
+        (roles.Link, QColor(100, 160, 230)),
+        (roles.PlaceholderText, QColor(140, 140, 140)),
+    ):
         p.setColor(role, color)
     disabled = QPalette.ColorGroup.Disabled
     for role in (roles.Text, roles.ButtonText, roles.WindowText):
@@ -108,8 +115,9 @@ def user_settings() -> QSettings:
 
     Tests redirect it with ``QSettings.setPath(IniFormat, UserScope, tmp)``.
     """
-    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                     ORGANIZATION, APPLICATION)
+    return QSettings(
+        QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION
+    )
 
 
 class ScriptedRun(QObject):
@@ -131,7 +139,8 @@ class ScriptedRun(QObject):
         s.collectionChanged.connect(self._on_collection)
         s.loadFailed.connect(lambda error, _d: self.fail(2, f"could not load: {_text(error)}"))
         s.runFailed.connect(
-            lambda error, d: self.fail(1 if d else 2, f"run failed: {_text(error)}"))
+            lambda error, d: self.fail(1 if d else 2, f"run failed: {_text(error)}")
+        )
         s.runFinished.connect(lambda _reason: QTimer.singleShot(200, self._finish))
 
     @property
@@ -166,8 +175,10 @@ class ScriptedRun(QObject):
             except OSError as exc:
                 saved, reason = False, f" ({exc.strerror or exc})"
             if not saved:
-                print(f"nmfviewer: could not save the screenshot to {self.screenshot}{reason}",
-                      file=sys.stderr)
+                print(
+                    f"nmfviewer: could not save the screenshot to {self.screenshot}{reason}",
+                    file=sys.stderr,
+                )
                 self.exit_code = self.exit_code or 1
         if self.quit_when_done:
             self.window.ask_on_close = False

@@ -15,8 +15,10 @@ from ..core import NMFViewerError
 LOAD_MENU = "File ▸ Load options…"
 RUN_PANEL = "the Run panel"
 #: LoadOptions fields edited by a widget that is not in LOAD_LABELS
-_OTHER_LOAD_WIDGETS = {"recursive": "Folders ▸ Include sub-folders",
-                       "max_memory_bytes": "Memory limit"}
+_OTHER_LOAD_WIDGETS = {
+    "recursive": "Folders ▸ Include sub-folders",
+    "max_memory_bytes": "Memory limit",
+}
 
 
 def widget_spelling(field: str, suggestion: Any) -> str:
@@ -67,19 +69,25 @@ def error_text(exc: BaseException | str) -> str:
 
 def ask_user(parent: QWidget) -> Callable[[str], bool]:
     """A confirm callable (see Session.confirm) that asks with a Yes/No dialog."""
+
     def confirm(question: str) -> bool:
-        answer = QMessageBox.question(parent, "Discard results?", question,
-                                      QMessageBox.StandardButton.Yes
-                                      | QMessageBox.StandardButton.No,
-                                      QMessageBox.StandardButton.No)
+        answer = QMessageBox.question(
+            parent,
+            "Discard results?",
+            question,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
         return answer == QMessageBox.StandardButton.Yes
+
     return confirm
 
 
 def open_message(parent: QWidget, title: str, message: str, details: str = "") -> QMessageBox:
     """A window-modal warning that does not block the caller (deleted when closed)."""
-    box = QMessageBox(QMessageBox.Icon.Warning, title, message,
-                      QMessageBox.StandardButton.Ok, parent)
+    box = QMessageBox(
+        QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, parent
+    )
     if details:
         box.setDetailedText(details)
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -89,9 +97,11 @@ def open_message(parent: QWidget, title: str, message: str, details: str = "") -
 
 def about(parent: QWidget, version: str) -> None:
     QMessageBox.about(
-        parent, "About nmfviewer",
+        parent,
+        "About nmfviewer",
         f"<b>nmfviewer {html.escape(version)}</b>"
         "<p>Non-negative Matrix Factorization of image collections, live: drop a folder of "
         "images, watch the parts appear, export them.</p>"
         "<p>W (images × k) holds each image's weights; the rows of H (k × pixels) are the "
-        "basis images.</p>")
+        "basis images.</p>",
+    )

@@ -12,8 +12,13 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow, QScrollArea, QWidget
 MAX_RECENT = 8
 DEFAULT_SIZE = (1480, 940)  # window size the layout is designed for (and screenshots use)
 #: dock key, title; the widgets are given by the window
-DOCKS = (("run", "Run"), ("collection", "Collection"), ("loss", "Loss"), ("weights", "Weights"),
-         ("image", "Image and reconstruction"))
+DOCKS = (
+    ("run", "Run"),
+    ("collection", "Collection"),
+    ("loss", "Loss"),
+    ("weights", "Weights"),
+    ("image", "Image and reconstruction"),
+)
 
 
 def make_docks(window: QMainWindow, widgets: dict[str, QWidget]) -> dict[str, QDockWidget]:
@@ -35,8 +40,9 @@ def make_docks(window: QMainWindow, widgets: dict[str, QWidget]) -> dict[str, QD
     return docks
 
 
-def default_layout(window: QMainWindow, d: dict[str, QDockWidget],
-                   size: tuple[int, int] | None = None) -> None:
+def default_layout(
+    window: QMainWindow, d: dict[str, QDockWidget], size: tuple[int, int] | None = None
+) -> None:
     """Run + Collection on the left, Loss + Weights on the right, the image
     inspector under the basis grid. size: the window size; None fits
     DEFAULT_SIZE into the screen."""
@@ -52,17 +58,22 @@ def default_layout(window: QMainWindow, d: dict[str, QDockWidget],
     window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, d["image"])
     if size is None:
         screen = window.screen().availableGeometry()
-        size = (min(DEFAULT_SIZE[0], int(screen.width() * 0.95)),
-                min(DEFAULT_SIZE[1], int(screen.height() * 0.92)))
+        size = (
+            min(DEFAULT_SIZE[0], int(screen.width() * 0.95)),
+            min(DEFAULT_SIZE[1], int(screen.height() * 0.92)),
+        )
     w, h = size
     window.resize(w, h)
     sx, sy = w / DEFAULT_SIZE[0], h / DEFAULT_SIZE[1]
-    window.resizeDocks([d["run"], d["loss"]], [int(320 * sx), int(440 * sx)],
-                       Qt.Orientation.Horizontal)
-    window.resizeDocks([d["run"], d["collection"]], [int(520 * sy), int(380 * sy)],
-                       Qt.Orientation.Vertical)
-    window.resizeDocks([d["loss"], d["weights"]], [int(330 * sy), int(570 * sy)],
-                       Qt.Orientation.Vertical)
+    window.resizeDocks(
+        [d["run"], d["loss"]], [int(320 * sx), int(440 * sx)], Qt.Orientation.Horizontal
+    )
+    window.resizeDocks(
+        [d["run"], d["collection"]], [int(520 * sy), int(380 * sy)], Qt.Orientation.Vertical
+    )
+    window.resizeDocks(
+        [d["loss"], d["weights"]], [int(330 * sy), int(570 * sy)], Qt.Orientation.Vertical
+    )
     window.resizeDocks([d["image"]], [int(300 * sy)], Qt.Orientation.Vertical)
 
 

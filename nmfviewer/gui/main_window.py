@@ -37,20 +37,29 @@ from .views.weights_view import WeightsView
 from .wording import INITIALISATION, dims, not_converged, stop_text
 
 #: the Open-files filter: every ending the loader reads inside folders
-OPEN_FILTER = ("Images and stacks ("
-               + " ".join(f"*{suffix}" for suffix in sorted(IMAGE_SUFFIXES)) + ");;All files (*)")
+OPEN_FILTER = (
+    "Images and stacks ("
+    + " ".join(f"*{suffix}" for suffix in sorted(IMAGE_SUFFIXES))
+    + ");;All files (*)"
+)
 
-SAMPLES = (("Faces (100 photographs, 25 × 25)", "faces"),
-           ("Swimmer (256 images, 32 × 32)", "swimmer/images"),
-           ("Spectral cube (100 bands, 64 × 64)", "spectral/cube.tif"))
+SAMPLES = (
+    ("Faces (100 photographs, 25 × 25)", "faces"),
+    ("Swimmer (256 images, 32 × 32)", "swimmer/images"),
+    ("Spectral cube (100 bands, 64 × 64)", "spectral/cube.tif"),
+)
 
 
 class MainWindow(QMainWindow):
     """settings: where geometry, dock state, last folder and recent paths live
     (tests pass a temporary one). confirm: see Session."""
 
-    def __init__(self, session: Session | None = None, settings: QSettings | None = None,
-                 confirm: Callable[[str], bool] | None = None):
+    def __init__(
+        self,
+        session: Session | None = None,
+        settings: QSettings | None = None,
+        confirm: Callable[[str], bool] | None = None,
+    ):
         super().__init__()
         self.setWindowTitle("nmfviewer")
         self.settings = settings if settings is not None else QSettings()
@@ -76,9 +85,16 @@ class MainWindow(QMainWindow):
         self.weights_view = WeightsView()
         self.recon_view = ReconstructionView()
         self.setCentralWidget(self.basis_panel)
-        self.docks = make_docks(self, {
-            "run": self.params_panel, "collection": self.collection_panel,
-            "loss": self.loss_view, "weights": self.weights_view, "image": self.recon_view})
+        self.docks = make_docks(
+            self,
+            {
+                "run": self.params_panel,
+                "collection": self.collection_panel,
+                "loss": self.loss_view,
+                "weights": self.weights_view,
+                "image": self.recon_view,
+            },
+        )
         self.recent = RecentPaths(self.settings, str(Path.home()))
         self.actions = build_menus(self, self.docks.values())
         self._make_status_bar()
@@ -118,7 +134,8 @@ class MainWindow(QMainWindow):
         s.runStateChanged.connect(self._on_run_state)
         s.runFinished.connect(self._on_run_finished)
         s.runFailed.connect(
-            lambda error, details: self.show_error("The run failed", error, details))
+            lambda error, details: self.show_error("The run failed", error, details)
+        )
         self.load_cancel.clicked.connect(s.cancel_load)
 
         p.runRequested.connect(self.start_run)
@@ -176,15 +193,16 @@ class MainWindow(QMainWindow):
         self.show_error("Could not load", error, details)
 
     def open_folder_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images",
-                                                  self.recent.last_folder())
+        folder = QFileDialog.getExistingDirectory(
+            self, "Open a folder of images", self.recent.last_folder()
+        )
         if folder:
             self.open_paths([folder])
 
     def open_files_dialog(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(
-            self, "Open images or TIFF stacks", self.recent.last_folder(),
-            OPEN_FILTER)
+            self, "Open images or TIFF stacks", self.recent.last_folder(), OPEN_FILTER
+        )
         if files:
             self.open_paths(files)
 
@@ -243,8 +261,11 @@ class MainWindow(QMainWindow):
         self.recon_view.set_images(c.images, c.names, noun)
         labels = self._read_labels(c)
         if labels is not None:  # the labels file is not a skipped image: no warning about it
-            shown = tuple(w for w in c.warnings
-                          if not re.fullmatch(r"skipped 1 non-image file: labels\.(csv|tsv)", w))
+            shown = tuple(
+                w
+                for w in c.warnings
+                if not re.fullmatch(r"skipped 1 non-image file: labels\.(csv|tsv)", w)
+            )
             self.collection_panel.set_warnings(shown)
         self.weights_view.set_labels(labels)
         self.recon_view.set_labels(labels)
@@ -261,8 +282,9 @@ class MainWindow(QMainWindow):
         notes = f" ({n_warn} warning{'' if n_warn == 1 else 's'})" if n_warn else ""
         if labels is not None:
             notes += f"; {len(set(labels) - {''})} labels from labels.csv"
-        self.statusBar().showMessage(f"Loaded {c.n_images} {noun}s of {dims(h, w)} (h × w)"
-                                     + notes, 8000)
+        self.statusBar().showMessage(
+            f"Loaded {c.n_images} {noun}s of {dims(h, w)} (h × w)" + notes, 8000
+        )
 
     def _read_labels(self, c) -> tuple[str, ...] | None:
         folder = labels_folder(c.source) if c.source else None
@@ -317,11 +339,14 @@ class MainWindow(QMainWindow):
         first = self.basis.n_tiles != k
         self.basis.set_basis(state.H, c.image_shape)
         if self._is_initialisation(update):
-            self.basis_title.setText(f"<b>Basis images</b> (rows of H) — k = {k}, "
-                                     f"<i>{INITIALISATION}</i> (before the first iteration)")
+            self.basis_title.setText(
+                f"<b>Basis images</b> (rows of H) — k = {k}, "
+                f"<i>{INITIALISATION}</i> (before the first iteration)"
+            )
         else:
-            self.basis_title.setText(f"<b>Basis images</b> (rows of H) — k = {k}, "
-                                     f"iteration {state.iteration}")
+            self.basis_title.setText(
+                f"<b>Basis images</b> (rows of H) — k = {k}, iteration {state.iteration}"
+            )
         for key in ("weights", "image", "loss"):
             if self._showing(key):
                 self._stale.discard(key)
@@ -339,12 +364,18 @@ class MainWindow(QMainWindow):
         if key == "weights":
             self.weights_view.set_weights(state.W, state.H.max(axis=1))
         elif key == "image":
-            self.recon_view.set_factors(state.W, state.H,
-                                        initial=self._is_initialisation(update))
+            self.recon_view.set_factors(state.W, state.H, initial=self._is_initialisation(update))
         elif key == "loss":
-            self.loss_view.set_progress(update.loss_history, state.iteration, update.max_iter,
-                                        state.elapsed, state.stop_reason, update.paused,
-                                        state.loss, rel_change=state.rel_change)
+            self.loss_view.set_progress(
+                update.loss_history,
+                state.iteration,
+                update.max_iter,
+                state.elapsed,
+                state.stop_reason,
+                update.paused,
+                state.loss,
+                rel_change=state.rel_change,
+            )
 
     def _on_scale_changed(self, scaled: bool) -> None:
         self.recon_view.set_scaled(scaled)
@@ -378,8 +409,11 @@ class MainWindow(QMainWindow):
         self._on_run_state(self.session.run_state)
         latest, params = self.session.latest, self.session.run_params
         text = f"Run finished: {stop_text(reason)}"
-        if latest is not None and params is not None and not_converged(
-                reason, latest.state.rel_change, params.tol):
+        if (
+            latest is not None
+            and params is not None
+            and not_converged(reason, latest.state.rel_change, params.tol)
+        ):
             text += " — not converged; press Continue for more iterations"
         self.statusBar().showMessage(text, 15000)
 
@@ -408,17 +442,26 @@ class MainWindow(QMainWindow):
         the data folder itself: the next load would read the exported PNGs as data)."""
         c = self.session.collection
         k = self.session.run_params.n_components if self.session.run_params else None
-        proposed = propose_export_dir(c.source if c is not None else (), k,
-                                      self.recent.last_folder())
+        proposed = propose_export_dir(
+            c.source if c is not None else (), k, self.recent.last_folder()
+        )
         folder, _ = QFileDialog.getSaveFileName(
-            self, "Export results to a new folder", str(proposed), "Folder (*)",
-            options=QFileDialog.Option.DontConfirmOverwrite)
+            self,
+            "Export results to a new folder",
+            str(proposed),
+            "Folder (*)",
+            options=QFileDialog.Option.DontConfirmOverwrite,
+        )
         if not folder:
             return
-        if c is not None and any(Path(folder).resolve() == Path(src).resolve()
-                                 for src in c.source if Path(src).is_dir()):
-            self.show_error("Export failed", f"{folder} holds the input images: the next load "
-                            "would read the exported PNGs as data. Choose a new folder.")
+        if c is not None and any(
+            Path(folder).resolve() == Path(src).resolve() for src in c.source if Path(src).is_dir()
+        ):
+            self.show_error(
+                "Export failed",
+                f"{folder} holds the input images: the next load "
+                "would read the exported PNGs as data. Choose a new folder.",
+            )
             return
         self.export_to(folder)
 
@@ -426,8 +469,10 @@ class MainWindow(QMainWindow):
         try:
             written = self.session.export(folder)
         except NMFViewerError as exc:
-            self.show_error("Export failed", f"{error_text(exc)}\n\nThe results are still "
-                                             "here; export them to another folder.")
+            self.show_error(
+                "Export failed",
+                f"{error_text(exc)}\n\nThe results are still here; export them to another folder.",
+            )
             return False
         self.settings.setValue("lastExport", str(folder))
         self.statusBar().showMessage(f"Exported {len(written)} files to {folder}", 10000)
@@ -435,9 +480,11 @@ class MainWindow(QMainWindow):
 
     def save_basis_dialog(self, component: int) -> None:
         path, _ = QFileDialog.getSaveFileName(
-            self, f"Save basis image {component}",
+            self,
+            f"Save basis image {component}",
             str(Path(self.recent.last_folder()) / f"basis_{component:02d}.png"),
-            "PNG image (*.png)")
+            "PNG image (*.png)",
+        )
         if path:
             self.save_basis_to(component, path)
 
@@ -499,9 +546,13 @@ class MainWindow(QMainWindow):
         self.set_colormap(cmap if cmap in COLORMAPS else DEFAULT_COLORMAP)
 
     def closeEvent(self, event) -> None:  # Qt API
-        if (self.ask_on_close and self.session.has_unsaved_results
-                and not self.session.confirm("Quit? The current results have not been "
-                                             "exported and will be lost.")):
+        if (
+            self.ask_on_close
+            and self.session.has_unsaved_results
+            and not self.session.confirm(
+                "Quit? The current results have not been exported and will be lost."
+            )
+        ):
             event.ignore()
             return
         self.settings.setValue("geometry", self.saveGeometry())
@@ -511,7 +562,6 @@ class MainWindow(QMainWindow):
         if not self.session.shutdown(timeout_ms=30_000):
             # a solver step (e.g. the initial SVD of a huge matrix) cannot be interrupted:
             # wait for it rather than leave a thread behind
-            print("nmfviewer: waiting for the solver to finish its current step…",
-                  file=sys.stderr)
+            print("nmfviewer: waiting for the solver to finish its current step…", file=sys.stderr)
             self.session.shutdown(timeout_ms=None)
         super().closeEvent(event)

@@ -42,21 +42,31 @@ def build_menus(window: QMainWindow, docks) -> Actions:
     """Create File / Run / View / Help menus on ``window``; docks: QDockWidgets to toggle."""
     bar = window.menuBar()
     file_menu = bar.addMenu("&File")
-    open_folder = _action(window, "Open &folder…", QKeySequence.StandardKey.Open,
-                          "Load every image in a folder as a collection")
-    open_files = _action(window, "Open f&iles…", "Ctrl+Shift+O",
-                         "Load image files or multi-page TIFF stacks")
+    open_folder = _action(
+        window,
+        "Open &folder…",
+        QKeySequence.StandardKey.Open,
+        "Load every image in a folder as a collection",
+    )
+    open_files = _action(
+        window, "Open f&iles…", "Ctrl+Shift+O", "Load image files or multi-page TIFF stacks"
+    )
     file_menu.addAction(open_folder)
     file_menu.addAction(open_files)
     recent_menu = file_menu.addMenu("Open &recent")
     samples_menu = file_menu.addMenu("Open &sample")
     file_menu.addSeparator()
-    load_options = _action(window, "&Load options…", None,
-                           "Size, colour, normalisation and value policies for loading")
+    load_options = _action(
+        window, "&Load options…", None, "Size, colour, normalisation and value policies for loading"
+    )
     file_menu.addAction(load_options)
     file_menu.addSeparator()
-    export = _action(window, "&Export results…", "Ctrl+E",
-                     "Write basis PNGs, montage, weights.csv, factors.npz and run.json")
+    export = _action(
+        window,
+        "&Export results…",
+        "Ctrl+E",
+        "Write basis PNGs, montage, weights.csv, factors.npz and run.json",
+    )
     file_menu.addAction(export)
     file_menu.addSeparator()
     quit_ = _action(window, "&Quit", QKeySequence.StandardKey.Quit)
@@ -66,8 +76,9 @@ def build_menus(window: QMainWindow, docks) -> Actions:
     run = _action(window, "&Run", "Ctrl+R", "Start a new run from scratch")
     pause = _action(window, "&Pause", "Ctrl+P", "Pause or resume the run")
     stop = _action(window, "&Stop", "Ctrl+.", "Stop after the current iteration")
-    continue_ = _action(window, "&Continue", "Ctrl+Shift+R",
-                        "Run more iterations from the current factors")
+    continue_ = _action(
+        window, "&Continue", "Ctrl+Shift+R", "Run more iterations from the current factors"
+    )
     for a in (run, pause, stop, continue_):
         run_menu.addAction(a)
 
@@ -87,11 +98,29 @@ def build_menus(window: QMainWindow, docks) -> Actions:
     view_menu.addAction(reset_layout)
 
     help_menu = bar.addMenu("&Help")
-    quick_start = _action(window, "&Quick start", QKeySequence.StandardKey.HelpContents,
-                          "The workflow in five steps, and the shortcuts")
+    quick_start = _action(
+        window,
+        "&Quick start",
+        QKeySequence.StandardKey.HelpContents,
+        "The workflow in five steps, and the shortcuts",
+    )
     help_menu.addAction(quick_start)
     about = _action(window, "&About nmfviewer")
     help_menu.addAction(about)
-    return Actions(open_folder, open_files, recent_menu, samples_menu, load_options, export,
-                   quit_, run, pause, stop, continue_, colormaps, reset_layout, about,
-                   quick_start)
+    return Actions(
+        open_folder,
+        open_files,
+        recent_menu,
+        samples_menu,
+        load_options,
+        export,
+        quit_,
+        run,
+        pause,
+        stop,
+        continue_,
+        colormaps,
+        reset_layout,
+        about,
+        quick_start,
+    )

@@ -28,8 +28,14 @@ MAX_INTERVAL = 2.0
 class RedrawLimiter(QObject):
     """Calls ``draw(item)`` with the newest submitted item, spaced by its measured cost."""
 
-    def __init__(self, draw: Callable[[Any], None], parent=None, *,
-                 min_interval: float = MIN_INTERVAL, budget: float = BUDGET):
+    def __init__(
+        self,
+        draw: Callable[[Any], None],
+        parent=None,
+        *,
+        min_interval: float = MIN_INTERVAL,
+        budget: float = BUDGET,
+    ):
         super().__init__(parent)
         self._draw = draw
         self._pending: Any = None

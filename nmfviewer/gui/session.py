@@ -60,9 +60,15 @@ class Session(QObject):
     runFinished = Signal(str)  # stop reason
     runFailed = Signal(object, str)  # error (NMFViewerError, or a worded message), details
 
-    def __init__(self, parent=None, *, confirm: Callable[[str], bool] | None = None,
-                 load_fn=load_collection, run_inline: bool = False,
-                 clock: Callable[[], float] = time.perf_counter):
+    def __init__(
+        self,
+        parent=None,
+        *,
+        confirm: Callable[[str], bool] | None = None,
+        load_fn=load_collection,
+        run_inline: bool = False,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
         super().__init__(parent)
         self.run_inline = bool(run_inline)
         self._clock = clock
@@ -81,8 +87,9 @@ class Session(QObject):
         self._threads: set = set()  # every worker whose thread may still run
 
     # -- loading -------------------------------------------------------------
-    def load(self, paths: Sequence[str | Path], options: LoadOptions | None = None, *,
-             ask: bool = True) -> bool:
+    def load(
+        self, paths: Sequence[str | Path], options: LoadOptions | None = None, *, ask: bool = True
+    ) -> bool:
         """Load ``paths`` in the background; False when the user kept the old results."""
         if ask and not self._may_discard("Load a new collection"):
             return False
@@ -90,8 +97,9 @@ class Session(QObject):
             self.load_options = options
         self.cancel_load()
         self._load_id += 1
-        worker = LoadWorker(self._load_id, [str(p) for p in paths], self.load_options,
-                            self._load_fn)
+        worker = LoadWorker(
+            self._load_id, [str(p) for p in paths], self.load_options, self._load_fn
+        )
         worker.progress.connect(self._on_load_progress)
         worker.loaded.connect(self._on_loaded)
         worker.failed.connect(self._on_load_failed)
@@ -176,8 +184,15 @@ class Session(QObject):
         resume = Resume.from_result(so_far, n_iter)
         self._end_run()
         self.exported = False
-        self._launch(FitWorker(self._run_id, self.collection.to_matrix(), so_far.params,
-                               resume=resume, clock=self._clock))
+        self._launch(
+            FitWorker(
+                self._run_id,
+                self.collection.to_matrix(),
+                so_far.params,
+                resume=resume,
+                clock=self._clock,
+            )
+        )
 
     def pause(self) -> None:
         if self._fit is not None and self.run_state == RUNNING:
@@ -200,8 +215,7 @@ class Session(QObject):
 
     @property
     def has_unsaved_results(self) -> bool:
-        return (self.latest is not None and self.latest.state.iteration > 0
-                and not self.exported)
+        return self.latest is not None and self.latest.state.iteration > 0 and not self.exported
 
     def _launch(self, worker: FitWorker) -> None:
         worker.updateReady.connect(self._on_update_ready)
@@ -272,9 +286,11 @@ class Session(QObject):
     def _may_discard(self, action: str) -> bool:
         if not self.has_unsaved_results:
             return True
-        return bool(self.confirm(
-            f"{action}? The current results have not been exported and will be discarded."
-        ))
+        return bool(
+            self.confirm(
+                f"{action}? The current results have not been exported and will be discarded."
+            )
+        )
 
     # -- results -------------------------------------------------------------
     def result(self) -> FitResult:

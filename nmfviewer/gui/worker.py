@@ -107,9 +107,14 @@ class Throttle:
     measured in real seconds by the caller.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.perf_counter, *,
-                 interval: float = SNAPSHOT_INTERVAL, budget: float = SNAPSHOT_BUDGET,
-                 view_factor: float = VIEW_COST_FACTOR):
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.perf_counter,
+        *,
+        interval: float = SNAPSHOT_INTERVAL,
+        budget: float = SNAPSHOT_BUDGET,
+        view_factor: float = VIEW_COST_FACTOR,
+    ):
         self.clock = clock
         self.interval = interval
         self.budget = budget
@@ -122,8 +127,9 @@ class Throttle:
 
     def sent(self, started: float, cost: float) -> None:
         """A snapshot was sent at ``started`` and took ``cost`` seconds."""
-        self._next = started + max(self.interval, cost / self.budget,
-                                   self.view_factor * self.view_cost)
+        self._next = started + max(
+            self.interval, cost / self.budget, self.view_factor * self.view_cost
+        )
 
     def note_view_cost(self, seconds: float) -> None:
         self.view_cost = max(0.0, float(seconds))
@@ -143,8 +149,18 @@ class FitWorker(QThread):
     #: widget) or a message already worded (our bug), details (traceback or "")
     failed = Signal(int, object, str)
 
-    def __init__(self, run_id, X, params, W0=None, H0=None, *, resume: Resume | None = None,
-                 clock: Callable[[], float] = time.perf_counter, parent=None):
+    def __init__(
+        self,
+        run_id,
+        X,
+        params,
+        W0=None,
+        H0=None,
+        *,
+        resume: Resume | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+        parent=None,
+    ):
         super().__init__(parent)
         self.run_id = run_id
         self._X = X
@@ -187,14 +203,20 @@ class FitWorker(QThread):
         except Exception as exc:  # our bug, or the solver's: tell the user, keep the window
             self.failed.emit(
                 self.run_id,
-                f"The NMF run stopped because of an unexpected error: "
-                f"{type(exc).__name__}: {exc}",
+                f"The NMF run stopped because of an unexpected error: {type(exc).__name__}: {exc}",
                 traceback.format_exc(),
             )
 
     def _loop(self) -> None:
-        run = NMFRun(self._X, self._params, W0=self._W0, H0=self._H0, resume=self._resume,
-                     cancel=self._cancel, clock=self._clock)
+        run = NMFRun(
+            self._X,
+            self._params,
+            W0=self._W0,
+            H0=self._H0,
+            resume=self._resume,
+            cancel=self._cancel,
+            clock=self._clock,
+        )
         states = iter(run)
         try:
             for state in states:
@@ -214,8 +236,13 @@ class FitWorker(QThread):
         t0 = self._clock()
         c0 = time.perf_counter()  # the copy's real cost, whatever clock schedules
         update = FitUpdate(
-            self.run_id, state.snapshot(), run.loss_history(), run.max_iter, run.record,
-            done=done, paused=paused,
+            self.run_id,
+            state.snapshot(),
+            run.loss_history(),
+            run.max_iter,
+            run.record,
+            done=done,
+            paused=paused,
         )
         self.throttle.sent(t0, time.perf_counter() - c0)
         if self._mailbox.put(update):

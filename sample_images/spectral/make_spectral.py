@@ -44,15 +44,16 @@ def make_spectral() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     for r, peaks in enumerate(PEAKS):
         for centre, width, height in peaks:
             endmembers[r] += height * np.exp(-0.5 * ((wavelengths - centre) / width) ** 2)
-    fields = np.stack([gaussian_filter(rng.standard_normal((SIZE, SIZE)), 8, mode="wrap")
-                       for _ in range(R)])
+    fields = np.stack(
+        [gaussian_filter(rng.standard_normal((SIZE, SIZE)), 8, mode="wrap") for _ in range(R)]
+    )
     fields /= fields.std(axis=(1, 2), keepdims=True)
     logits = 3.0 * fields
     abundances = np.exp(logits - logits.max(axis=0))
     abundances /= abundances.sum(axis=0)
     for r, (row, col) in enumerate(PURE):
-        abundances[:, row:row + 6, col:col + 6] = 0.0
-        abundances[r, row:row + 6, col:col + 6] = 1.0
+        abundances[:, row : row + 6, col : col + 6] = 0.0
+        abundances[r, row : row + 6, col : col + 6] = 1.0
     cube = np.tensordot(endmembers, abundances, axes=(0, 0))  # (bands, h, w)
     cube += NOISE * np.abs(rng.standard_normal(cube.shape))
     return cube.astype(np.float32), endmembers, abundances, wavelengths
@@ -63,12 +64,20 @@ def main(out: Path = HERE) -> None:
 
     cube, endmembers, abundances, wavelengths = make_spectral()
     tifffile.imwrite(
-        out / "cube.tif", cube, photometric="minisblack",
-        metadata={"wavelengths": [round(float(w), 4) for w in wavelengths],
-                  "wavelength_unit": "nm"},
+        out / "cube.tif",
+        cube,
+        photometric="minisblack",
+        metadata={
+            "wavelengths": [round(float(w), 4) for w in wavelengths],
+            "wavelength_unit": "nm",
+        },
     )
-    np.savez_compressed(out / "ground_truth.npz", endmembers=endmembers,
-                        abundances=abundances, wavelengths=wavelengths)
+    np.savez_compressed(
+        out / "ground_truth.npz",
+        endmembers=endmembers,
+        abundances=abundances,
+        wavelengths=wavelengths,
+    )
 
 
 if __name__ == "__main__":

@@ -43,9 +43,15 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 N, H_, W_, K = 40, 96, 96, 12
 TRIALS = 20
 FINAL = {f"basis_{j:02d}.png" for j in range(K)} | {
-    "basis_montage.png", "weights.csv", "factors.npz", "run.json"}
-_TEMP = re.compile(r"^\.(basis_\d+\.png|basis_montage\.png|weights\.csv|factors\.npz|run\.json"
-                   r"|\.nmfviewer-export\.json)\..+\.tmp$")
+    "basis_montage.png",
+    "weights.csv",
+    "factors.npz",
+    "run.json",
+}
+_TEMP = re.compile(
+    r"^\.(basis_\d+\.png|basis_montage\.png|weights\.csv|factors\.npz|run\.json"
+    r"|\.nmfviewer-export\.json)\..+\.tmp$"
+)
 
 _HELPER = textwrap.dedent(
     f"""
@@ -90,8 +96,13 @@ _HELPER = textwrap.dedent(
 @pytest.fixture
 def helper():
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", _HELPER], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HELPER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert proc.stdout.readline() == "ready\n"
         yield proc
@@ -108,8 +119,11 @@ def _check_final_file(path: Path) -> None:
         with Image.open(path) as im:
             im.load()
             size = im.size
-        assert size == (W_, H_) if name.startswith("basis_") and name != "basis_montage.png" \
+        assert (
+            size == (W_, H_)
+            if name.startswith("basis_") and name != "basis_montage.png"
             else min(size) > 0
+        )
     elif name == "weights.csv":
         rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
         assert len(rows) == N + 1 and all(len(r) == K + 1 for r in rows)
@@ -172,8 +186,10 @@ def test_sigkill_at_random_moments_leaves_complete_files_or_none(helper, tmp_pat
             partial_sets += partial
             if temps:
                 with_temps.append(folder)
-    print(f"{TRIALS} kills, {folders} folders checked, {killed_mid_write} with temporaries "
-          f"(killed while staging), {partial_sets} with a partial set (killed while renaming)")
+    print(
+        f"{TRIALS} kills, {folders} folders checked, {killed_mid_write} with temporaries "
+        f"(killed while staging), {partial_sets} with a partial set (killed while renaming)"
+    )
     # the kills really landed inside exports, not only between them
     assert killed_mid_write >= 3
 
@@ -181,10 +197,16 @@ def test_sigkill_at_random_moments_leaves_complete_files_or_none(helper, tmp_pat
     folder = with_temps[0]
     coll = Collection.from_array(np.random.default_rng(0).random((N, H_, W_), dtype=np.float32))
     r = np.random.default_rng(9)
-    result = FitResult(W=r.random((N, K), dtype=np.float32),
-                       H=r.random((K, H_ * W_), dtype=np.float32), n_iter=1, loss=1.0,
-                       loss_history=np.array([2.0, 1.0]), stop_reason="max_iter", elapsed=0.1,
-                       params=NMFParams(n_components=K, seed=9))
+    result = FitResult(
+        W=r.random((N, K), dtype=np.float32),
+        H=r.random((K, H_ * W_), dtype=np.float32),
+        n_iter=1,
+        loss=1.0,
+        loss_history=np.array([2.0, 1.0]),
+        stop_reason="max_iter",
+        elapsed=0.1,
+        params=NMFParams(n_components=K, seed=9),
+    )
     export_run(folder, coll, result)
     assert _check_folder(folder, fresh=True) == (0, False)
     assert sorted(p.name for p in folder.iterdir()) == sorted(FINAL)
@@ -207,8 +229,9 @@ def test_cli_export_to_a_full_disk_reports_it_and_leaves_nothing(tmp_path):
         f'"{sys.executable}" -m nmfviewer fit "{folder}" -k 4 --max-iter 5 -q '
         f'--out "{small}/out"; code=$?; echo "exit $code"; ls -A "{small}/out"'
     )
-    proc = subprocess.run([unshare, "-m", "sh", "-c", script], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [unshare, "-m", "sh", "-c", script], capture_output=True, text=True, timeout=120
+    )
     if proc.returncode == 97:
         pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
     lines = proc.stderr.splitlines()

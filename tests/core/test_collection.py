@@ -90,8 +90,9 @@ def test_jpeg_gray_and_ppm_colour(tmp_path):
     assert any("converted 1 colour image to gray (luminance): c.ppm" in w for w in coll.warnings)
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.uint32,
-                                   np.float32, np.float64])
+@pytest.mark.parametrize(
+    "dtype", [np.uint8, np.uint16, np.int32, np.uint32, np.float32, np.float64]
+)
 def test_tiff_dtypes_kept_as_read(tmp_path, dtype):
     data = ramp(4, 3, np.float64, scale=1234.5678).astype(dtype)
     write_tiff(tmp_path / "x.tif", data)
@@ -131,8 +132,9 @@ def test_wavelengths_from_tifffile_metadata(tmp_path):
 
 def test_wavelengths_from_imagej_labels(tmp_path):
     cube = ramp(3 * 4, 5, np.uint16).reshape(3, 4, 5)
-    tifffile.imwrite(tmp_path / "ij.tif", cube, imagej=True,
-                     metadata={"Labels": ["450 nm", "500nm", "550"]})
+    tifffile.imwrite(
+        tmp_path / "ij.tif", cube, imagej=True, metadata={"Labels": ["450 nm", "500nm", "550"]}
+    )
     coll = load_collection(tmp_path / "ij.tif")
     np.testing.assert_array_equal(coll.axis_values, [450, 500, 550])
 
@@ -265,8 +267,13 @@ def _make_bad_files(folder: Path) -> dict[str, str]:
     _truncated(write_image(folder / "cut.png", noise))
     _truncated(write_image(folder / "cut.jpg", noise))
     _truncated(write_tiff(folder / "cut.tif", noise))
-    return {"zero.png": "empty file", "text.png": "not a recognised image",
-            "cut.png": "truncated", "cut.jpg": "", "cut.tif": "truncated"}
+    return {
+        "zero.png": "empty file",
+        "text.png": "not a recognised image",
+        "cut.png": "truncated",
+        "cut.jpg": "",
+        "cut.tif": "truncated",
+    }
 
 
 def test_bad_files_are_skipped_and_listed(tmp_path):
@@ -301,8 +308,9 @@ def test_multipage_tiff_truncated_keeps_readable_pages(tmp_path):
     assert any("s.tif" in w for w in coll.warnings)
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
-                    reason="root reads files whatever their permissions")
+@pytest.mark.skipif(
+    os.name != "posix" or os.geteuid() == 0, reason="root reads files whatever their permissions"
+)
 def test_unreadable_file_without_permission(tmp_path):
     write_image(tmp_path / "ok.png", ramp())
     locked = write_image(tmp_path / "locked.png", ramp())
@@ -451,8 +459,9 @@ def test_nonfinite_values_error_and_zero(tmp_path, bad):
     assert "nonfinite='zero'" in str(info.value)
     coll = load_collection(tmp_path, LoadOptions(nonfinite="zero"))
     assert coll.images[0, 1, 1] == 0 and np.isfinite(coll.images).all()
-    assert any("replaced NaN/infinite values by zero in 1 image: nan.tif" in w
-               for w in coll.warnings)
+    assert any(
+        "replaced NaN/infinite values by zero in 1 image: nan.tif" in w for w in coll.warnings
+    )
 
 
 def test_float64_too_large_for_float32(tmp_path):
@@ -461,10 +470,13 @@ def test_float64_too_large_for_float32(tmp_path):
         load_collection(tmp_path)
 
 
-@pytest.mark.parametrize(("how", "check"), [
-    ("max", lambda im: np.testing.assert_allclose(im.max(axis=(1, 2)), 1)),
-    ("sum", lambda im: np.testing.assert_allclose(im.sum(axis=(1, 2)), 1, rtol=1e-5)),
-])
+@pytest.mark.parametrize(
+    ("how", "check"),
+    [
+        ("max", lambda im: np.testing.assert_allclose(im.max(axis=(1, 2)), 1)),
+        ("sum", lambda im: np.testing.assert_allclose(im.sum(axis=(1, 2)), 1, rtol=1e-5)),
+    ],
+)
 def test_normalisation(gray_folder, how, check):
     coll = load_collection(gray_folder, LoadOptions(normalize=how))
     check(coll.images)
@@ -506,8 +518,9 @@ def test_from_array_applies_value_policies():
     data = np.array([[[1.0, -2.0]], [[np.nan, 4.0]]])
     with pytest.raises(LoadError, match="image 0 has negative values"):
         Collection.from_array(data)
-    coll = Collection.from_array(data, names=["a", "b"],
-                                 options=LoadOptions(negative="clip", nonfinite="zero"))
+    coll = Collection.from_array(
+        data, names=["a", "b"], options=LoadOptions(negative="clip", nonfinite="zero")
+    )
     np.testing.assert_array_equal(coll.images, [[[1, 0]], [[0, 4]]])
     assert coll.names == ("a", "b") and coll.original_dtypes == ("float64",)
     matrix = Collection.from_array(np.ones((4, 6), np.uint8))
@@ -597,10 +610,22 @@ def test_error_in_one_worker_stops_the_load(tmp_path):
 # ------------------------------------------------------------------ fuzz
 
 
-FUZZ = settings(max_examples=int(os.environ.get("NMFVIEWER_FUZZ_EXAMPLES", 50)), deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
-HEADERS = [b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"II*\x00", b"MM\x00*",
-           b"GIF89a", b"BM", b"P5\n", b"\x93NUMPY"]
+FUZZ = settings(
+    max_examples=int(os.environ.get("NMFVIEWER_FUZZ_EXAMPLES", 50)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+HEADERS = [
+    b"",
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff\xe0",
+    b"II*\x00",
+    b"MM\x00*",
+    b"GIF89a",
+    b"BM",
+    b"P5\n",
+    b"\x93NUMPY",
+]
 
 
 def _load_or_our_error(path, options=None):
@@ -616,8 +641,11 @@ def _load_or_our_error(path, options=None):
 
 
 @FUZZ
-@given(header=st.sampled_from(HEADERS), body=st.binary(max_size=300),
-       suffix=st.sampled_from([".png", ".tif", ".jpg", ".gif", ".bmp", ".pgm", ".npy"]))
+@given(
+    header=st.sampled_from(HEADERS),
+    body=st.binary(max_size=300),
+    suffix=st.sampled_from([".png", ".tif", ".jpg", ".gif", ".bmp", ".pgm", ".npy"]),
+)
 def test_fuzz_random_bytes(tmp_path_factory, header, body, suffix):
     folder = tmp_path_factory.mktemp("bytes")
     (folder / f"random{suffix}").write_bytes(header + body)
@@ -684,14 +712,22 @@ def _png_rgb16(path: Path, rgb: np.ndarray) -> Path:
     import zlib
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     h, w, _ = rgb.shape
     rows = b"".join(b"\x00" + rgb[r].astype(">u2").tobytes() for r in range(h))
     ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-                     + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
     return path
 
 

@@ -28,16 +28,27 @@ _FLAG = re.compile(r"(^|[\s(])--?[a-z]")
 
 
 def test_the_attributes_and_the_three_spellings():
-    exc = LoadError("images in x differ in size and size_policy is 'refuse'.", "x",
-                    field="size_policy", value="refuse", suggestion="resize",
-                    hint="Use {option} to resize them.")
+    exc = LoadError(
+        "images in x differ in size and size_policy is 'refuse'.",
+        "x",
+        field="size_policy",
+        value="refuse",
+        suggestion="resize",
+        hint="Use {option} to resize them.",
+    )
     assert (exc.field, exc.value, exc.suggestion, exc.path, exc.source) == (
-        "size_policy", "refuse", "resize", Path("x"), None)
+        "size_policy",
+        "refuse",
+        "resize",
+        Path("x"),
+        None,
+    )
     assert str(exc) == exc.message + " Use size_policy='resize' to resize them."
     assert render_error(exc) == exc.message + " Use --size-policy resize to resize them."
     exc.source = "run.json key 'load_options.size_policy'"
-    assert render_error(exc) == exc.message + (" The value comes from run.json key "
-                                               "'load_options.size_policy'.")
+    assert render_error(exc) == exc.message + (
+        " The value comes from run.json key 'load_options.size_policy'."
+    )
 
 
 def test_a_parameter_error_is_led_by_the_option_typed():
@@ -53,8 +64,9 @@ def test_a_parameter_error_is_led_by_the_option_typed():
 
 
 def test_errors_survive_pickling_with_their_fields():
-    exc = MemoryLimitError("too big.", "/data", field="max_memory_bytes", value=10,
-                           hint="Raise the limit ({option}).")
+    exc = MemoryLimitError(
+        "too big.", "/data", field="max_memory_bytes", value=10, hint="Raise the limit ({option})."
+    )
     again = pickle.loads(pickle.dumps(exc))
     assert type(again) is MemoryLimitError and again.__dict__ == exc.__dict__
     assert str(again) == str(exc) == "too big. Raise the limit (max_memory_bytes)."
@@ -85,8 +97,9 @@ def test_fit_names_the_fields_of_bad_data():
     with pytest.raises(ParameterError) as info:
         fit(np.full((3, 4), 1e30, np.float32), NMFParams(n_components=1))
     assert (info.value.field, info.value.suggestion) == ("normalize", "max")
-    assert render_error(info.value).endswith("rescale the data (--normalize max) or compute "
-                                             "in float64.")
+    assert render_error(info.value).endswith(
+        "rescale the data (--normalize max) or compute in float64."
+    )
 
 
 def _raised_texts(path: Path) -> list[str]:

@@ -120,8 +120,8 @@ def test_grid_search_over_n_components():
         {"nmf__n_components": [1, 3]},
         cv=2,
         # held-out reconstruction error: W from transform, components_ from the fit
-        scoring=lambda est, X_, y_=None: -np.linalg.norm(
-            X_ - est.inverse_transform(est.transform(X_))
+        scoring=lambda est, X_, y_=None: (
+            -np.linalg.norm(X_ - est.inverse_transform(est.transform(X_)))
         ),
     )
     search.fit(X)

@@ -375,7 +375,10 @@ def test_failed_rename_removes_every_temporary(run, tmp_path, monkeypatch):
     # the two files renamed before the failure are complete; the journal of the
     # interrupted export says they are ours
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        export_mod.JOURNAL_NAME, "basis_00.png", "basis_01.png"]
+        export_mod.JOURNAL_NAME,
+        "basis_00.png",
+        "basis_01.png",
+    ]
     assert iio.imread(tmp_path / "basis_01.png").shape == SHAPE
     # so the next export may replace them (no run.json lists them), and tidies up
     export_run(tmp_path, collection, result)
@@ -487,7 +490,9 @@ def test_export_killed_while_renaming_leaves_complete_files(tmp_path, run):
     _killed_export(out, "replace", 4)
     same = _check_complete(out)
     assert [name for name, old in same.items() if not old] == [
-        "basis_00.png", "basis_01.png", "basis_02.png"
+        "basis_00.png",
+        "basis_01.png",
+        "basis_02.png",
     ]
     # run.json does not list the new basis images, the journal does: the next export
     # may replace them and removes the journal

@@ -62,8 +62,11 @@ LATIN1 = [os.fsdecode(b) for b in (b"caf\xe9.png", b"\xc4rger \xfc.png", b"plain
                                    b"na\xefve\xff.png")]  # fmt: skip
 
 
-@pytest.mark.parametrize("folder_bytes", [b"in", b"Ordner \xe9t\xe9", b"\xff\xfe"],
-                         ids=["ascii-folder", "latin1-folder", "invalid-folder"])
+@pytest.mark.parametrize(
+    "folder_bytes",
+    [b"in", b"Ordner \xe9t\xe9", b"\xff\xfe"],
+    ids=["ascii-folder", "latin1-folder", "invalid-folder"],
+)
 def test_non_utf8_names_round_trip_into_every_file(folder_bytes, tmp_path):
     folder = tmp_path / os.fsdecode(folder_bytes)
     _images(folder, LATIN1)
@@ -93,15 +96,27 @@ def test_cli_fit_and_replay_with_latin1_names_in_real_processes(tmp_path):
     _images(folder, [*LATIN1, os.fsdecode(b"line\nbreak \xe9.png")], seed=1)
     out = tmp_path / os.fsdecode(b"r\xe9sultats")
     cmd = [sys.executable, "-m", "nmfviewer", "fit"]
-    proc = subprocess.run([*cmd, folder, "-k", "2", "--max-iter", "5", "--out", out],
-                          check=False, capture_output=True, env=_env(), timeout=120, cwd=tmp_path)
+    proc = subprocess.run(
+        [*cmd, folder, "-k", "2", "--max-iter", "5", "--out", out],
+        check=False,
+        capture_output=True,
+        env=_env(),
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")
     assert b"Traceback" not in proc.stderr
     assert proc.stdout == os.fsencode(str(out)) + b"\n"  # the exact folder, as bytes
     assert {"weights.csv", "factors.npz", "run.json"} <= set(os.listdir(out))
     replay = tmp_path / "replay"
-    proc = subprocess.run([*cmd, "--replay", out / "run.json", "--out", replay],
-                          check=False, capture_output=True, env=_env(), timeout=120, cwd=tmp_path)
+    proc = subprocess.run(
+        [*cmd, "--replay", out / "run.json", "--out", replay],
+        check=False,
+        capture_output=True,
+        env=_env(),
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")
     assert b"warning" not in proc.stderr  # every input found, none changed
     with np.load(out / "factors.npz") as a, np.load(replay / "factors.npz") as b:
@@ -109,8 +124,19 @@ def test_cli_fit_and_replay_with_latin1_names_in_real_processes(tmp_path):
         assert list(a["names"]) == list(b["names"])
 
 
-@pytest.mark.parametrize("name", ["=1+2.png", "+SUM(A1).png", "-2+3.png", "@cmd.png",
-                                  "\tx.png", "\rcr.png", "'quoted.png", "=HYPERLINK(x).png"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "=1+2.png",
+        "+SUM(A1).png",
+        "-2+3.png",
+        "@cmd.png",
+        "\tx.png",
+        "\rcr.png",
+        "'quoted.png",
+        "=HYPERLINK(x).png",
+    ],
+)
 def test_formula_names_are_neutralised_in_weights_csv_and_recoverable(name, tmp_path):
     folder = tmp_path / "in"
     _images(folder, [name, "a.png", "b.png"])
@@ -131,8 +157,7 @@ def test_formula_names_are_neutralised_in_weights_csv_and_recoverable(name, tmp_
 
 
 def test_plain_names_keep_the_plain_csv_layout(tmp_path):
-    collection = load_collection(_images(tmp_path / "in", ["a.png", "b c.png", "é.png"])[0]
-                                 .parent)
+    collection = load_collection(_images(tmp_path / "in", ["a.png", "b c.png", "é.png"])[0].parent)
     export_run(tmp_path / "out", collection, _result(collection))
     assert _rows(tmp_path / "out")[0] == ["image", "component_0", "component_1"]
 
@@ -147,19 +172,24 @@ def test_encode_exact_is_ascii_and_inverse():
 # --------------------------------------------------------------------------- ownership
 @pytest.fixture
 def small(tmp_path):
-    collection = load_collection(_images(tmp_path / "in", [f"img{i}.png" for i in range(5)])[0]
-                                 .parent)
+    collection = load_collection(
+        _images(tmp_path / "in", [f"img{i}.png" for i in range(5)])[0].parent
+    )
     return collection
 
 
-@pytest.mark.parametrize("foreign", ["weights.csv", "run.json", "basis_01.png", "factors.npz",
-                                     "basis_montage.png"])
+@pytest.mark.parametrize(
+    "foreign", ["weights.csv", "run.json", "basis_01.png", "factors.npz", "basis_montage.png"]
+)
 def test_a_file_we_did_not_write_is_never_overwritten(foreign, small, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / foreign).write_bytes(b"the user's own file")
-    with pytest.raises(ExportError, match=f"{foreign} in folder .* was not written by an "
-                                          "nmfviewer export.*choose another folder"):
+    with pytest.raises(
+        ExportError,
+        match=f"{foreign} in folder .* was not written by an "
+        "nmfviewer export.*choose another folder",
+    ):
         export_run(out, small, _result(small))
     assert (out / foreign).read_bytes() == b"the user's own file"
     assert sorted(os.listdir(out)) == [foreign]  # nothing else written, no lock left
@@ -304,13 +334,21 @@ _HOLDER = textwrap.dedent(
 def test_an_export_waits_for_the_lock_then_names_the_holder(small, tmp_path, monkeypatch):
     out = tmp_path / "out"
     out.mkdir()
-    with subprocess.Popen([sys.executable, "-c", _HOLDER, str(out)], stdin=subprocess.PIPE,
-                          stdout=subprocess.PIPE, text=True, env=_env()) as holder:
+    with subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(out)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    ) as holder:
         assert holder.stdout.readline() == "locked\n"
         monkeypatch.setattr(export_mod, "LOCK_WAIT", 0.3)
         started = time.monotonic()
-        with pytest.raises(ExportError, match=rf"another export into it is in progress "
-                                              rf"\(process {holder.pid}\).*wait for it"):
+        with pytest.raises(
+            ExportError,
+            match=rf"another export into it is in progress "
+            rf"\(process {holder.pid}\).*wait for it",
+        ):
             export_run(out, small, _result(small))
         assert time.monotonic() - started >= 0.3
         assert sorted(os.listdir(out)) == [export_mod.LOCK_NAME]  # nothing of ours written

@@ -10,7 +10,9 @@ from nmfviewer.core import LoadError, labels_folder, read_labels
 def test_labels_by_name_stem_and_subfolder(tmp_path):
     (tmp_path / "labels.csv").write_text(
         "name,label\nface_000.png,alice\nface_001,bob\nsub/face_002.png,carol\n"
-        "# a comment\n\nunused.png,dave\n", encoding="utf-8")
+        "# a comment\n\nunused.png,dave\n",
+        encoding="utf-8",
+    )
     names = ["face_000.png", "face_001.png", "sub/face_002.png", "face_003.png"]
     assert read_labels(tmp_path, names) == ("alice", "bob", "carol", "")
 
@@ -41,4 +43,3 @@ def test_labels_folder_of_sources(tmp_path):
     other.mkdir()
     assert labels_folder([tmp_path / "a.png", other / "c.png"]) is None
     assert labels_folder([tmp_path, other]) is None
-

@@ -109,8 +109,9 @@ DAMAGES = [
 ]
 
 
-@pytest.mark.parametrize("key, value, named", DAMAGES,
-                         ids=[f"{k}={v!r}"[:40] for k, v, _ in DAMAGES])
+@pytest.mark.parametrize(
+    "key, value, named", DAMAGES, ids=[f"{k}={v!r}"[:40] for k, v, _ in DAMAGES]
+)
 def test_a_damaged_key_is_refused_naming_it(key, value, named, valid, tmp_path):
     path = _write(tmp_path, _set(valid, key, value))
     with pytest.raises(ManifestError) as info:
@@ -121,8 +122,9 @@ def test_a_damaged_key_is_refused_naming_it(key, value, named, valid, tmp_path):
 
 
 @pytest.mark.parametrize("key, value, named", DAMAGES[:6] + DAMAGES[15:18] + DAMAGES[34:38])
-def test_cli_replay_of_a_damaged_manifest_is_one_line_exit_2(key, value, named, valid,
-                                                             tmp_path, capsys):
+def test_cli_replay_of_a_damaged_manifest_is_one_line_exit_2(
+    key, value, named, valid, tmp_path, capsys
+):
     path = _write(tmp_path, _set(valid, key, value))
     out = tmp_path / "out"
     code = cli.main(["fit", "--replay", str(path), "--out", str(out)])
@@ -210,10 +212,14 @@ def test_a_folder_and_a_missing_file(tmp_path):
 
 # --------------------------------------------------------------------------- property based
 _JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
     max_leaves=8,
 )
 
@@ -229,8 +235,9 @@ def _paths(doc, prefix=()):
             yield from _paths(v, (*prefix, i))
 
 
-@settings(max_examples=300, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_any_mutation_gives_a_manifest_or_our_error(valid, tmp_path, data):
     doc = copy.deepcopy(valid)
@@ -259,8 +266,9 @@ def test_any_mutation_gives_a_manifest_or_our_error(valid, tmp_path, data):
     assert manifest.raw.get("export", {}).get("bit_depth", 8) in (8, 16)
 
 
-@settings(max_examples=200, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_any_byte_damage_gives_a_manifest_or_our_error(valid, tmp_path, data):
     raw = bytearray(json.dumps(valid).encode("utf-8"))

@@ -41,8 +41,9 @@ def test_reconstruction_err_is_frobenius_norm():
     X = _X()
     model = NMF(4, random_state=0)
     W = model.fit_transform(X)
-    assert model.reconstruction_err_ == pytest.approx(np.linalg.norm(X - W @ model.components_),
-                                                      rel=1e-6)
+    assert model.reconstruction_err_ == pytest.approx(
+        np.linalg.norm(X - W @ model.components_), rel=1e-6
+    )
 
 
 def test_kl_reconstruction_err_matches_sklearn_definition():
@@ -58,8 +59,15 @@ def test_kl_reconstruction_err_matches_sklearn_definition():
 @pytest.mark.parametrize("max_iter", [13, 40])  # stops between / at loss evaluations
 def test_kl_mu_reconstruction_err_is_sqrt_2_divergence(max_iter, capsys):
     X = _X()
-    model = NMF(4, solver="mu", beta_loss="kullback-leibler", random_state=0, tol=0,
-                max_iter=max_iter, verbose=1)
+    model = NMF(
+        4,
+        solver="mu",
+        beta_loss="kullback-leibler",
+        random_state=0,
+        tol=0,
+        max_iter=max_iter,
+        verbose=1,
+    )
     W = model.fit_transform(X)
     WH = W @ model.components_
     divergence = np.sum(X * np.log(X / WH) - X + WH)  # X > 0 everywhere here
@@ -71,8 +79,9 @@ def test_kl_mu_reconstruction_err_is_sqrt_2_divergence(max_iter, capsys):
     assert "not evaluated" not in "".join(lines)
 
 
-@pytest.mark.parametrize("solver,beta", [("cd", "frobenius"), ("mu", "frobenius"),
-                                         ("mu", "kullback-leibler"), ("mu", 0)])
+@pytest.mark.parametrize(
+    "solver,beta", [("cd", "frobenius"), ("mu", "frobenius"), ("mu", "kullback-leibler"), ("mu", 0)]
+)
 def test_transform_recovers_fitted_weights(solver, beta):
     X = _X() + (0.01 if beta == 0 else 0.0)
     model = NMF(4, solver=solver, beta_loss=beta, random_state=0, max_iter=3000)
@@ -153,8 +162,9 @@ def test_regularisation_shrinks_factors():
 
 
 # ---- scipy.sparse input -------------------------------------------------------------
-@pytest.mark.parametrize("cls", ["csr_matrix", "csc_matrix", "coo_matrix", "lil_matrix",
-                                 "csr_array", "csc_array"])
+@pytest.mark.parametrize(
+    "cls", ["csr_matrix", "csc_matrix", "coo_matrix", "lil_matrix", "csr_array", "csc_array"]
+)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
 def test_sparse_input_gives_the_dense_fit(cls, dtype):
     import scipy.sparse as sp
@@ -187,10 +197,12 @@ def test_sparse_input_too_large_to_densify_is_refused_before_allocating():
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize(
     "bad,match",
-    [(-1.0, "Negative values in data passed to NMF.{}: .*min -1.*np.clip"),
-     (np.nan, "X to NMF.{} contains 1 NaN or infinite"),
-     (np.inf, "X to NMF.{} contains 1 NaN or infinite"),
-     (-np.inf, "X to NMF.{} contains 1 NaN or infinite")],
+    [
+        (-1.0, "Negative values in data passed to NMF.{}: .*min -1.*np.clip"),
+        (np.nan, "X to NMF.{} contains 1 NaN or infinite"),
+        (np.inf, "X to NMF.{} contains 1 NaN or infinite"),
+        (-np.inf, "X to NMF.{} contains 1 NaN or infinite"),
+    ],
 )
 def test_bad_values_are_refused_with_the_fix(bad, match, sparse):
     import scipy.sparse as sp
@@ -284,8 +296,11 @@ def test_declared_parameter_limits(kwargs, match):
 def test_unfitted_error_is_also_sklearns():
     from sklearn.exceptions import NotFittedError
 
-    for call in (lambda m: m.transform(_X()), lambda m: m.inverse_transform(np.ones((2, 2))),
-                 lambda m: m.get_feature_names_out()):
+    for call in (
+        lambda m: m.transform(_X()),
+        lambda m: m.inverse_transform(np.ones((2, 2))),
+        lambda m: m.get_feature_names_out(),
+    ):
         with pytest.raises(NotFittedError):
             call(NMF(2))
     with pytest.raises(ParameterError, match="did you mean 'n_components'"):
@@ -324,7 +339,9 @@ def _modules_after(code: str) -> set[str]:
 
     out = subprocess.run(
         [sys.executable, "-c", f"{code}\nimport sys\nprint(' '.join(sys.modules))"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return set(out.split())
 
@@ -336,8 +353,10 @@ def test_only_the_estimator_imports_sklearn():
     users = sorted(
         p.relative_to(package).as_posix()
         for p in package.rglob("*.py")
-        if any(line.lstrip().startswith(("import sklearn", "from sklearn"))
-               for line in p.read_text(encoding="utf-8").splitlines())
+        if any(
+            line.lstrip().startswith(("import sklearn", "from sklearn"))
+            for line in p.read_text(encoding="utf-8").splitlines()
+        )
     )
     assert users == ["core/nmf/estimator.py"]
     # the core without nmfviewer/__init__.py (which the public API may load eagerly):
@@ -360,15 +379,19 @@ def test_only_the_estimator_imports_sklearn():
 def test_import_nmfviewer_loads_no_sklearn():
     loaded = _modules_after("import nmfviewer")
     if "nmfviewer.core.nmf.estimator" in loaded:
-        pytest.skip("nmfviewer/__init__.py still imports the estimator eagerly "
-                    "(the lazy public API of issue 9 item 2 makes it lazy)")
+        pytest.skip(
+            "nmfviewer/__init__.py still imports the estimator eagerly "
+            "(the lazy public API of issue 9 item 2 makes it lazy)"
+        )
     assert not any(m.split(".")[0] == "sklearn" for m in loaded)
     import subprocess
     import sys
 
     log = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "nmfviewer", "--help"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stderr
     assert not re.search(r"\|\s+(sklearn\b|nmfviewer\.core\.nmf\.estimator)", log)
 

@@ -257,8 +257,7 @@ def test_resume_is_checked():
     with pytest.raises(ParameterError, match="6 losses"):
         Resume(first.W, first.H, 5, 0.0, first.loss_history[:3], 10)
     with pytest.raises(ParameterError, match="not both"):
-        NMFRun(X, first.params, W0=first.W, H0=first.H,
-               resume=Resume.from_result(first, 3))
+        NMFRun(X, first.params, W0=first.W, H0=first.H, resume=Resume.from_result(first, 3))
     with pytest.raises(ParameterError, match="continued_at"):
         NMFParams(n_components=2, max_iter=10, continued_at=(5, 3))
     with pytest.raises(ParameterError, match="continued_at"):
@@ -310,8 +309,7 @@ def test_the_registry_is_what_params_accept_and_every_solver_has_one_signature()
     for name, info in SOLVER_REGISTRY.items():
         assert info.name == name and info.description and info.label
         for loss in info.losses:
-            run = NMFRun(X, NMFParams(n_components=3, solver=name, loss=loss, tol=0.0,
-                                      max_iter=2))
+            run = NMFRun(X, NMFParams(n_components=3, solver=name, loss=loss, tol=0.0, max_iter=2))
             assert [s.iteration for s in run] == [0, 1, 2]
     with pytest.raises(KeyError, match="known: hals, mu"):
         get_solver("als")

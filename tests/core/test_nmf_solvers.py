@@ -45,8 +45,17 @@ SOLVERS = [
 def test_loss_never_increases_float64(solver, loss, variant, alpha, init):
     X = low_rank(seed=1)
     params = NMFParams(
-        n_components=5, solver=solver, loss=loss, hals_variant=variant, init=init,
-        seed=3, dtype="float64", alpha_W=alpha, l1_ratio=0.5, max_iter=60, tol=0.0,
+        n_components=5,
+        solver=solver,
+        loss=loss,
+        hals_variant=variant,
+        init=init,
+        seed=3,
+        dtype="float64",
+        alpha_W=alpha,
+        l1_ratio=0.5,
+        max_iter=60,
+        tol=0.0,
     )
     result = fit(X, params)
     assert result.n_iter == 60 and result.stop_reason == "max_iter"
@@ -61,8 +70,14 @@ def test_loss_never_increases_float64(solver, loss, variant, alpha, init):
 def test_loss_never_increases_float32(solver, loss, variant):
     X = low_rank(seed=2, noise=0.2, dtype=np.float32)
     params = NMFParams(
-        n_components=5, solver=solver, loss=loss, hals_variant=variant, init="nndsvda",
-        seed=0, max_iter=80, tol=0.0,
+        n_components=5,
+        solver=solver,
+        loss=loss,
+        hals_variant=variant,
+        init="nndsvda",
+        seed=0,
+        max_iter=80,
+        tol=0.0,
     )
     h = evaluated_losses(fit(X, params).loss_history, solver, loss)
     # float32 products: the loss is exact to ~1e-7 of ||X||^2 (trace trick)
@@ -71,12 +86,22 @@ def test_loss_never_increases_float32(solver, loss, variant):
     assert h[-1] < 0.5 * h[0]
 
 
-@pytest.mark.parametrize("solver,loss", [("hals", "frobenius"), ("mu", "frobenius"),
-                                         ("mu", "kl"), ("mu", "is")])
+@pytest.mark.parametrize(
+    "solver,loss", [("hals", "frobenius"), ("mu", "frobenius"), ("mu", "kl"), ("mu", "is")]
+)
 def test_reported_loss_is_the_objective(solver, loss):
     X = low_rank(seed=4)
-    params = NMFParams(n_components=4, solver=solver, loss=loss, dtype="float64",
-                       max_iter=7, tol=0.0, alpha_W=0.01, l1_ratio=0.3, seed=0)
+    params = NMFParams(
+        n_components=4,
+        solver=solver,
+        loss=loss,
+        dtype="float64",
+        max_iter=7,
+        tol=0.0,
+        alpha_W=0.01,
+        l1_ratio=0.3,
+        seed=0,
+    )
     states = []
     for state in iterate_nmf(X, params):
         states.append(state.snapshot())
@@ -86,8 +111,9 @@ def test_reported_loss_is_the_objective(solver, loss):
     reg = Regularization.from_params(params, n, m)
     for s in (states[0], states[3], states[7], states[10]):
         W, H = s.W, s.H
-        pen = (0.01 * 0.3 * (m * W.sum() + n * H.sum())
-               + 0.5 * 0.01 * 0.7 * (m * (W**2).sum() + n * (H**2).sum()))
+        pen = 0.01 * 0.3 * (m * W.sum() + n * H.sum()) + 0.5 * 0.01 * 0.7 * (
+            m * (W**2).sum() + n * (H**2).sum()
+        )
         expected = beta_divergence(X, W, H, params.beta) + pen
         assert objective(X, W, H, params.beta, reg) == pytest.approx(expected, rel=1e-12)
         if solver == "mu" and loss != "frobenius" and s.iteration % LOSS_EVERY:
@@ -110,20 +136,29 @@ def test_states_are_readonly_views_and_snapshots_own():
     assert np.shares_memory(s0.H, s1.H)
 
 
-@pytest.mark.parametrize("solver,loss,variant", [("hals", "frobenius", "plain"),
-                                                 ("hals", "frobenius", "accelerated"),
-                                                 ("mu", "kl", "auto")])
+@pytest.mark.parametrize(
+    "solver,loss,variant",
+    [("hals", "frobenius", "plain"), ("hals", "frobenius", "accelerated"), ("mu", "kl", "auto")],
+)
 @pytest.mark.parametrize("init", ["random", "nndsvdar", "nndsvda"])
 def test_same_seed_same_factors(solver, loss, variant, init):
     X = low_rank(seed=5, dtype=np.float32)
-    p = NMFParams(n_components=4, solver=solver, loss=loss, init=init, seed=11, max_iter=30,
-                  hals_variant=variant)
+    p = NMFParams(
+        n_components=4,
+        solver=solver,
+        loss=loss,
+        init=init,
+        seed=11,
+        max_iter=30,
+        hals_variant=variant,
+    )
     a, b = fit(X, p), fit(X, p)
     assert np.array_equal(a.W, b.W) and np.array_equal(a.H, b.H)
     assert np.array_equal(a.loss_history, b.loss_history, equal_nan=True)
     if init != "nndsvda":  # nndsvda uses no randomness at this size
-        c = fit(X, NMFParams(n_components=4, solver=solver, loss=loss, init=init, seed=12,
-                             max_iter=30))
+        c = fit(
+            X, NMFParams(n_components=4, solver=solver, loss=loss, init=init, seed=12, max_iter=30)
+        )
         assert not np.array_equal(a.W, c.W)
 
 
@@ -186,11 +221,12 @@ def test_float32_loss_is_exact_enough_on_a_near_exact_fit(variant):
     # residual ~1e-6 of ||X||^2: the float32 trace trick alone is off by ~1%,
     # the solver must switch to a precise loss so the stopping rule works
     rng = np.random.default_rng(3)
-    X = ((rng.random((120, 4)) @ rng.random((4, 300))) + 1e-3 * rng.random((120, 300)))
+    X = (rng.random((120, 4)) @ rng.random((4, 300))) + 1e-3 * rng.random((120, 300))
     X = X.astype(np.float32)
     result = fit(X, NMFParams(n_components=4, hals_variant=variant, tol=1e-5))
-    exact = beta_divergence(X.astype(np.float64), result.W.astype(np.float64),
-                            result.H.astype(np.float64), 2)
+    exact = beta_divergence(
+        X.astype(np.float64), result.W.astype(np.float64), result.H.astype(np.float64), 2
+    )
     assert result.loss == pytest.approx(exact, rel=1e-4)
     assert np.isfinite(result.W).all() and result.W.max() < 1e6  # no scale drift
 
@@ -213,8 +249,17 @@ def _objective(X, result):
 @pytest.mark.parametrize("max_iter", [13, 30])
 def test_sparse_loss_history_and_a_real_final_loss(loss, dtype, max_iter):
     X = low_rank(seed=6, noise=0.1)
-    params = NMFParams(n_components=4, solver="mu", loss=loss, dtype=dtype, seed=1,
-                       max_iter=max_iter, tol=0.0, alpha_W=0.01, l1_ratio=0.5)
+    params = NMFParams(
+        n_components=4,
+        solver="mu",
+        loss=loss,
+        dtype=dtype,
+        seed=1,
+        max_iter=max_iter,
+        tol=0.0,
+        alpha_W=0.01,
+        l1_ratio=0.5,
+    )
     seen = []
     result = fit(X, params, callback=lambda s: seen.append((s.iteration, s.loss)))
     assert result.n_iter == max_iter and result.stop_reason == "max_iter"
@@ -232,8 +277,9 @@ def test_sparse_loss_history_and_a_real_final_loss(loss, dtype, max_iter):
 @pytest.mark.parametrize("loss", ["kl", "is"])
 def test_sparse_loss_converges_at_an_evaluated_iteration(loss):
     X = low_rank(seed=7, noise=0.1)
-    params = NMFParams(n_components=4, solver="mu", loss=loss, dtype="float64", seed=0,
-                       tol=1e-4, max_iter=5000)
+    params = NMFParams(
+        n_components=4, solver="mu", loss=loss, dtype="float64", seed=0, tol=1e-4, max_iter=5000
+    )
     result = fit(X, params)
     assert result.stop_reason == "converged"
     assert result.n_iter > LOSS_EVERY and result.n_iter % LOSS_EVERY == 0
@@ -265,8 +311,9 @@ def test_transform_with_kl_stops_with_a_real_loss():
     from nmfviewer.core.nmf.fit import solve_W
 
     X = low_rank(seed=8)
-    params = NMFParams(n_components=4, solver="mu", loss="kl", dtype="float64", seed=0,
-                       max_iter=17, tol=0.0)
+    params = NMFParams(
+        n_components=4, solver="mu", loss="kl", dtype="float64", seed=0, max_iter=17, tol=0.0
+    )
     first = fit(X, params)
     r = solve_W(X, first.H, params)
     assert r.n_iter == 17 and np.isfinite(r.loss)

@@ -48,8 +48,13 @@ def _env(coretype: str | None, threads: int) -> dict[str, str]:
 def _kernel(coretype: str | None) -> str | None:
     """The OpenBLAS kernel numpy uses under OPENBLAS_CORETYPE=coretype (None: native)."""
     out = subprocess.run(
-        [sys.executable, "-c", _PROBE], env=_env(coretype, 1), cwd=ROOT,
-        capture_output=True, text=True, timeout=60, check=True,
+        [sys.executable, "-c", _PROBE],
+        env=_env(coretype, 1),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     blas = json.loads(out.stdout)
     if len(blas) != 1 or blas[0].get("internal_api") != "openblas":
@@ -75,8 +80,11 @@ def test_numerics_tests_pass_under_other_blas_kernels_and_threads():
         for threads in (1, 2):
             runs[f"kernel {name}, {threads} BLAS thread(s)"] = subprocess.Popen(
                 [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *TESTS],
-                env=_env(coretype, threads), cwd=ROOT, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, text=True,
+                env=_env(coretype, threads),
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
             )
     failures = []
     for label, proc in runs.items():

@@ -84,8 +84,15 @@ def test_from_dict_rejects_unknown_fields():
 
 @pytest.mark.parametrize(
     "change",
-    [{"color": "sepia"}, {"size_policy": "crop"}, {"normalize": "zscore"}, {"negative": "abs"},
-     {"nonfinite": "mean"}, {"max_memory_bytes": 0}, {"workers": 0}],
+    [
+        {"color": "sepia"},
+        {"size_policy": "crop"},
+        {"normalize": "zscore"},
+        {"negative": "abs"},
+        {"nonfinite": "mean"},
+        {"max_memory_bytes": 0},
+        {"workers": 0},
+    ],
 )
 def test_invalid_load_options_name_the_option(change):
     with pytest.raises(ParameterError) as info:
@@ -95,9 +102,16 @@ def test_invalid_load_options_name_the_option(change):
 
 @pytest.mark.parametrize(
     "change, field",
-    [({"n_components": 0}, "n_components"), ({"tol": -1}, "tol"), ({"seed": -1}, "seed"),
-     ({"loss": "hinge"}, "loss"), ({"max_iter": 0}, "max_iter"), ({"l1_ratio": 2}, "l1_ratio"),
-     ({"time_budget": 0}, "time_budget"), ({"seed": 2**32}, "seed")],
+    [
+        ({"n_components": 0}, "n_components"),
+        ({"tol": -1}, "tol"),
+        ({"seed": -1}, "seed"),
+        ({"loss": "hinge"}, "loss"),
+        ({"max_iter": 0}, "max_iter"),
+        ({"l1_ratio": 2}, "l1_ratio"),
+        ({"time_budget": 0}, "time_budget"),
+        ({"seed": 2**32}, "seed"),
+    ],
 )
 def test_errors_carry_the_field_and_value(change, field):
     with pytest.raises(ParameterError) as info:
@@ -129,8 +143,10 @@ def test_the_largest_seed_runs_the_default_init_on_a_large_X():
     assert result.params.seed == 2**32 - 1 and np.isfinite(result.loss)
 
 
-@pytest.mark.parametrize("text, seed", [("12", 12), (" 7 ", 7), ("", None), ("random", None),
-                                        (str(2**32 - 1), 2**32 - 1)])
+@pytest.mark.parametrize(
+    "text, seed",
+    [("12", 12), (" 7 ", 7), ("", None), ("random", None), (str(2**32 - 1), 2**32 - 1)],
+)
 def test_parse_seed_reads_text(text, seed):
     from nmfviewer.core import parse_seed
 

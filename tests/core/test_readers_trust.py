@@ -59,8 +59,14 @@ def test_import_and_load_leave_pillows_bomb_guard_alone(limit, tmp_path):
     side = int((2 * limit) ** 0.5) + 2  # above the guard's refusal for other code
     Image.fromarray(np.zeros((side, side), np.uint8)).save(folder / "big.png")
     options = ["-c", _GUARD, str(folder), str(limit)]
-    proc = subprocess.run([sys.executable, *options], check=False, capture_output=True, text=True,
-                          env=_env(), timeout=300)
+    proc = subprocess.run(
+        [sys.executable, *options],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     # our loader read the big image too (sizes differ: it was resized), the guard held
     assert proc.stdout.split() == ["guarded", "4"]
@@ -99,23 +105,24 @@ def test_npy_arrays_load_as_users_mean_them(shape, n_images, note, tmp_path):
 
 
 def test_an_rgb_npy_is_refused_under_color_refuse(tmp_path):
-    np.save(tmp_path / "rgb.npy", np.random.default_rng(2).integers(0, 255, (8, 9, 3),
-                                                                    dtype=np.uint8))
+    np.save(
+        tmp_path / "rgb.npy", np.random.default_rng(2).integers(0, 255, (8, 9, 3), dtype=np.uint8)
+    )
     with pytest.raises(LoadError, match="colour image"):
         load_collection(tmp_path / "rgb.npy", LoadOptions(color="refuse"))
 
 
 # --------------------------------------------------------------------------- min-is-white
-@pytest.mark.parametrize("dtype, top", [(np.uint8, 255), (np.uint16, 65535),
-                                        (np.float32, 1.0)])
+@pytest.mark.parametrize("dtype, top", [(np.uint8, 255), (np.uint16, 65535), (np.float32, 1.0)])
 def test_min_is_white_tiff_is_inverted_to_what_users_see(dtype, top, tmp_path):
     rng = np.random.default_rng(3)
     stored = (rng.random((2, 7, 6)) * top).astype(dtype)
     path = tmp_path / "white.tif"
     tifffile.imwrite(path, stored, photometric="miniswhite")
     c = load_collection(path)
-    np.testing.assert_allclose(c.images, (top - stored.astype(np.float64)).astype(np.float32),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        c.images, (top - stored.astype(np.float64)).astype(np.float32), rtol=1e-6
+    )
     assert any("min-is-white" in w and "inverted" in w for w in c.warnings), c.warnings
 
 
@@ -147,8 +154,9 @@ def test_an_animated_png_is_not_cut_silently(tmp_path):
     Image.fromarray(np.full((8, 8), 50, np.uint8)).save(tmp_path / "still.png")
     c = load_collection(tmp_path)
     assert c.n_images == 2
-    assert any("anim.png: animated PNG: used the first of its 3 frames" in w
-               for w in c.warnings), c.warnings
+    assert any("anim.png: animated PNG: used the first of its 3 frames" in w for w in c.warnings), (
+        c.warnings
+    )
     assert not any("still.png" in w for w in c.warnings)
 
 
@@ -188,15 +196,35 @@ def test_a_pillow_warning_becomes_one_warning_line_in_the_cli(tmp_path):
     im.info["transparency"] = bytes([0] * 10 + [128] * 246)
     im.save(folder / "palette.png")  # Pillow warns when converting it
     os.rename(folder / "0.png", folder / "new\nline.png")
-    proc = subprocess.run([sys.executable, "-m", "nmfviewer", "fit", str(folder), "-k", "2",
-                           "--max-iter", "3", "--out", str(tmp_path / "out")],
-                          check=False, capture_output=True, text=True, env=_env(), timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nmfviewer",
+            "fit",
+            str(folder),
+            "-k",
+            "2",
+            "--max-iter",
+            "3",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.splitlines()
-    assert all(ln.startswith(("nmfviewer: warning: ", "iteration", "stopped after ", "loading: "))
-               for ln in lines), proc.stderr
-    assert any("palette.png: Pillow says: Palette images with Transparency" in ln
-               for ln in lines), proc.stderr
+    assert all(
+        ln.startswith(("nmfviewer: warning: ", "iteration", "stopped after ", "loading: "))
+        for ln in lines
+    ), proc.stderr
+    assert any(
+        "palette.png: Pillow says: Palette images with Transparency" in ln for ln in lines
+    ), proc.stderr
 
 
 # --------------------------------------------------------------------------- TIFF stacks
@@ -298,8 +326,9 @@ def test_discovery_reports_progress_and_can_be_cancelled(tmp_path, monkeypatch):
         _images(tmp_path / "tree" / f"d{d}", 2)
     monkeypatch.setattr(discovery, "_PROGRESS_EVERY", 0.0)
     calls: list[tuple[int, int]] = []
-    load_collection(tmp_path / "tree", LoadOptions(recursive=True),
-                    progress=lambda d, t: calls.append((d, t)))
+    load_collection(
+        tmp_path / "tree", LoadOptions(recursive=True), progress=lambda d, t: calls.append((d, t))
+    )
     discovering = [d for d, t in calls if t == 0]
     assert discovering and discovering == sorted(discovering) and discovering[-1] <= 12
     assert calls[-1] == (12, 12)
@@ -310,5 +339,6 @@ def test_discovery_reports_progress_and_can_be_cancelled(tmp_path, monkeypatch):
             cancel.set()
 
     with pytest.raises(LoadError, match="cancelled"):
-        load_collection(tmp_path / "tree", LoadOptions(recursive=True), progress=cancel_soon,
-                        cancel=cancel)
+        load_collection(
+            tmp_path / "tree", LoadOptions(recursive=True), progress=cancel_soon, cancel=cancel
+        )

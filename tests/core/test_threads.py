@@ -28,8 +28,11 @@ LARGE = (400, 112 * 92)  # the faces of issue 15: 4.1 M entries
 
 def _blas() -> set[int]:
     """Thread counts of numpy's BLAS (the one the solvers call; scipy may bring its own)."""
-    return {i["num_threads"] for i in threadpool_info()
-            if i["user_api"] == "blas" and "numpy" in i["filepath"]}
+    return {
+        i["num_threads"]
+        for i in threadpool_info()
+        if i["user_api"] == "blas" and "numpy" in i["filepath"]
+    }
 
 
 def fake_clock(seconds_at: dict[int, float]):
@@ -95,8 +98,9 @@ def test_the_worst_case_of_the_policy_on_a_busy_machine():
     """Whatever the probe measures, the chosen count is never slower than 1 thread by
     more than the probe's own noise: it picks n threads only when they measured faster."""
     for one, many in [(1.0, 0.55), (1.0, 0.76), (1.0, 0.8), (1.0, 8.0), (3.0, 23.6)]:
-        choice = choose_blas_threads("auto", shape=LARGE, cores=2,
-                                     measure=fake_clock({1: one, 2: many}))
+        choice = choose_blas_threads(
+            "auto", shape=LARGE, cores=2, measure=fake_clock({1: one, 2: many})
+        )
         cost = many if choice.threads == 2 else one
         assert cost <= min(one, many) * REQUIRED_GAIN
 
@@ -125,8 +129,13 @@ def test_the_api_applies_the_policy_once_when_nothing_was_set(monkeypatch):
 
     import nmfviewer.core.threads as threads
 
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                 "BLIS_NUM_THREADS", "NMFVIEWER_BLAS_THREADS"):
+    for name in (
+        "OPENBLAS_NUM_THREADS",
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "BLIS_NUM_THREADS",
+        "NMFVIEWER_BLAS_THREADS",
+    ):
         monkeypatch.delenv(name, raising=False)
     previous = current_thread_choice()
     restore_blas_threads()

@@ -62,8 +62,10 @@ def write_pngs(folder, images):
 @pytest.fixture
 def make_image_dir(tmp_path):
     """make_image_dir(name, n=20, shape=(16, 16), k=4) -> folder of PNGs."""
+
     def make(name, **kw):
         return write_pngs(tmp_path / name, planted(**kw))
+
     return make
 
 

@@ -31,8 +31,7 @@ from nmfviewer.gui.main_window import OPEN_FILTER
 from nmfviewer.gui.session import FINISHED, RUNNING, Session
 
 #: cases of the command line's own parsing; in the window they are widgets (see below)
-PARAM_CASES = {"k-zero", "tol-negative", "tol-negative-exponent", "max-iter-zero",
-               "unknown-loss"}
+PARAM_CASES = {"k-zero", "tol-negative", "tol-negative-exponent", "max-iter-zero", "unknown-loss"}
 LOAD_CASES = [c for c in bad.CASES if c.id not in PARAM_CASES and "cli-only" not in c.tags]
 #: True once the workers hand the session the error object (then the window words the fix
 #: from its fields); while they send text, only the fix of a refused *start* is checked
@@ -68,8 +67,13 @@ def close_dialogs(window) -> None:
 def drop(window, paths) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    event = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime,
-                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        QPointF(20, 20),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     window.dropEvent(event)
 
 
@@ -87,13 +91,17 @@ def show_case(window, case: bad.Case, root: Path, wait_until: Wait, use_drop=Fal
         wait_until(lambda: s.loading or len(window.messages) > before, 5_000)
     else:
         assert window.open_paths(ns.paths)
-    wait_until(lambda: not s.loading and (s.collection is not old
-                                          or len(window.messages) > before), 20_000)
+    wait_until(
+        lambda: not s.loading and (s.collection is not old or len(window.messages) > before), 20_000
+    )
     panel = window.collection_panel.warnings.toPlainText()
     if len(window.messages) > before:  # refused while loading
-        return Shown("dialog", window.messages[-1], panel,
-                     dialog_visible=any(b.text() == window.messages[-1]
-                                        for b in visible_dialogs(window)))
+        return Shown(
+            "dialog",
+            window.messages[-1],
+            panel,
+            dialog_visible=any(b.text() == window.messages[-1] for b in visible_dialogs(window)),
+        )
     n = s.collection.n_images
     window.params_panel.set_params(replace(params_from_args(ns), max_iter=3))
     if not window.params_panel.is_valid:
@@ -101,8 +109,13 @@ def show_case(window, case: bad.Case, root: Path, wait_until: Wait, use_drop=Fal
         assert not window.params_panel.run_button.isEnabled()
         assert not window.start_run()  # Run by shortcut anyway: refused with a dialog
         assert window.messages[-1] == inline
-        return Shown("inline", inline, panel, n,
-                     dialog_visible=any(b.text() == inline for b in visible_dialogs(window)))
+        return Shown(
+            "inline",
+            inline,
+            panel,
+            n,
+            dialog_visible=any(b.text() == inline for b in visible_dialogs(window)),
+        )
     assert window.start_run()
     wait_until(lambda: s.run_state == FINISHED, 20_000)
     return Shown("loaded", panel, panel, n)
@@ -123,9 +136,13 @@ def check_still_works(window, folder: Path, qtbot) -> None:
 
 @pytest.mark.parametrize("case", [bad.case_param(c) for c in LOAD_CASES])
 def test_bad_input_in_the_window(case, window, tmp_path, qtbot):
-    shown = show_case(window, case, tmp_path / "case",
-                      lambda cond, ms: qtbot.waitUntil(cond, timeout=ms),
-                      use_drop=case.id in ("non-images-folder", "empty-folder"))
+    shown = show_case(
+        window,
+        case,
+        tmp_path / "case",
+        lambda cond, ms: qtbot.waitUntil(cond, timeout=ms),
+        use_drop=case.id in ("non-images-folder", "empty-folder"),
+    )
     if case.outcome == "refused":
         assert shown.kind in ("dialog", "inline"), shown
         gui_fix = case.gui_fix if shown.kind == "inline" or LOAD_ERRORS_CARRY_FIELDS else ()
@@ -161,8 +178,9 @@ def test_unreadable_file_in_the_window_without_root_override(tmp_path):
     import os
 
     root = str(Path(__file__).resolve().parents[2])  # the package under test, not another
-    env = dict(os.environ,
-               PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    )
     proc = subprocess.run(
         [*prefix, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
          "--basetemp", str(tmp_path / "base"), test],
@@ -204,8 +222,12 @@ PARAM_WIDGET_CASES = [
     ParamCase("tol-negative-exponent", "tol", "-1e-4", ("tol", "-1e-4", ">= 0")),
     ParamCase("max-iter-zero", "max_iter", "0", ()),
     ParamCase("unknown-loss", "loss", "euclid", ()),
-    ParamCase("k-too-large", "k", "21", ("n_components (k)=21", "k must be <= 20", "Lower k",
-                                         "Components k = 20 in the Run panel")),
+    ParamCase(
+        "k-too-large",
+        "k",
+        "21",
+        ("n_components (k)=21", "k must be <= 20", "Lower k", "Components k = 20 in the Run panel"),
+    ),
     # numeric fields use the core's validation (issue 14)
     ParamCase("seed-2**32", "seed", str(2**32), ("seed='4294967296'", "0 to 4294967295")),
     ParamCase("seed-superscript", "seed", "²", ("seed='²'", "whole number")),
@@ -225,8 +247,10 @@ def show_param_case(window, case: ParamCase) -> tuple[str, str]:
         widget.lineEdit().setText(case.text)
         widget.interpretText()
         if str(widget.value()) != case.text:
-            return "cannot be entered", (f"the {case.widget} box accepts {widget.minimum()} "
-                                         f"… {widget.maximum()}; {case.text} cannot be typed")
+            return "cannot be entered", (
+                f"the {case.widget} box accepts {widget.minimum()} "
+                f"… {widget.maximum()}; {case.text} cannot be typed"
+            )
     elif case.widget == "loss":
         if widget.findData(case.text) < 0:
             names = ", ".join(widget.itemData(i) for i in range(widget.count()))
@@ -260,8 +284,9 @@ def test_bad_parameters_in_the_window(case, window, image_dir, qtbot):
 
 # --------------------------------------------------------------------------- faults
 @pytest.mark.parametrize("fail_at", [0, 5], ids=["at-the-start", "mid-run"])
-def test_an_exception_in_the_solver_reaches_the_user(fail_at, window, image_dir, qtbot,
-                                                     monkeypatch):
+def test_an_exception_in_the_solver_reaches_the_user(
+    fail_at, window, image_dir, qtbot, monkeypatch
+):
     """The HALS solver itself raises (after ``fail_at`` iterations): the user gets a
     dialog with the error, the run state is sane and the next run works."""
     s = window.session
@@ -270,8 +295,10 @@ def test_an_exception_in_the_solver_reaches_the_user(fail_at, window, image_dir,
     from nmfviewer.core import SOLVER_REGISTRY
 
     # every solver generator the engine dispatches to (the solver registry's iterate_*)
-    solvers = [(importlib.import_module(f"nmfviewer.core.nmf.{info.module}"), info.function)
-               for info in SOLVER_REGISTRY.values()]
+    solvers = [
+        (importlib.import_module(f"nmfviewer.core.nmf.{info.module}"), info.function)
+        for info in SOLVER_REGISTRY.values()
+    ]
     assert solvers
 
     def exploding(real):
@@ -280,12 +307,14 @@ def test_an_exception_in_the_solver_reaches_the_user(fail_at, window, image_dir,
                 if i == fail_at:
                     raise FloatingPointError("solver exploded on purpose")
                 yield state
+
         return solver
 
     for module, name in solvers:
         monkeypatch.setattr(module, name, exploding(getattr(module, name)))
-    window.params_panel.set_params(NMFParams(n_components=3, max_iter=10_000, tol=0.0,
-                                             window=10_000, seed=0))
+    window.params_panel.set_params(
+        NMFParams(n_components=3, max_iter=10_000, tol=0.0, window=10_000, seed=0)
+    )
     with qtbot.waitSignal(s.runFailed, timeout=20_000) as failed:
         assert window.start_run()
     message = failed.args[0]
@@ -356,8 +385,11 @@ def full_disk(tmp_path):
     small.mkdir()
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("needs root to mount a small file system")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(small)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(small)],
+        capture_output=True,
+        text=True,
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     try:
@@ -401,27 +433,47 @@ def test_the_largest_seed_runs_in_the_window(window, image_dir, qtbot):
 
 # --------------------------------------------------------------------------- error wording
 def test_describe_error_points_to_the_widget_from_the_fields():
-    exc = LoadError("images in x differ in size and size_policy is 'refuse'.", "x",
-                    field="size_policy", value="refuse", suggestion="resize",
-                    hint="Use {option} to resize them.")
+    exc = LoadError(
+        "images in x differ in size and size_policy is 'refuse'.",
+        "x",
+        field="size_policy",
+        value="refuse",
+        suggestion="resize",
+        hint="Use {option} to resize them.",
+    )
     text, hint = describe_error(exc)
     assert text == exc.message and "--" not in hint and "size_policy=" not in hint
-    assert hint == "Use File ▸ Load options… ▸ Mixed sizes ▸ “resize to the most common size” " \
-                   "to resize them."
+    assert (
+        hint == "Use File ▸ Load options… ▸ Mixed sizes ▸ “resize to the most common size” "
+        "to resize them."
+    )
     assert str(exc).endswith("Use size_policy='resize' to resize them.")  # the API's words
-    exc = ParameterError("n_components (k)=9 is too large.", field="n_components", value=9,
-                         suggestion=4, hint="Lower k to at most 4 ({option}).")
+    exc = ParameterError(
+        "n_components (k)=9 is too large.",
+        field="n_components",
+        value=9,
+        suggestion=4,
+        hint="Lower k to at most 4 ({option}).",
+    )
     assert describe_error(exc)[1] == "Lower k to at most 4 (Components k = 4 in the Run panel)."
     exc.source = "run.json key 'params.n_components'"
-    assert describe_error(exc) == (exc.message, "The value comes from run.json key "
-                                                "'params.n_components'.")
+    assert describe_error(exc) == (
+        exc.message,
+        "The value comes from run.json key 'params.n_components'.",
+    )
     text, hint = describe_error(KeyError("typo"))
     assert "KeyError" in text and hint == ""
 
 
 def test_show_error_renders_an_error_object(window):
-    exc = LoadError("minus.tif has negative values (min -0.5).", "minus.tif", field="negative",
-                    value="error", suggestion="clip", hint="Use {option} to clip them.")
+    exc = LoadError(
+        "minus.tif has negative values (min -0.5).",
+        "minus.tif",
+        field="negative",
+        value="error",
+        suggestion="clip",
+        hint="Use {option} to clip them.",
+    )
     window.show_error("Could not load", exc)
     message = window.messages[-1]
     assert message.startswith("minus.tif has negative values")

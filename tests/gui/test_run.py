@@ -90,8 +90,10 @@ def test_pause_resume_stop_continue(loaded, qtbot):
     n = stopped.state.iteration + 25
     assert s.latest.state.iteration == n
     assert s.latest.loss_history.shape == (n + 1,)
-    np.testing.assert_array_equal(s.latest.loss_history[:stopped.state.iteration],
-                                  stopped.loss_history[:stopped.state.iteration])
+    np.testing.assert_array_equal(
+        s.latest.loss_history[: stopped.state.iteration],
+        stopped.loss_history[: stopped.state.iteration],
+    )
     # the continuation starts from the stopped factors and only goes down from there
     # (compared with its own iteration-0 loss: the solver's running loss is an estimate)
     start_loss = s.latest.loss_history[stopped.state.iteration]
@@ -150,8 +152,7 @@ def test_kl_run_shows_evaluated_losses_and_ends_with_a_real_loss(loaded, qtbot, 
     statuses = []
     s.updated.connect(lambda u: statuses.append(w.loss_view.status_label.text()))
     assert w.start_run()
-    qtbot.waitUntil(lambda: s.latest is not None and s.latest.state.iteration >= 25,
-                    timeout=20_000)
+    qtbot.waitUntil(lambda: s.latest is not None and s.latest.state.iteration >= 25, timeout=20_000)
     with qtbot.waitSignal(s.runFinished, timeout=10_000):
         s.stop()
     status = r"(initialisation|running|stopped by user) · loss [0-9.e+-]+"
@@ -172,7 +173,8 @@ def test_kl_run_shows_evaluated_losses_and_ends_with_a_real_loss(loaded, qtbot, 
     # the curve shows the evaluated points; the status the final loss
     np.testing.assert_array_equal(w.loss_view._curve.xData, [0, 10, 20, 23])
     assert w.loss_view.status_label.text() == (
-        f"reached max iterations (not converged) · loss {last.state.loss:.4g}")
+        f"reached max iterations (not converged) · loss {last.state.loss:.4g}"
+    )
     s.export(tmp_path / "out")
     res = json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))["result"]
     assert res["final_loss"] == last.state.loss and res["loss_history"][1] is None
@@ -192,8 +194,7 @@ def test_closing_mid_run_stops_every_thread(window, image_dir, qtbot):
     assert s.busy_threads == 0
 
 
-def test_worker_exception_reaches_the_user_and_the_window_still_works(loaded, qtbot,
-                                                                      monkeypatch):
+def test_worker_exception_reaches_the_user_and_the_window_still_works(loaded, qtbot, monkeypatch):
     import importlib
 
     from nmfviewer.core import get_solver

@@ -135,8 +135,9 @@ def test_stop_inline_then_continue_equals_the_replayed_record(session, tmp_path)
     manifest = read_manifest(tmp_path / "out" / "run.json")
     raw = json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))
     assert raw["params"]["continued_at"] == [13] and raw["params"]["max_iter"] == 53
-    replay = fit(load_collection(manifest.paths, manifest.load_options).to_matrix(),
-                 manifest.params)
+    replay = fit(
+        load_collection(manifest.paths, manifest.load_options).to_matrix(), manifest.params
+    )
     assert_same_run(continued, replay)
 
 
@@ -155,8 +156,7 @@ def test_worker_session_and_fit_agree_on_a_continued_run(session, qtbot):
     from nmfviewer.core import FitResult, Resume
 
     r30 = FitResult.from_state(got[-1].state, got[-1].loss_history, got[-1].params)
-    second = FitWorker(2, X, r30.params, resume=Resume.from_result(r30, 40),
-                       clock=FakeClock(1.0))
+    second = FitWorker(2, X, r30.params, resume=Resume.from_result(r30, 40), clock=FakeClock(1.0))
     second.updateReady.connect(lambda: got.append(second.take_update()))
     second.run()
     by_worker = FitResult.from_state(got[-1].state, got[-1].loss_history, got[-1].params)

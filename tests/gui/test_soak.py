@@ -56,18 +56,20 @@ class Watch:
         if update.run_id != s.run_id:
             self.stale.append(f"run {update.run_id} shown during run {s.run_id}")
         if update.state.H.shape[1] != h * w or update.state.W.shape[0] != s.collection.n_images:
-            self.stale.append(f"factors {update.state.W.shape}/{update.state.H.shape} on a "
-                              f"collection of {s.collection.n_images} x {h * w}")
+            self.stale.append(
+                f"factors {update.state.W.shape}/{update.state.H.shape} on a "
+                f"collection of {s.collection.n_images} x {h * w}"
+            )
         last = self._last.get(update.run_id, -1)
         if update.state.iteration < last:
-            self.stale.append(f"run {update.run_id}: iteration {update.state.iteration} "
-                              f"after {last}")
+            self.stale.append(
+                f"run {update.run_id}: iteration {update.state.iteration} after {last}"
+            )
         self._last[update.run_id] = update.state.iteration
 
 
 def qthreads_running() -> list[QThread]:
-    return [o for o in gc.get_objects()
-            if isinstance(o, QThread) and _alive(o) and o.isRunning()]
+    return [o for o in gc.get_objects() if isinstance(o, QThread) and _alive(o) and o.isRunning()]
 
 
 def _alive(obj) -> bool:
@@ -96,8 +98,10 @@ def watchdog():
 @pytest.fixture
 def folders(make_image_dir):
     """(a, b): 30 images of 12 x 12 and 24 images of 10 x 14."""
-    return (make_image_dir("a", n=30, shape=(12, 12), k=3, seed=1),
-            make_image_dir("b", n=24, shape=(10, 14), k=3, seed=2))
+    return (
+        make_image_dir("a", n=30, shape=(12, 12), k=3, seed=1),
+        make_image_dir("b", n=24, shape=(10, 14), k=3, seed=2),
+    )
 
 
 def start(window, qtbot, params=FOREVER):
@@ -142,8 +146,9 @@ def test_soak_cycles_loads_storms_and_memory(window, folders, qtbot):
     for i in range(20):
         start(w, qtbot)
         # the fit really runs (its thread may start a little after Run): wait for it
-        qtbot.waitUntil(lambda: s.latest is not None and s.latest.state.iteration > 0,
-                        timeout=10_000)
+        qtbot.waitUntil(
+            lambda: s.latest is not None and s.latest.state.iteration > 0, timeout=10_000
+        )
         target = b if i % 2 == 0 else a
         load(w, qtbot, target)
         assert s.run_state not in (RUNNING, PAUSED)  # the old run ended with its collection
@@ -162,8 +167,9 @@ def test_soak_cycles_loads_storms_and_memory(window, folders, qtbot):
             s.resume()
         assert s.run_state == RUNNING
         at = s.latest.state.iteration if s.latest is not None else -1
-        qtbot.waitUntil(lambda at=at: s.latest is not None and s.latest.state.iteration > at + 2,
-                        timeout=10_000)
+        qtbot.waitUntil(
+            lambda at=at: s.latest is not None and s.latest.state.iteration > at + 2, timeout=10_000
+        )
         s.pause()
         qtbot.waitUntil(lambda: s.latest.paused, timeout=10_000)
         if storm % 2:  # stop while paused
@@ -174,13 +180,16 @@ def test_soak_cycles_loads_storms_and_memory(window, folders, qtbot):
 
     qtbot.waitUntil(lambda: s.busy_threads == 0, timeout=10_000)
     last_rss = rss()
-    print(f"soak: {len(watch.runs)} runs, {watch.shown} updates shown, resident memory "
-          f"{first_rss / 2**20:.1f} MB after the first cycle, {last_rss / 2**20:.1f} MB after all")
+    print(
+        f"soak: {len(watch.runs)} runs, {watch.shown} updates shown, resident memory "
+        f"{first_rss / 2**20:.1f} MB after the first cycle, {last_rss / 2**20:.1f} MB after all"
+    )
     assert watch.stale == []
     assert watch.shown >= 25
     assert last_rss <= first_rss * 1.2, (
         f"resident memory grew from {first_rss / 2**20:.1f} MB after the first cycle to "
-        f"{last_rss / 2**20:.1f} MB")
+        f"{last_rss / 2**20:.1f} MB"
+    )
 
 
 @pytest.mark.parametrize("when", ["running", "paused", "loading", "just-started"])

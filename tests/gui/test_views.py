@@ -34,7 +34,7 @@ def tiles_of(grid, k, shape):
     for j in range(k):
         r = grid.tile_rect(j)
         x, y = int(r.x()), int(r.y())
-        out.append(m[y:y + shape[0], x:x + shape[1]])
+        out.append(m[y : y + shape[0], x : x + shape[1]])
     return np.array(out)
 
 
@@ -80,8 +80,10 @@ def test_clicking_a_tile_selects_its_component(basis, qtbot):
     with qtbot.waitSignal(basis.componentClicked, timeout=2000) as clicked:
         qtbot.mouseClick(basis.viewport(), Qt.MouseButton.LeftButton, pos=widget_pos)
     assert clicked.args == [3]
-    qtbot.mouseMove(basis.viewport(), pos=basis.mapFromScene(basis._vb.mapViewToScene(
-        basis.tile_rect(1).center())))
+    qtbot.mouseMove(
+        basis.viewport(),
+        pos=basis.mapFromScene(basis._vb.mapViewToScene(basis.tile_rect(1).center())),
+    )
     qtbot.waitUntil(lambda: basis._hovered == 1, timeout=2000)  # hover names the tile
     assert basis.component_at(scene) == 3
     assert basis.component_at(basis._vb.mapViewToScene(QPointF(-5, -5))) is None

@@ -19,8 +19,13 @@ from nmfviewer.gui.main_window import MainWindow
 def drop(widget, paths):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    event = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime,
-                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        QPointF(20, 20),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     widget.dropEvent(event)
     return event
 
@@ -55,8 +60,7 @@ def test_dropping_files_and_a_tiff_stack(window, tmp_path, qtbot):
     assert loaded.args[0].n_images == 12 and loaded.args[0].image_shape == (8, 9)
 
 
-def test_a_failed_load_is_reported_and_the_window_keeps_working(window, tmp_path,
-                                                               image_dir, qtbot):
+def test_a_failed_load_is_reported_and_the_window_keeps_working(window, tmp_path, image_dir, qtbot):
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("not an image")
@@ -94,8 +98,9 @@ def test_export_writes_what_fit_writes(loaded, tmp_path, qtbot):
     assert not loaded.session.has_unsaved_results
 
 
-@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0,
-                    reason="permissions are not enforced for root")
+@pytest.mark.skipif(
+    sys.platform == "win32" or os.geteuid() == 0, reason="permissions are not enforced for root"
+)
 def test_export_failure_keeps_the_results(loaded, tmp_path, qtbot):
     run_to_end(loaded, qtbot)
     locked = tmp_path / "locked"

@@ -128,8 +128,7 @@ def test_loss_view_first_frame_and_not_converged_note(qtbot):
     (x0, x1), _ = view.plot.viewRange()
     assert x0 <= 0 and x1 >= 9  # no empty x axis at the start
     history = 100.0 * 0.99 ** np.arange(301)  # still falling by ~1% per iteration
-    view.set_progress(history, 300, 300, 3.0, "max_iter", False, history[-1],
-                      rel_change=0.01)
+    view.set_progress(history, 300, 300, 3.0, "max_iter", False, history[-1], rel_change=0.01)
     assert view.status_label.text().startswith(STOP_REASON_TEXT["max_iter"])
     assert view.note_label.isVisible() and "Not converged" in view.note_label.text()
     with qtbot.waitSignal(view.continueRequested, timeout=1000):
@@ -218,7 +217,8 @@ def test_export_folder_is_proposed_beside_the_input(tmp_path):
     assert propose_export_dir([data], 16, "") == tmp_path / "faces-nmf-k16-2"
     (data / "b.png").write_bytes(b"")
     assert propose_export_dir([data / "a.png", data / "b.png"], 4, "") == (
-        tmp_path / "faces-nmf-k4")
+        tmp_path / "faces-nmf-k4"
+    )
     stack = tmp_path / "cube.tif"
     stack.write_bytes(b"")
     assert propose_export_dir([stack], None, "") == tmp_path / "cube-nmf"
@@ -256,8 +256,10 @@ def test_top_image_numbers_match_the_weight_bars(qtbot):
 
 def test_labels_colour_and_sort_the_weights(window, qtbot, image_dir):
     (image_dir / "labels.csv").write_text(
-        "name,label\n" + "".join(f"img_{i:03d}.png,{'cat' if i % 2 else 'dog'}\n"
-                                 for i in range(20)), encoding="utf-8")
+        "name,label\n"
+        + "".join(f"img_{i:03d}.png,{'cat' if i % 2 else 'dog'}\n" for i in range(20)),
+        encoding="utf-8",
+    )
     with qtbot.waitSignal(window.session.collectionChanged, timeout=10_000):
         assert window.open_paths([image_dir])
     assert window.weights_view.labels == tuple("cat" if i % 2 else "dog" for i in range(20))
@@ -276,9 +278,23 @@ def test_labels_colour_and_sort_the_weights(window, qtbot, image_dir):
 
 def test_every_parameter_has_a_tooltip(window):
     panel = window.params_panel
-    for widget in (panel.k, panel.loss, panel.solver, panel.init, panel.seed, panel.max_iter,
-                   panel.tol, panel.time_budget, panel.alpha_W, panel.alpha_H, panel.l1_ratio,
-                   panel.continue_n, panel.run_button, panel.pause_button, panel.stop_button):
+    for widget in (
+        panel.k,
+        panel.loss,
+        panel.solver,
+        panel.init,
+        panel.seed,
+        panel.max_iter,
+        panel.tol,
+        panel.time_budget,
+        panel.alpha_W,
+        panel.alpha_H,
+        panel.l1_ratio,
+        panel.continue_n,
+        panel.run_button,
+        panel.pause_button,
+        panel.stop_button,
+    ):
         assert len(widget.toolTip()) > 10, widget
 
 

@@ -53,9 +53,7 @@ class Tracker:
         losses.append((iteration, loss))
         return rel
 
-    def state(
-        self, iteration: int, W: np.ndarray, H: np.ndarray, loss: float | None
-    ) -> NMFState:
+    def state(self, iteration: int, W: np.ndarray, H: np.ndarray, loss: float | None) -> NMFState:
         """W (n, k), H (k, m): working buffers, exposed as read-only views.
 
         loss: the objective at (W, H), or None when not evaluated this iteration.

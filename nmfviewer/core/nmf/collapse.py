@@ -28,10 +28,20 @@ class CollapsedFitWarning(NMFViewerError, UserWarning):
     zeroed the model, else None), ``suggested`` a value to try.
     """
 
-    def __init__(self, message: str, field: str | None = None, suggested: float | None = None,
-                 value: float | None = None):
-        super().__init__(message, field=field, value=value, suggestion=suggested,
-                         hint="Lower it ({option})." if field else None)
+    def __init__(
+        self,
+        message: str,
+        field: str | None = None,
+        suggested: float | None = None,
+        value: float | None = None,
+    ):
+        super().__init__(
+            message,
+            field=field,
+            value=value,
+            suggestion=suggested,
+            hint="Lower it ({option})." if field else None,
+        )
         self.suggested = suggested
 
 
@@ -84,7 +94,9 @@ def collapse_report(
             f"the regularisation zeroed the model: with alpha_W={a_w:g} and "
             f"alpha_H={a_h:g} all {k} components are zero (W H = 0), so the result "
             "explains nothing.",
-            field=field, suggested=value / 10, value=value,
+            field=field,
+            suggested=value / 10,
+            value=value,
         )
     return CollapsedFitWarning(
         f"the fit collapsed: all {k} components are zero (W H = 0). Try another "

@@ -335,9 +335,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         checked: np.ndarray = X
         return checked
 
-    def _params(
-        self, X: np.ndarray, W: np.ndarray | None, H: np.ndarray | None
-    ) -> NMFParams:
+    def _params(self, X: np.ndarray, W: np.ndarray | None, H: np.ndarray | None) -> NMFParams:
         """NMFParams for this fit on X (n_samples, n_features) (and W0 / H0)."""
         n, m = X.shape
         # raw estimator values: NMFParams validates them (with our messages)
@@ -485,4 +483,3 @@ def _seed(random_state: Any) -> int | None:
     if isinstance(random_state, np.random.Generator):
         return int(random_state.integers(0, 2**31 - 1))
     return int(random_state)
-

@@ -140,8 +140,9 @@ def iterate_extrapolated(
         yield tracker.state(it, Wrep.T, Hrep, best)
 
 
-def _balance(Wt: np.ndarray, H: np.ndarray, more_W: tuple[np.ndarray, ...],
-             more_H: tuple[np.ndarray, ...]) -> None:
+def _balance(
+    Wt: np.ndarray, H: np.ndarray, more_W: tuple[np.ndarray, ...], more_H: tuple[np.ndarray, ...]
+) -> None:
     """Rescale components whose W and H norms drifted far apart.
 
     W_j H_j is unchanged (so is the unregularised loss), but extrapolation can

@@ -34,7 +34,9 @@ __all__ = [
 
 
 def iterate_nmf(
-    X: npt.ArrayLike, params: NMFParams, W0: np.ndarray | None = None,
+    X: npt.ArrayLike,
+    params: NMFParams,
+    W0: np.ndarray | None = None,
     H0: np.ndarray | None = None,
 ) -> Iterator[NMFState]:
     """Validate X, initialise and yield NMFState for iteration 0, 1, 2, ... forever.

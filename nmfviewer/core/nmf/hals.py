@@ -180,5 +180,7 @@ def _plain_updates(
     k: int, n: int, m: int, dtype: np.dtype[np.floating], reg: Regularization
 ) -> tuple[_Updater, _Updater]:
     """One regularised HALS sweep per update: (update of Wt (k, n), of H (k, m))."""
-    return (_Updater(k, n, dtype, reg.l1_W, reg.l2_W, 1),
-            _Updater(k, m, dtype, reg.l1_H, reg.l2_H, 1))
+    return (
+        _Updater(k, n, dtype, reg.l1_W, reg.l2_W, 1),
+        _Updater(k, m, dtype, reg.l1_H, reg.l2_H, 1),
+    )

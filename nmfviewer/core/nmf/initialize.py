@@ -237,9 +237,17 @@ def best_of_starts(
     from ..params import NMFParams
     from .run import NMFRun  # the run driver imports this module
 
-    trial = NMFParams(n_components=starts[0][1].shape[0], solver="hals", hals_variant="plain",
-                      init="custom", tol=TRIAL_TOL, window=TRIAL_WINDOW,
-                      max_iter=TRIAL_MAX_ITER, dtype=X.dtype.name, seed=0)
+    trial = NMFParams(
+        n_components=starts[0][1].shape[0],
+        solver="hals",
+        hals_variant="plain",
+        init="custom",
+        tol=TRIAL_TOL,
+        window=TRIAL_WINDOW,
+        max_iter=TRIAL_MAX_ITER,
+        dtype=X.dtype.name,
+        seed=0,
+    )
     best: tuple[float, int] | None = None
     for i, (W, H) in enumerate(starts):
         run = NMFRun(X, trial, W0=W, H0=H)  # copies the start; X is used as it is

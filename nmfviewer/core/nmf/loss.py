@@ -169,8 +169,14 @@ class FrobeniusLoss:
         return out
 
     def objective(
-        self, reg: Regularization, A: np.ndarray, Wt: np.ndarray, C: np.ndarray | None,
-        H: np.ndarray, B: np.ndarray, D: np.ndarray,
+        self,
+        reg: Regularization,
+        A: np.ndarray,
+        Wt: np.ndarray,
+        C: np.ndarray | None,
+        H: np.ndarray,
+        B: np.ndarray,
+        D: np.ndarray,
     ) -> float:
         """The loss plus reg's penalty (from the Gram traces); arguments as for
         calling the instance."""
@@ -180,8 +186,13 @@ class FrobeniusLoss:
         return value
 
     def __call__(
-        self, A: np.ndarray, Wt: np.ndarray, C: np.ndarray | None, H: np.ndarray,
-        B: np.ndarray, D: np.ndarray,
+        self,
+        A: np.ndarray,
+        Wt: np.ndarray,
+        C: np.ndarray | None,
+        H: np.ndarray,
+        B: np.ndarray,
+        D: np.ndarray,
     ) -> float:
         """Loss of (Wt (k, n), H (k, m)). A = H X^T (k, n) and C = Wt X (k, m)
         for the current factors (C may be None: then A is used), B = H H^T and
@@ -205,8 +216,11 @@ class FrobeniusLoss:
                 # the prior: on data with a short dimension it is far smaller
                 exact = self._exact(Wt, H)
                 err = abs(value - exact)
-                self.noise[1] = max(self.noise[1] if self.calibrated is not None else 0.0,
-                                    4.0 * err, 1e-10 * self.xx)
+                self.noise[1] = max(
+                    self.noise[1] if self.calibrated is not None else 0.0,
+                    4.0 * err,
+                    1e-10 * self.xx,
+                )
                 self.calibrated = self.calls
             if self.tier == 2 or self.noise[self.tier] <= self.precision * value:
                 r.append(value)
@@ -225,8 +239,13 @@ class FrobeniusLoss:
         return frobenius_exact(self.X, Wt.T, H, self._buf)
 
     def _value(
-        self, A: np.ndarray, Wt: np.ndarray, C: np.ndarray | None, H: np.ndarray,
-        B: np.ndarray, D: np.ndarray,
+        self,
+        A: np.ndarray,
+        Wt: np.ndarray,
+        C: np.ndarray | None,
+        H: np.ndarray,
+        B: np.ndarray,
+        D: np.ndarray,
     ) -> float:
         if self.tier == 2:
             return self._exact(Wt, H)

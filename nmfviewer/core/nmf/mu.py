@@ -51,6 +51,8 @@ def _guard(den: np.ndarray) -> float:
     entry (a relative guard: scale-free), at least the smallest normal number."""
     top = float(den.max()) if den.size else 0.0
     return max(EPS * top, float(np.finfo(den.dtype).tiny))
+
+
 #: bytes of one row block of an X-shaped temporary in the KL / IS passes
 MU_BLOCK_BYTES = 4 * BLOCK_BYTES
 #: KL / IS: the divergence (a log over all of X) costs 15-30% of an iteration,
@@ -114,8 +116,9 @@ def _frobenius_updates(
     return make(n, reg.l1_W, reg.l2_W), make(m, reg.l1_H, reg.l2_H)
 
 
-def _gemm_acc(C: np.ndarray, A: np.ndarray, B: np.ndarray, tmp: np.ndarray,
-              first: bool = False) -> None:
+def _gemm_acc(
+    C: np.ndarray, A: np.ndarray, B: np.ndarray, tmp: np.ndarray, first: bool = False
+) -> None:
     """C += A @ B, or C = A @ B when first (C, tmp (k, m); A (k, r); B (r, m)).
 
     numpy's matmul, not scipy.linalg.blas: scipy links its own OpenBLAS, whose
@@ -152,8 +155,14 @@ def _data_constants(X: np.ndarray, beta: float) -> tuple[float, float]:
 
 
 def _iterate_beta(
-    X: np.ndarray, W: np.ndarray, H: np.ndarray, *, beta: float, reg: Regularization,
-    tracker: Tracker, update_H: bool = True,
+    X: np.ndarray,
+    W: np.ndarray,
+    H: np.ndarray,
+    *,
+    beta: float,
+    reg: Regularization,
+    tracker: Tracker,
+    update_H: bool = True,
 ) -> Iterator[NMFState]:
     dt = X.dtype
     tiny = np.finfo(dt).tiny

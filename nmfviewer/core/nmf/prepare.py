@@ -32,9 +32,11 @@ def check_X(X: npt.ArrayLike, dtype: npt.DTypeLike) -> np.ndarray:
             X = np.asarray(X)
         except (TypeError, ValueError) as exc:
             raise ParameterError(f"X cannot be read as a numeric array: {exc}") from None
-    if X.dtype == object or not (
-        np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_
-    ) or np.issubdtype(X.dtype, np.complexfloating):
+    if (
+        X.dtype == object
+        or not (np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_)
+        or np.issubdtype(X.dtype, np.complexfloating)
+    ):
         raise ParameterError(
             f"X has dtype {X.dtype}; NMF needs real numbers (an image matrix of "
             "n_images x n_pixels)."
@@ -54,14 +56,18 @@ def check_X(X: npt.ArrayLike, dtype: npt.DTypeLike) -> np.ndarray:
         bad = int(X.size - np.count_nonzero(np.isfinite(X)))
         raise ParameterError(
             f"X contains {bad} NaN or infinite value(s); NMF needs finite values.",
-            field="nonfinite", value="error", suggestion="zero",
+            field="nonfinite",
+            value="error",
+            suggestion="zero",
             hint="Replace them by zero ({option}) or clean the data.",
         )
     if lo < 0:
         neg = int(np.count_nonzero(X < 0))
         raise ParameterError(
             f"X contains {neg} negative value(s) (min {float(lo):g}); NMF needs X >= 0.",
-            field="negative", value="error", suggestion="clip",
+            field="negative",
+            value="error",
+            suggestion="clip",
             hint="Clip the data ({option}) or shift it ('shift').",
         )
     if hi == 0:
@@ -73,7 +79,9 @@ def check_X(X: npt.ArrayLike, dtype: npt.DTypeLike) -> np.ndarray:
     if not 1.0 / span <= hi <= span:
         raise ParameterError(
             f"X's largest value {float(hi):g} is out of range for {dtype} NMF.",
-            field="normalize", value="none", suggestion="max",
+            field="normalize",
+            value="none",
+            suggestion="max",
             hint="Either rescale the data ({option}) or compute in float64.",
         )
     return X

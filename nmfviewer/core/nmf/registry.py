@@ -64,8 +64,9 @@ class SolverContext:
 
 
 #: a solver is a generator (the run driver closes it when it stops)
-Iterate = Callable[["np.ndarray", "np.ndarray", "np.ndarray", SolverContext],
-                   Generator["NMFState", None, None]]
+Iterate = Callable[
+    ["np.ndarray", "np.ndarray", "np.ndarray", SolverContext], Generator["NMFState", None, None]
+]
 
 
 @dataclass(frozen=True)
@@ -89,19 +90,27 @@ class SolverInfo:
 
 
 #: name -> SolverInfo, in the order front ends list them (the first is the default)
-SOLVERS: MappingProxyType[str, SolverInfo] = MappingProxyType({
-    "hals": SolverInfo(
-        "hals", "HALS (Frobenius)", ("frobenius",),
-        "hierarchical alternating least squares (scikit-learn's 'cd'), accelerated on "
-        "large problems; Frobenius loss only",
-        "hals", "iterate_hals",
-    ),
-    "mu": SolverInfo(
-        "mu", "Multiplicative updates", ("frobenius", "kl", "is"),
-        "multiplicative updates (Lee & Seung; Fevotte & Idier), any loss",
-        "mu", "iterate_mu",
-    ),
-})
+SOLVERS: MappingProxyType[str, SolverInfo] = MappingProxyType(
+    {
+        "hals": SolverInfo(
+            "hals",
+            "HALS (Frobenius)",
+            ("frobenius",),
+            "hierarchical alternating least squares (scikit-learn's 'cd'), accelerated on "
+            "large problems; Frobenius loss only",
+            "hals",
+            "iterate_hals",
+        ),
+        "mu": SolverInfo(
+            "mu",
+            "Multiplicative updates",
+            ("frobenius", "kl", "is"),
+            "multiplicative updates (Lee & Seung; Fevotte & Idier), any loss",
+            "mu",
+            "iterate_mu",
+        ),
+    }
+)
 
 
 #: the registry under the name nmfviewer.core exports it

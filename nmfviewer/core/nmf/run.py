@@ -137,15 +137,18 @@ class Resume:
     @classmethod
     def from_result(cls, result: FitResult, n_iter: int) -> Resume:
         """Continue ``result`` (whose ``params`` are the run's record) by ``n_iter``."""
-        return cls(result.W, result.H, result.n_iter, result.elapsed, result.loss_history,
-                   int(n_iter))
+        return cls(
+            result.W, result.H, result.n_iter, result.elapsed, result.loss_history, int(n_iter)
+        )
 
 
 def _check_finite(loss: float, iteration: int) -> None:
     if not math.isfinite(loss):
         raise NMFViewerError(
             f"the loss became {loss} at iteration {iteration}; the data may be badly scaled.",
-            field="dtype", suggestion="float64", hint="Try {option} or rescale X.",
+            field="dtype",
+            suggestion="float64",
+            hint="Try {option} or rescale X.",
         )
 
 
@@ -221,7 +224,9 @@ class NMFRun:
             self._history = [float(v) for v in np.asarray(resume.loss_history, np.float64)]
             self._elapsed0 = float(resume.elapsed)
             self._record = replace(
-                params, continued_at=(*params.continued_at, start), max_iter=end,
+                params,
+                continued_at=(*params.continued_at, start),
+                max_iter=end,
                 time_budget=None,
             )
         elif params.continued_at and update_H:  # a continued run's record: replay it
@@ -240,8 +245,7 @@ class NMFRun:
     def record(self) -> NMFParams:
         """The parameters that repeat this run from the start (``FitResult.params``)."""
         last = self._last
-        if (self._record.continued_at and last is not None
-                and last.stop_reason == "cancelled"):
+        if self._record.continued_at and last is not None and last.stop_reason == "cancelled":
             return replace(self._record, max_iter=last.iteration)
         return self._record
 
@@ -279,8 +283,16 @@ class NMFRun:
                 raise ParameterError("update_H=False needs both W0 and H0.")
             return self._W0, self._H0
         # W0 / H0 given (a resume, or init='custom'): used as they are (copied)
-        return initialize(X, p.n_components, p.init, seed=_seed(p), dtype=X.dtype,
-                          W0=self._W0, H0=self._H0, beta=p.beta)
+        return initialize(
+            X,
+            p.n_components,
+            p.init,
+            seed=_seed(p),
+            dtype=X.dtype,
+            W0=self._W0,
+            H0=self._H0,
+            beta=p.beta,
+        )
 
     def _states(self) -> Iterator[NMFState]:
         X, p, clock, cancel = self.X, self.params, self._clock, self._cancel
@@ -293,8 +305,9 @@ class NMFRun:
             final = index == len(self._plan) - 1
             if index > 0:  # a continuation point: restart from the factors reached
                 t = clock()
-                W, H = initialize(X, p.n_components, "custom", seed=_seed(p), dtype=X.dtype,
-                                  W0=W, H0=H)
+                W, H = initialize(
+                    X, p.n_components, "custom", seed=_seed(p), dtype=X.dtype, W0=W, H0=H
+                )
                 busy += clock() - t
             rule = StopRule(p) if end is None else None
             solver = iterate(X, W, H, solver_context(X, p, update_H=self._update_H))
@@ -316,8 +329,9 @@ class NMFRun:
                     elif rule is None:
                         reason = "max_iter" if it >= end else None  # type: ignore[operator]
                     else:
-                        reason = rule.check(state.iteration, state.rel_change,
-                                            busy - self._elapsed0)
+                        reason = rule.check(
+                            state.iteration, state.rel_change, busy - self._elapsed0
+                        )
                     if reason == "max_iter" and not final:
                         W, H = state.W, state.H  # copied by the restart's initialize
                         break
@@ -331,12 +345,12 @@ class NMFRun:
                             _check_finite(history[-1], it)
                         if reason != "cancelled":
                             # a model that explains nothing has not converged
-                            self.collapse = collapse_report(state.W, state.H, p,
-                                                            x_max=float(X.max()))
+                            self.collapse = collapse_report(
+                                state.W, state.H, p, x_max=float(X.max())
+                            )
                             if self.collapse is not None:
                                 reason = STOP_COLLAPSED
-                        state = replace(state, loss=history[-1], stop_reason=reason,
-                                        elapsed=busy)
+                        state = replace(state, loss=history[-1], stop_reason=reason, elapsed=busy)
                         self._last = state
                         yield state
                         return
@@ -367,7 +381,9 @@ def solver_context(X: np.ndarray, params: NMFParams, *, update_H: bool = True) -
 
 
 def iterate_states(
-    X: np.ndarray, params: NMFParams, W0: np.ndarray | None = None,
+    X: np.ndarray,
+    params: NMFParams,
+    W0: np.ndarray | None = None,
     H0: np.ndarray | None = None,
 ) -> Iterator[NMFState]:
     """The solver's raw states for iteration 0, 1, 2, ... forever (no stop rule).
@@ -376,6 +392,14 @@ def iterate_states(
     H0 (k, n_pixels) as for :class:`NMFRun`. Initialisation runs on the first
     ``next()``.
     """
-    W, H = initialize(X, params.n_components, params.init, seed=_seed(params), dtype=X.dtype,
-                      W0=W0, H0=H0, beta=params.beta)
+    W, H = initialize(
+        X,
+        params.n_components,
+        params.init,
+        seed=_seed(params),
+        dtype=X.dtype,
+        W0=W0,
+        H0=H0,
+        beta=params.beta,
+    )
     yield from get_solver(params.solver).iterate(X, W, H, solver_context(X, params))

@@ -53,8 +53,9 @@ class BasisGrid(pg.GraphicsLayoutWidget):
         super().__init__(parent)
         self.setBackground(BACKGROUND)
         self.ci.setContentsMargins(4, 4, 4, 4)
-        self._vb = self.addViewBox(lockAspect=True, enableMouse=False, invertY=True,
-                                   enableMenu=False)
+        self._vb = self.addViewBox(
+            lockAspect=True, enableMouse=False, invertY=True, enableMenu=False
+        )
         self._image = pg.ImageItem(axisOrder="row-major")
         self._vb.addItem(self._image)
         self._selection = QGraphicsRectItem()
@@ -65,8 +66,9 @@ class BasisGrid(pg.GraphicsLayoutWidget):
         self._selection.setZValue(10)
         self._selection.hide()
         self._vb.addItem(self._selection, ignoreBounds=True)
-        self._hint = pg.TextItem("Press Run to compute the basis images", color=(200, 200, 200),
-                                 anchor=(0.5, 0.5))
+        self._hint = pg.TextItem(
+            "Press Run to compute the basis images", color=(200, 200, 200), anchor=(0.5, 0.5)
+        )
         self._vb.addItem(self._hint, ignoreBounds=True)
         self._labels: list[pg.TextItem] = []
         self._H: np.ndarray | None = None
@@ -82,15 +84,20 @@ class BasisGrid(pg.GraphicsLayoutWidget):
         self.scene().sigMouseClicked.connect(self._on_click)
         self.scene().sigMouseMoved.connect(self._on_hover)
         self._hovered: int | None = None
-        self.setToolTip("Basis images (rows of H). Click a tile to see its top-weighted "
-                        "images; right-click to save it as PNG.")
+        self.setToolTip(
+            "Basis images (rows of H). Click a tile to see its top-weighted "
+            "images; right-click to save it as PNG."
+        )
 
     # -- public API ------------------------------------------------------------
     def set_basis(self, H: np.ndarray, image_shape: tuple[int, int]) -> None:
         """H: (k, h*w) non-negative basis; image_shape: (h, w)."""
         H = np.asarray(H)
-        relayout = (self._H is None or H.shape[0] != self._H.shape[0]
-                    or tuple(image_shape) != self._full_shape)
+        relayout = (
+            self._H is None
+            or H.shape[0] != self._H.shape[0]
+            or tuple(image_shape) != self._full_shape
+        )
         self._H = H
         self._full_shape = (int(image_shape[0]), int(image_shape[1]))
         self._step = max(1, -(-max(self._full_shape) // MAX_TILE))  # ceil division
@@ -158,9 +165,13 @@ class BasisGrid(pg.GraphicsLayoutWidget):
             for j in range(k):
                 # white on an opaque dark badge with a light rim: readable on any tile,
                 # saturated yellow included
-                label = pg.TextItem(str(j), color=(255, 255, 255), anchor=(0, 0),
-                                    fill=pg.mkBrush(0, 0, 0, 210),
-                                    border=pg.mkPen(255, 255, 255, 110))
+                label = pg.TextItem(
+                    str(j),
+                    color=(255, 255, 255),
+                    anchor=(0, 0),
+                    fill=pg.mkBrush(0, 0, 0, 210),
+                    border=pg.mkPen(255, 255, 255, 110),
+                )
                 label.setPos(self.tile_rect(j).topLeft())
                 self._vb.addItem(label, ignoreBounds=True)
                 self._labels.append(label)
@@ -170,7 +181,7 @@ class BasisGrid(pg.GraphicsLayoutWidget):
         k, cols, g = H.shape[0], max(self._cols, 1), self._gap
         rows = math.ceil(k / cols)
         fh, fw = self._full_shape
-        tiles = np.asarray(H).reshape(k, fh, fw)[:, ::self._step, ::self._step]
+        tiles = np.asarray(H).reshape(k, fh, fw)[:, :: self._step, :: self._step]
         tiles = np.asarray(tiles, dtype=np.float32)
         lo = tiles.min(axis=(1, 2), keepdims=True)
         span = tiles.max(axis=(1, 2), keepdims=True) - lo
@@ -182,7 +193,7 @@ class BasisGrid(pg.GraphicsLayoutWidget):
         for j in range(k):
             r, c = divmod(j, cols)
             y, x = g + r * (h + g), g + c * (w + g)
-            canvas[y:y + h, x:x + w] = rgb[j]
+            canvas[y : y + h, x : x + w] = rgb[j]
         first = self._image.image is None or self._image.image.shape != canvas.shape
         self._image.setImage(canvas, autoLevels=False, levels=(0, 255))
         if first:
@@ -234,9 +245,12 @@ class BasisGrid(pg.GraphicsLayoutWidget):
             QToolTip.hideText()
             return
         h = self._H[j]
-        QToolTip.showText(QCursor.pos(), f"component {j} · values {float(h.min()):.3g} … "
-                          f"{float(h.max()):.3g}\nclick: top images · right-click: save PNG",
-                          self)
+        QToolTip.showText(
+            QCursor.pos(),
+            f"component {j} · values {float(h.min()):.3g} … "
+            f"{float(h.max()):.3g}\nclick: top images · right-click: save PNG",
+            self,
+        )
 
     def _on_click(self, event) -> None:
         j = self.component_at(event.scenePos())
@@ -250,8 +264,10 @@ class BasisGrid(pg.GraphicsLayoutWidget):
             self._menu_target = j
             menu = QMenu(self)
             menu.addAction(f"Save basis image {j} as PNG…", lambda: self.saveRequested.emit(j))
-            menu.addAction(f"Show top images of component {j}",
-                           lambda: (self.set_selected(j), self.componentClicked.emit(j)))
+            menu.addAction(
+                f"Show top images of component {j}",
+                lambda: (self.set_selected(j), self.componentClicked.emit(j)),
+            )
             menu.popup(event.screenPos().toPoint())
 
 

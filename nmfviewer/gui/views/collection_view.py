@@ -93,17 +93,23 @@ def describe(collection) -> str:
     plural = noun if n == 1 else noun + "s"
     lo, hi = collection.value_range
     rows = [
-        ("Loaded", f"<b>{n:,}</b> {html.escape(plural)} of "
-                   f"<span style='white-space:nowrap'><b>{h} × {w}</b> pixels (h × w)</span>"),
+        (
+            "Loaded",
+            f"<b>{n:,}</b> {html.escape(plural)} of "
+            f"<span style='white-space:nowrap'><b>{h} × {w}</b> pixels (h × w)</span>",
+        ),
         ("Data type", html.escape(", ".join(collection.original_dtypes)) + " → float32"),
         ("Value range", f"{lo:.4g} … {hi:.4g}"),
     ]
     if collection.axis_values is not None and len(collection.axis_values):
         av = np.asarray(collection.axis_values)
-        rows.append((html.escape(collection.axis_label.capitalize()),
-                     f"{av.min():.4g} … {av.max():.4g}"))
-    body = "".join(f"<tr><td style='color:#9a9a9a; padding-right:8px'>{k}</td>"
-                   f"<td>{v}</td></tr>" for k, v in rows)
+        rows.append(
+            (html.escape(collection.axis_label.capitalize()), f"{av.min():.4g} … {av.max():.4g}")
+        )
+    body = "".join(
+        f"<tr><td style='color:#9a9a9a; padding-right:8px'>{k}</td><td>{v}</td></tr>"
+        for k, v in rows
+    )
     return f"<table cellspacing='1'>{body}</table>"
 
 
@@ -115,8 +121,9 @@ class CollectionPanel(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.summary = QLabel("Drop a folder of images, image files or a TIFF stack here, "
-                              "or use File ▸ Open.")
+        self.summary = QLabel(
+            "Drop a folder of images, image files or a TIFF stack here, or use File ▸ Open."
+        )
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

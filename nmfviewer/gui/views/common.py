@@ -13,7 +13,8 @@ from PySide6.QtWidgets import QLabel, QSizePolicy
 
 #: colormaps offered for images: name shown -> pyqtgraph colormap name (None = gray)
 COLORMAPS = MappingProxyType(
-    {"gray": None, "viridis": "viridis", "magma": "magma", "inferno": "inferno"})
+    {"gray": None, "viridis": "viridis", "magma": "magma", "inferno": "inferno"}
+)
 DEFAULT_COLORMAP = "viridis"
 #: diverging colormap for residuals (blue - white - red)
 DIVERGING = "CET-D1"
@@ -65,9 +66,14 @@ def thumbnail_pixmap(image: np.ndarray, size: int) -> QPixmap:
     from PySide6.QtCore import Qt
 
     qimg = gray_qimage(to_uint8(image))
-    scaled = qimg.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
-                         Qt.TransformationMode.FastTransformation
-                         if max(image.shape) < size else Qt.TransformationMode.SmoothTransformation)
+    scaled = qimg.scaled(
+        size,
+        size,
+        Qt.AspectRatioMode.KeepAspectRatio,
+        Qt.TransformationMode.FastTransformation
+        if max(image.shape) < size
+        else Qt.TransformationMode.SmoothTransformation,
+    )
     return QPixmap.fromImage(scaled)
 
 
@@ -87,14 +93,22 @@ def grid_columns(n_tiles: int, tile_hw: tuple[int, int], area_wh: tuple[float, f
 
 
 #: qualitative colours for image labels (Okabe-Ito, readable on the dark background)
-LABEL_PALETTE = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66),
-                 (0, 114, 178), (213, 94, 0), (204, 121, 167), (200, 200, 200))
+LABEL_PALETTE = (
+    (230, 159, 0),
+    (86, 180, 233),
+    (0, 158, 115),
+    (240, 228, 66),
+    (0, 114, 178),
+    (213, 94, 0),
+    (204, 121, 167),
+    (200, 200, 200),
+)
 
 
 def label_colors(n: int) -> list[tuple[int, int, int]]:
     """n colours for n labels: the palette, then evenly spaced hues beyond it."""
     if n <= len(LABEL_PALETTE):
-        return list(LABEL_PALETTE[:max(n, 0)])
+        return list(LABEL_PALETTE[: max(n, 0)])
     out = list(LABEL_PALETTE)
     for i in range(n - len(LABEL_PALETTE)):
         c = QColor.fromHsvF((i * 0.618034) % 1.0, 0.55, 0.95)
@@ -123,8 +137,7 @@ class ElidedLabel(QLabel):
 
     def _elide(self) -> None:
         width = max(self.width(), 40)
-        self.setText(self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideMiddle,
-                                                   width))
+        self.setText(self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideMiddle, width))
 
     def resizeEvent(self, event) -> None:  # Qt API
         super().resizeEvent(event)

@@ -18,21 +18,40 @@ from PySide6.QtWidgets import (
 
 from ...core import LoadOptions
 
-CHOICES = MappingProxyType({
-    "size_policy": (("resize", "resize to the most common size"),
-                    ("refuse", "refuse images of another size")),
-    "color": (("luminance", "convert to gray (luminance)"), ("mean", "convert to gray (mean)"),
-              ("refuse", "refuse colour images")),
-    "normalize": (("none", "keep values as read"), ("max", "divide each image by its max"),
-                  ("sum", "scale each image to sum 1")),
-    "negative": (("error", "refuse (error)"), ("clip", "clip at zero"),
-                 ("shift", "shift each image to min 0")),
-    "nonfinite": (("error", "refuse (error)"), ("zero", "replace by zero")),
-})
+CHOICES = MappingProxyType(
+    {
+        "size_policy": (
+            ("resize", "resize to the most common size"),
+            ("refuse", "refuse images of another size"),
+        ),
+        "color": (
+            ("luminance", "convert to gray (luminance)"),
+            ("mean", "convert to gray (mean)"),
+            ("refuse", "refuse colour images"),
+        ),
+        "normalize": (
+            ("none", "keep values as read"),
+            ("max", "divide each image by its max"),
+            ("sum", "scale each image to sum 1"),
+        ),
+        "negative": (
+            ("error", "refuse (error)"),
+            ("clip", "clip at zero"),
+            ("shift", "shift each image to min 0"),
+        ),
+        "nonfinite": (("error", "refuse (error)"), ("zero", "replace by zero")),
+    }
+)
 GB = 1024**3
-LABELS = MappingProxyType({
-    "size_policy": "Mixed sizes", "color": "Colour images", "normalize": "Normalisation",
-    "negative": "Negative values", "nonfinite": "NaN / infinite values"})
+LABELS = MappingProxyType(
+    {
+        "size_policy": "Mixed sizes",
+        "color": "Colour images",
+        "normalize": "Normalisation",
+        "negative": "Negative values",
+        "nonfinite": "NaN / infinite values",
+    }
+)
 
 
 class LoadOptionsDialog(QDialog):
@@ -59,16 +78,21 @@ class LoadOptionsDialog(QDialog):
         self.max_memory.setDecimals(1)
         self.max_memory.setSuffix(" GB")
         self.max_memory.setSpecialValueText("automatic (half the free memory)")
-        self.max_memory.setToolTip("Collections whose float32 stack would exceed this are "
-                                   "refused before any pixel is read.")
+        self.max_memory.setToolTip(
+            "Collections whose float32 stack would exceed this are "
+            "refused before any pixel is read."
+        )
         limit = options.max_memory_bytes
         self.max_memory.setValue(0.0 if limit is None else limit / GB)
         form.addRow("Memory limit", self.max_memory)
-        note = QLabel("The options apply to the next collection you open; "
-                      "OK reloads the current one with them.")
+        note = QLabel(
+            "The options apply to the next collection you open; "
+            "OK reloads the current one with them."
+        )
         note.setWordWrap(True)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -80,5 +104,6 @@ class LoadOptionsDialog(QDialog):
         values = {field: box.currentData() for field, box in self.boxes.items()}
         gb = self.max_memory.value()
         limit = None if gb == 0 else int(gb * GB)
-        return replace(self._base, recursive=self.recursive.isChecked(),
-                       max_memory_bytes=limit, **values)
+        return replace(
+            self._base, recursive=self.recursive.isChecked(), max_memory_bytes=limit, **values
+        )

@@ -60,10 +60,12 @@ class LogAxis(pg.AxisItem):
         if maxVal - minVal < 0.7:
             return ticks  # less than a decade: every minor tick is needed
         keep = np.log10([1.0, 2.0, 5.0])
-        return [(spacing, [v for v in values
-                           if np.min(np.abs((v - np.floor(v + 1e-9)) - keep)) < 1e-6])
-                 if spacing is None else (spacing, values)
-                 for spacing, values in ticks]
+        return [
+            (spacing, [v for v in values if np.min(np.abs((v - np.floor(v + 1e-9)) - keep)) < 1e-6])
+            if spacing is None
+            else (spacing, values)
+            for spacing, values in ticks
+        ]
 
 
 def format_seconds(seconds: float) -> str:
@@ -95,16 +97,21 @@ class LossView(QWidget):
         self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self._curve = self.plot.plot([], [], pen=pg.mkPen(ACCENT, width=2))
-        self._tol_line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(
-            (230, 90, 90), width=1, style=Qt.PenStyle.DashLine), label="tol",
-            labelOpts={"position": 0.95, "color": (230, 90, 90)})
+        self._tol_line = pg.InfiniteLine(
+            angle=0,
+            movable=False,
+            pen=pg.mkPen((230, 90, 90), width=1, style=Qt.PenStyle.DashLine),
+            label="tol",
+            labelOpts={"position": 0.95, "color": (230, 90, 90)},
+        )
         self._tol_line.hide()
         self.plot.addItem(self._tol_line, ignoreBounds=True)
         self.decrease = QCheckBox("decrease vs tol")
         self.decrease.setToolTip(
             "Plot the stop rule's measure instead of the loss: the relative loss decrease "
             "per iteration over the convergence window. The run converges when it falls "
-            "below the tolerance (dashed line).")
+            "below the tolerance (dashed line)."
+        )
         self.decrease.checkStateChanged.connect(lambda _state: self._redraw_curve())
         self.plot.setDownsampling(auto=True, mode="peak")  # long runs stay cheap to draw
         self.plot.setClipToView(True)
@@ -124,8 +131,10 @@ class LossView(QWidget):
         self.note_label.setStyleSheet("color: #f0c060;")
         self.note_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.continue_button = QPushButton("Continue")
-        self.continue_button.setToolTip("Run more iterations from the current factors "
-                                        "(as many as the Run panel's Continue box says)")
+        self.continue_button.setToolTip(
+            "Run more iterations from the current factors "
+            "(as many as the Run panel's Continue box says)"
+        )
         self.continue_button.clicked.connect(self.continueRequested)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
@@ -202,9 +211,17 @@ class LossView(QWidget):
         x = self._curve.xData
         return 0 if x is None else len(x)
 
-    def set_progress(self, history: np.ndarray, iteration: int, max_iter: int, elapsed: float,
-                     stop_reason: str | None = None, paused: bool = False,
-                     loss: float | None = None, rel_change: float | None = None) -> None:
+    def set_progress(
+        self,
+        history: np.ndarray,
+        iteration: int,
+        max_iter: int,
+        elapsed: float,
+        stop_reason: str | None = None,
+        paused: bool = False,
+        loss: float | None = None,
+        rel_change: float | None = None,
+    ) -> None:
         """history: (iteration + 1,) loss per iteration (index 0 = initial factors),
         nan where it was not evaluated (KL / IS: all but every 10th iteration).
         max_iter: the iteration at which this run stops at the latest.
@@ -224,8 +241,9 @@ class LossView(QWidget):
             self.speed_label.setText("— it/s")
         else:
             rate = iteration / elapsed
-            self.speed_label.setText(f"<b>{rate:,.0f}</b> it/s" if rate >= 10
-                                     else f"<b>{rate:.2f}</b> it/s")
+            self.speed_label.setText(
+                f"<b>{rate:,.0f}</b> it/s" if rate >= 10 else f"<b>{rate:.2f}</b> it/s"
+            )
         loss_text = f"loss {loss:.4g}" if loss is not None else ""
         if stop_reason is not None:
             text = f"{stop_text(stop_reason)} · {loss_text}"
@@ -239,8 +257,10 @@ class LossView(QWidget):
         self.progress.setRange(0, max(max_iter, 1))
         self.progress.setValue(max_iter if stop_reason is not None else min(iteration, max_iter))
         self.progress.setFormat(
-            f"done: {iteration} iterations" if stop_reason is not None
-            else f"{iteration} / {max_iter} iterations (%p%)")
+            f"done: {iteration} iterations"
+            if stop_reason is not None
+            else f"{iteration} / {max_iter} iterations (%p%)"
+        )
         self._set_note(stop_reason, rel_change)
 
     def _set_note(self, stop_reason: str | None, rel_change: float | None) -> None:
@@ -252,8 +272,7 @@ class LossView(QWidget):
         if not_converged(stop_reason, rel_change, self._tol):
             if rel_change is not None and math.isfinite(rel_change):
                 tol = f"tol {self._tol:g}" if self._tol else "no tolerance set"
-                why = (f"the loss was still falling by {rel_change:.2g} per iteration "
-                       f"({tol})")
+                why = f"the loss was still falling by {rel_change:.2g} per iteration ({tol})"
             else:
                 why = "the loss was still falling"
             self.note_label.setText(f"Not converged: {why}. Continue to run more iterations.")

@@ -26,16 +26,31 @@ from PySide6.QtWidgets import (
 from ...core import SOLVER_REGISTRY, NMFParams, ParameterError, parse_seed
 from ..dialogs import error_text
 
-LOSS_NAMES = (("frobenius", "Frobenius (least squares)"), ("kl", "Kullback-Leibler"),
-              ("is", "Itakura-Saito"))
+LOSS_NAMES = (
+    ("frobenius", "Frobenius (least squares)"),
+    ("kl", "Kullback-Leibler"),
+    ("is", "Itakura-Saito"),
+)
 SOLVER_NAMES = tuple((name, info.label) for name, info in SOLVER_REGISTRY.items())
-INIT_NAMES = (("auto", "auto"), ("nndsvda", "NNDSVDa"), ("nndsvd", "NNDSVD"),
-              ("nndsvdar", "NNDSVDar"), ("random", "random"))
+INIT_NAMES = (
+    ("auto", "auto"),
+    ("nndsvda", "NNDSVDa"),
+    ("nndsvd", "NNDSVD"),
+    ("nndsvdar", "NNDSVDar"),
+    ("random", "random"),
+)
 #: NMFParams field -> the label of its widget (errors point to it)
 PARAM_LABELS = {
-    "n_components": "Components k", "loss": "Loss", "solver": "Solver", "init": "Init",
-    "seed": "Seed", "max_iter": "Max iterations", "tol": "Tolerance",
-    "time_budget": "Time budget (s)", "alpha_W": "alpha_W", "alpha_H": "alpha_H",
+    "n_components": "Components k",
+    "loss": "Loss",
+    "solver": "Solver",
+    "init": "Init",
+    "seed": "Seed",
+    "max_iter": "Max iterations",
+    "tol": "Tolerance",
+    "time_budget": "Time budget (s)",
+    "alpha_W": "alpha_W",
+    "alpha_H": "alpha_H",
     "l1_ratio": "l1_ratio",
 }
 
@@ -99,22 +114,22 @@ class ParamsPanel(QWidget):
         self.l1_ratio = QLineEdit()
         self.tips = {
             self.k: "k: the number of basis images (components) NMF looks for. More "
-                    "components give finer parts and a smaller error; at most "
-                    "min(images, pixels).",
+            "components give finer parts and a smaller error; at most "
+            "min(images, pixels).",
             self.loss: "What 'fits the data' means: Frobenius (least squares, the usual "
-                       "choice), Kullback-Leibler (counts, Poisson-like noise) or "
-                       "Itakura-Saito (spectra, scale-invariant).",
+            "choice), Kullback-Leibler (counts, Poisson-like noise) or "
+            "Itakura-Saito (spectra, scale-invariant).",
             self.solver: "HALS: fast, Frobenius loss only. Multiplicative updates: any loss, "
-                         "slower per unit of progress.",
+            "slower per unit of progress.",
             self.init: "Starting factors: auto (NNDSVDa when k ≤ min(images, pixels), else "
-                       "random), the NNDSVD family (SVD-based, deterministic) or random.",
+            "random), the NNDSVD family (SVD-based, deterministic) or random.",
             self.seed: "Seed of the random initialisation, 0 to 4294967295; leave empty for "
-                       "a fresh one (the export records the seed used).",
+            "a fresh one (the export records the seed used).",
             self.max_iter: "Stop after this many iterations at the latest; a run that "
-                           "stops here before converging says so and can be continued.",
+            "stops here before converging says so and can be continued.",
             self.tol: "Stop when the loss decreases by less than this per iteration "
-                      "(relative, over the convergence window); 0 never stops early. "
-                      "Loss panel ▸ relative decrease vs tol shows the measure.",
+            "(relative, over the convergence window); 0 never stops early. "
+            "Loss panel ▸ relative decrease vs tol shows the measure.",
             self.time_budget: "Stop after this many seconds at the latest (empty: no limit).",
             self.alpha_W: "Regularisation strength on W (scikit-learn's alpha_W); 0: none.",
             self.alpha_H: "Regularisation strength on H; empty ('same') uses alpha_W.",
@@ -185,22 +200,40 @@ class ParamsPanel(QWidget):
         self.pause_button.clicked.connect(self._on_pause_clicked)
         self.stop_button.clicked.connect(self.stopRequested)
         self.continue_button.clicked.connect(
-            lambda: self.continueRequested.emit(self.continue_n.value()))
+            lambda: self.continueRequested.emit(self.continue_n.value())
+        )
         self.loss.currentIndexChanged.connect(self._on_loss_changed)
         for spin in (self.k, self.max_iter):
             spin.valueChanged.connect(self._validate)
         for box in (self.solver, self.init):
             box.currentIndexChanged.connect(self._validate)
-        for edit in (self.seed, self.tol, self.time_budget, self.alpha_W, self.alpha_H,
-                     self.l1_ratio):
+        for edit in (
+            self.seed,
+            self.tol,
+            self.time_budget,
+            self.alpha_W,
+            self.alpha_H,
+            self.l1_ratio,
+        ):
             edit.textChanged.connect(self._validate)
         self.set_params(self._base)
 
     # -- public API ------------------------------------------------------------
     def set_params(self, params: NMFParams) -> None:
         self._base = params
-        widgets = (self.k, self.max_iter, self.loss, self.solver, self.init, self.seed,
-                   self.tol, self.time_budget, self.alpha_W, self.alpha_H, self.l1_ratio)
+        widgets = (
+            self.k,
+            self.max_iter,
+            self.loss,
+            self.solver,
+            self.init,
+            self.seed,
+            self.tol,
+            self.time_budget,
+            self.alpha_W,
+            self.alpha_H,
+            self.l1_ratio,
+        )
         for w in widgets:
             w.blockSignals(True)
         self.k.setValue(params.n_components)

@@ -74,8 +74,11 @@ class ReconstructionView(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(2)
         self._items = {}
-        for key, caption in (("original", "Original"), ("reconstruction", "Reconstruction W·H"),
-                             ("residual", "Residual X − W·H")):
+        for key, caption in (
+            ("original", "Original"),
+            ("reconstruction", "Reconstruction W·H"),
+            ("residual", "Residual X − W·H"),
+        ):
             view = pg.GraphicsLayoutWidget()  # one per image: the row gives each equal width
             view.setBackground(BACKGROUND)
             view.addLabel(caption, row=0, col=0, size="9pt")
@@ -100,7 +103,8 @@ class ReconstructionView(QWidget):
         self.top_list.setUniformItemSizes(True)
         self.top_list.setMinimumWidth(TOP_ICON + 40)
         self.top_list.itemClicked.connect(
-            lambda item: self.imageClicked.emit(int(item.data(Qt.ItemDataRole.UserRole))))
+            lambda item: self.imageClicked.emit(int(item.data(Qt.ItemDataRole.UserRole)))
+        )
         side = QWidget()
         side.setMinimumWidth(TOP_ICON + 40)
         side.setMaximumWidth(4 * (TOP_ICON + 12) + 24)
@@ -263,14 +267,17 @@ class ReconstructionView(QWidget):
         values = np.asarray(self._W[top, j], dtype=float) * scale
         same = self.top_list.count() == len(top) and all(
             self.top_list.item(r).data(Qt.ItemDataRole.UserRole) == int(i)
-            for r, i in enumerate(top))
+            for r, i in enumerate(top)
+        )
         if not same:
             self.top_list.clear()
         for r, (i, value) in enumerate(zip(top, values, strict=True)):
             label = self._label_of(int(i))
             text = f"{value:.3g}" + (f"\n{label}" if label is not None else "")
-            tip = (f"{i}: {self._names[i]} ({what} {value:.4g}; raw weight "
-                   f"{float(self._W[i, j]):.4g})" + (f"; label {label}" if label else ""))
+            tip = (
+                f"{i}: {self._names[i]} ({what} {value:.4g}; raw weight "
+                f"{float(self._W[i, j]):.4g})" + (f"; label {label}" if label else "")
+            )
             if same:  # same images: only the numbers change
                 item = self.top_list.item(r)
                 item.setText(text)

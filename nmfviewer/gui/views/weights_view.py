@@ -86,7 +86,8 @@ class WeightsView(QWidget):
         self.scaled.setToolTip(
             "Show each weight times the maximum of its basis image: NMF leaves the scale "
             "split between W and H arbitrary, so this makes the components' contributions "
-            "comparable (weights.csv holds the raw weights).")
+            "comparable (weights.csv holds the raw weights)."
+        )
         self.scaled.setChecked(True)  # raw W hides which parts make up an image
         self.scaled.checkStateChanged.connect(self._on_scaled)
         self.order = QComboBox()
@@ -95,9 +96,11 @@ class WeightsView(QWidget):
         self.order.setToolTip(
             "Order of the images along the line: by index (file order), sorted by the "
             "selected component's weight (a profile, readable for thousands of images), "
-            "or grouped by label (when the collection has a labels.csv).")
+            "or grouped by label (when the collection has a labels.csv)."
+        )
         self.order.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
         self.order.setMinimumContentsLength(8)  # the dock may be narrow
         self.order.currentIndexChanged.connect(lambda _i: self._redraw_line())
         self.bars_plot = pg.PlotWidget()
@@ -122,8 +125,9 @@ class WeightsView(QWidget):
         self._curves: list[pg.PlotDataItem] = []
         self._legend = self.line_plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
         self._legend.hide()
-        self._marker = pg.InfiniteLine(angle=90, movable=False,
-                                       pen=pg.mkPen((200, 200, 200), style=Qt.PenStyle.DashLine))
+        self._marker = pg.InfiniteLine(
+            angle=90, movable=False, pen=pg.mkPen((200, 200, 200), style=Qt.PenStyle.DashLine)
+        )
         self.line_plot.addItem(self._marker, ignoreBounds=True)
         self.line_plot.scene().sigMouseClicked.connect(self._on_line_click)
 
@@ -152,7 +156,7 @@ class WeightsView(QWidget):
         self._axis_label = label or "image"
         self._has_values = values is not None
         # "wavelength (nm)" -> unit "nm" for titles
-        self._unit = label[label.find("(") + 1:label.rfind(")")] if "(" in (label or "") else ""
+        self._unit = label[label.find("(") + 1 : label.rfind(")")] if "(" in (label or "") else ""
         self._names = tuple(names)
         self._image = 0
         self._component = 0
@@ -200,12 +204,12 @@ class WeightsView(QWidget):
         self._legend.clear()
         self._legend.hide()
         self.line_plot.setLabel("left", "weight")
-        self.line_plot.setLabel("bottom", self._axis_label if self._has_values
-                                else f"{self._axis_label} index")
+        self.line_plot.setLabel(
+            "bottom", self._axis_label if self._has_values else f"{self._axis_label} index"
+        )
         n = len(self._x)
         x0, x1 = (float(self._x.min()), float(self._x.max())) if n else (0.0, 1.0)
-        self.line_plot.setRange(xRange=(x0, x1 if x1 > x0 else x0 + 1), yRange=(0, 1),
-                                padding=0.02)
+        self.line_plot.setRange(xRange=(x0, x1 if x1 > x0 else x0 + 1), yRange=(0, 1), padding=0.02)
         self._fresh = True  # the first weights switch auto-ranging back on
         self._marker.setValue(x0)
         self._titles()
@@ -227,7 +231,8 @@ class WeightsView(QWidget):
             self.bars_plot.setXRange(-0.6, k - 0.4, padding=0)
             step = max(1, int(np.ceil(k / 16)))  # whole-number ticks, at most ~16
             self.bars_plot.getAxis("bottom").setTicks(
-                [[(j, str(j)) for j in range(0, k, step)], []])
+                [[(j, str(j)) for j in range(0, k, step)], []]
+            )
         self._redraw()
 
     def set_selected_image(self, index: int) -> None:
@@ -255,8 +260,9 @@ class WeightsView(QWidget):
     @property
     def markers_drawn(self) -> int:
         """Per-point markers drawn in the last update (0 above MAX_MARKERS images)."""
-        return sum(0 if c.opts["symbol"] is None or c.xData is None else len(c.xData)
-                   for c in self._curves)
+        return sum(
+            0 if c.opts["symbol"] is None or c.xData is None else len(c.xData) for c in self._curves
+        )
 
     @property
     def line_order(self) -> str:
@@ -290,8 +296,10 @@ class WeightsView(QWidget):
         label = ""
         if self._labels is not None and 0 <= self._image < len(self._labels):
             label = f" [{self._labels[self._image] or 'no label'}]"
-        self.bars_plot.setTitle(f"Weights of {noun} {self._image}{where}"
-                                + (f" — {name}" if name else "") + label, size="10pt")
+        self.bars_plot.setTitle(
+            f"Weights of {noun} {self._image}{where}" + (f" — {name}" if name else "") + label,
+            size="10pt",
+        )
         what = "Spectrum" if spectral else "Weight across images"
         self.line_plot.setTitle(f"{what} of component {self._component}", size="10pt")
 
@@ -347,14 +355,19 @@ class WeightsView(QWidget):
         if perm is None:
             self._pos = None
             xs = self._x
-            self.line_plot.setLabel("bottom", self._axis_label if self._has_values
-                                    else f"{self._axis_label} index")
+            self.line_plot.setLabel(
+                "bottom", self._axis_label if self._has_values else f"{self._axis_label} index"
+            )
         else:
             self._pos = np.empty(n, dtype=int)
             self._pos[perm] = np.arange(n)
             xs = np.arange(n, dtype=float)
-            self.line_plot.setLabel("bottom", "rank (largest weight first)" if order == "weight"
-                                    else "images grouped by label, then by weight")
+            self.line_plot.setLabel(
+                "bottom",
+                "rank (largest weight first)"
+                if order == "weight"
+                else "images grouped by label, then by weight",
+            )
         ys = line if perm is None else line[perm]
         codes = self._codes if perm is None else self._codes[perm]
         groups = len(self._label_names) if self._labels is not None else 1
@@ -369,11 +382,15 @@ class WeightsView(QWidget):
             gx, gy = decimate(xs[sel], ys[sel], budget)
             colour = colours[g % len(colours)]
             curve.setData(
-                gx, gy,
+                gx,
+                gy,
                 # thin lines paint fastest; a thick one only while there are few points
                 pen=None if scatter else pg.mkPen(colour, width=2 if markers else 1),
                 symbol="o" if (markers or scatter) else None,
-                symbolSize=4 if markers else 3, symbolBrush=colour, symbolPen=None)
+                symbolSize=4 if markers else 3,
+                symbolBrush=colour,
+                symbolPen=None,
+            )
             if groups > 1:
                 self._legend.addItem(curve, self._label_names[g])
         self._legend.setVisible(groups > 1)
@@ -382,8 +399,9 @@ class WeightsView(QWidget):
     def _place_marker(self) -> None:
         if not 0 <= self._image < len(self._x):
             return
-        self._marker.setValue(self._x[self._image] if self._pos is None
-                              else float(self._pos[self._image]))
+        self._marker.setValue(
+            self._x[self._image] if self._pos is None else float(self._pos[self._image])
+        )
 
     # -- mouse -----------------------------------------------------------------
     def _on_bars_click(self, event) -> None:
