@@ -273,36 +273,18 @@ def add_fit_options(parser: argparse.ArgumentParser) -> dict[str, str]:
         action="store_true",
         help="with --recursive, also follow folder links that lead out of the tree",
     )
-    add(
-        load,
-        "--color",
-        type=_choice_type("colour policy", COLOR_POLICIES),
-        help="colour images: luminance (default), mean or refuse",
-    )
-    add(
-        load,
-        "--size-policy",
-        type=_choice_type("size policy", SIZE_POLICIES),
-        help="other-sized images: resize (default) or refuse",
-    )
-    add(
-        load,
-        "--normalize",
-        type=_choice_type("normalisation", NORMALIZATIONS),
-        help="none (default), max or sum per image",
-    )
-    add(
-        load,
-        "--negative",
-        type=_choice_type("negative-value policy", NEGATIVE_POLICIES),
-        help="negative values: error (default), clip or shift",
-    )
-    add(
-        load,
-        "--nonfinite",
-        type=_choice_type("non-finite policy", NONFINITE_POLICIES),
-        help="NaN/inf values: error (default) or zero",
-    )
+    for flag, what, choices, help_text in (
+        ("--color", "colour policy", COLOR_POLICIES,
+         "colour images: luminance (default), mean or refuse"),
+        ("--size-policy", "size policy", SIZE_POLICIES,
+         "other-sized images: resize (default) or refuse"),
+        ("--normalize", "normalisation", NORMALIZATIONS, "none (default), max or sum per image"),
+        ("--negative", "negative-value policy", NEGATIVE_POLICIES,
+         "negative values: error (default), clip or shift"),
+        ("--nonfinite", "non-finite policy", NONFINITE_POLICIES,
+         "NaN/inf values: error (default) or zero"),
+    ):  # fmt: skip
+        add(load, flag, type=_choice_type(what, choices), help=help_text)
     add(
         load,
         "--max-memory",
