@@ -16,25 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 
-#: public name -> module that defines it (the front ends use nmfviewer.core directly)
-_EXPORTS: dict[str, str] = {
-    "NMF": "nmfviewer.core",
-    "Collection": "nmfviewer.core",
-    "ExportError": "nmfviewer.core",
-    "FitResult": "nmfviewer.core",
-    "LoadError": "nmfviewer.core",
-    "LoadOptions": "nmfviewer.core",
-    "NMFParams": "nmfviewer.core",
-    "NMFState": "nmfviewer.core",
-    "NMFViewerError": "nmfviewer.core",
-    "ParameterError": "nmfviewer.core",
-    "configure_blas_threads": "nmfviewer.core",
-    "fit": "nmfviewer.core",
-    "load_collection": "nmfviewer.core",
-}
-
-__all__ = [  # noqa: RUF022 - __version__ first, then _EXPORTS in order (a test checks)
-    "__version__",
+#: the user-facing names, all defined in (and resolved through) nmfviewer.core
+_EXPORTS = (
     "NMF",
     "Collection",
     "ExportError",
@@ -48,14 +31,15 @@ __all__ = [  # noqa: RUF022 - __version__ first, then _EXPORTS in order (a test 
     "configure_blas_threads",
     "fit",
     "load_collection",
-]
+)
+
+__all__ = ["__version__", *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
+    if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module("nmfviewer.core"), name)
     globals()[name] = value  # resolve once
     return value
 

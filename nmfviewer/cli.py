@@ -231,8 +231,6 @@ def _from_run_json(exc: NMFViewerError, manifest_path: Path) -> NMFViewerError:
 
 def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
     from .core import (
-        STOP_COLLAPSED,
-        collapse_report,
         export_run,
         fit,
         load_collection,
@@ -288,11 +286,7 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
         stage = "exporting"
         written = export_run(out, collection, result, bit_depth=bit_depth)
         # the results are kept (exported), but a model that explains nothing is no success
-        collapsed = (
-            collapse_report(result.W, result.H, result.params, float(X.max()))
-            if result.stop_reason == STOP_COLLAPSED
-            else None
-        )
+        collapsed = result.collapse
     except KeyboardInterrupt:
         what = (
             "files already in the output folder are complete (each written atomically)"

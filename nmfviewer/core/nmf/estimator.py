@@ -63,7 +63,6 @@ from sklearn.utils.validation import validate_data
 
 from ..errors import MemoryLimitError, ParameterError
 from ..params import LOSS_ALIASES, NMFParams
-from .collapse import STOP_COLLAPSED, collapse_report
 from .fit import fit, resolve_seed, solve_W
 from .state import NMFState
 
@@ -244,10 +243,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         params = self._params(X, W, H)
         result = fit(X, params, W, H, callback=self._verbose_callback())
         self.result_ = result
-        if result.stop_reason == STOP_COLLAPSED:  # e.g. alpha so large every factor is 0
-            report = collapse_report(result.W, result.H, result.params, float(X.max()))
-            if report is not None:
-                warnings.warn(report, stacklevel=2)
+        if result.collapse is not None:  # e.g. alpha so large every factor is 0
+            warnings.warn(result.collapse, stacklevel=2)
         self.components_ = result.H
         self.n_components_ = result.H.shape[0]
         self.n_iter_ = result.n_iter

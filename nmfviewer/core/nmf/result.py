@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from ..params import NMFParams
+from .collapse import CollapsedFitWarning
 from .loss import Regularization, objective
 from .state import NMFState
 
@@ -59,6 +60,9 @@ class FitResult:
         The parameters that repeat the run: with the seed used, and for a run
         continued in the window its continuation points (``continued_at``) and
         total ``max_iter``, so that ``fit(X, params)`` gives the same factors.
+    collapse : CollapsedFitWarning or None
+        Why the model is all zero when ``stop_reason`` is 'collapsed' (what
+        zeroed it, what to change); None otherwise.
     """
 
     W: np.ndarray
@@ -69,6 +73,7 @@ class FitResult:
     stop_reason: str
     elapsed: float
     params: NMFParams
+    collapse: CollapsedFitWarning | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_state(
@@ -77,6 +82,7 @@ class FitResult:
         loss_history: npt.ArrayLike,
         params: NMFParams,
         X: np.ndarray | None = None,
+        collapse: CollapsedFitWarning | None = None,
     ) -> FitResult:
         """The result whose last state is ``state``.
 
@@ -92,6 +98,8 @@ class FitResult:
             The run's record (``NMFRun.record``).
         X : ndarray, shape (n_images, n_pixels), optional
             Needed only when ``state.loss`` is None, to evaluate it.
+        collapse : CollapsedFitWarning, optional
+            The driver's report of a collapsed model (``NMFRun.collapse``).
         """
         history = np.array(loss_history, dtype=np.float64)
         loss = state.loss
@@ -113,6 +121,7 @@ class FitResult:
             stop_reason=state.stop_reason or "cancelled",
             elapsed=float(state.elapsed),
             params=params,
+            collapse=collapse,
         )
 
     @property

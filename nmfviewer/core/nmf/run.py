@@ -267,7 +267,7 @@ class NMFRun:
         if not self.done:
             raise RuntimeError("the run has not stopped yet; iterate it to the end first")
         assert self._last is not None
-        return FitResult.from_state(self._last, self._history, self.record)
+        return FitResult.from_state(self._last, self._history, self.record, collapse=self.collapse)
 
     def __iter__(self) -> Iterator[NMFState]:
         if self._started:
