@@ -549,3 +549,16 @@ def test_follow_links_takes_a_folder_link_out_of_the_tree(tmp_path, capsys):
     capsys.readouterr()
     rows = lambda out: (out / "weights.csv").read_text().splitlines()[1:]  # noqa: E731
     assert len(rows(tmp_path / "a")) == 3 and len(rows(tmp_path / "b")) == 5
+
+
+def test_a_collapsed_model_is_exported_and_exits_2(tmp_path, capsys):
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bad_input_cases import good_folder
+
+    folder = good_folder(tmp_path / "in", n=6)
+    out = tmp_path / "out"
+    code = cli.main(["fit", str(folder), "-k", "2", "--alpha-W", "1000", "-q", "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "zeroed the model" in err[0] and "--alpha-W 100" in err[0] and str(out) in err[0]
+    assert json.loads((out / "run.json").read_text())["result"]["stop_reason"] == "collapsed"

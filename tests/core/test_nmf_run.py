@@ -313,3 +313,22 @@ def test_the_registry_is_what_params_accept_and_every_solver_has_one_signature()
             assert [s.iteration for s in run] == [0, 1, 2]
     with pytest.raises(KeyError, match="known: hals, mu"):
         get_solver("als")
+
+
+# ---- a model zeroed by regularisation ----------------------------------------------
+def test_a_model_zeroed_by_regularisation_stops_as_collapsed_not_converged():
+    X = np.random.default_rng(0).random((40, 50)).astype(np.float32)
+    result = fit(X, NMFParams(n_components=3, alpha_W=100.0, max_iter=500))
+    assert result.stop_reason == "collapsed"
+    assert result.collapse is not None and result.collapse.field == "alpha_W"
+    assert result.collapse.suggestion == pytest.approx(10.0)
+    live = fit(X, NMFParams(n_components=3, alpha_W=1e-4, max_iter=500))
+    assert live.stop_reason != "collapsed" and live.collapse is None
+
+
+def test_the_estimator_warns_of_a_collapsed_model():
+    from nmfviewer.core import NMF, CollapsedFitWarning
+
+    X = np.random.default_rng(0).random((40, 50)).astype(np.float32)
+    with pytest.warns(CollapsedFitWarning, match="zeroed the model"):
+        NMF(n_components=3, alpha_W=100.0, max_iter=500).fit(X)
