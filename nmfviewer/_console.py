@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
 from .core import printable
@@ -57,21 +58,30 @@ def _give_up(stream: TextIO) -> None:
         pass
 
 
+def _attempt(stream: TextIO | None, write: Callable[[TextIO], None]) -> bool:
+    """Run ``write(stream)``; False (and the stream given up) if the stream failed."""
+    if stream is None or id(stream) in _failed:
+        return False
+    try:
+        write(stream)
+    except (OSError, ValueError):
+        _give_up(stream)
+        return False
+    return True
+
+
 def write_line(stream: TextIO | None, text: str) -> bool:
     """Write ``text`` as one line to ``stream`` and flush; False if the stream failed.
 
     Never raises for a failing stream (closed pipe, full disk, I/O error,
     closed file object).
     """
-    if stream is None or id(stream) in _failed:
-        return False
-    try:
-        stream.write(printable(text) + "\n")
-        stream.flush()
-    except (OSError, ValueError):
-        _give_up(stream)
-        return False
-    return True
+
+    def write(out: TextIO) -> None:
+        out.write(printable(text) + "\n")
+        out.flush()
+
+    return _attempt(stream, write)
 
 
 def warn(message: str, stream: TextIO | None = None) -> bool:
@@ -91,20 +101,16 @@ def result(path: object, stream: TextIO | None = None) -> bool:
     Returns False when stdout is gone (the caller's exit code stays what the
     run earned).
     """
-    stream = stream or sys.stdout
-    if id(stream) in _failed:
-        return False
     data = os.fsencode(os.fspath(path)) if isinstance(path, (str, os.PathLike)) else None
-    try:
-        buffer = getattr(stream, "buffer", None)
+
+    def write(out: TextIO) -> None:
+        buffer = getattr(out, "buffer", None)
         if data is not None and buffer is not None:
-            stream.flush()
+            out.flush()
             buffer.write(data + b"\n")
             buffer.flush()
         else:
-            stream.write(printable(path) + "\n")
-            stream.flush()
-    except (OSError, ValueError):
-        _give_up(stream)
-        return False
-    return True
+            out.write(printable(path) + "\n")
+            out.flush()
+
+    return _attempt(stream or sys.stdout, write)
