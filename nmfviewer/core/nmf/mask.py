@@ -322,6 +322,24 @@ class Mask:
             out.ravel()[d[lo:hi] - r0 * m] = 0
         return out
 
+    def rows_view(self, r0: int, r1: int, buf: np.ndarray | None = None) -> np.ndarray:
+        """The weights of rows r0..r1, (r1 - r0, n_pixels), as cheaply as the storage
+        allows: a bool array (binary) or float32 (weighted), a read-only view or a
+        broadcast where possible; 'missing' storage is expanded into ``buf``
+        (bool, at least (r1 - r0, n_pixels)) or a new array."""
+        m = self.shape[1]
+        d, kind, r = self._data, self.kind, r1 - r0
+        if kind == "dense":
+            return d[r0:r1]
+        if kind == "columns":
+            return np.broadcast_to(d, (r, m))
+        if kind == "rows":
+            return np.broadcast_to(d[r0:r1, None], (r, m))
+        if kind == "weights":
+            return np.broadcast_to(d if d.shape[0] == 1 else d[r0:r1], (r, m))
+        out = np.empty((r, m), dtype=bool) if buf is None else buf[:r]
+        return self.fill(r0, r1, out)
+
     def dense(self, dtype: npt.DTypeLike = np.float32) -> np.ndarray:
         """The weights as an (n_images, n_pixels) array (tests and views only)."""
         out = np.empty(self.shape, dtype=dtype)

@@ -2,7 +2,7 @@
 
 The run driver (:class:`.run.NMFRun`) calls :func:`masked_solver` instead of
 the registry's ``iterate`` when a run has a mask; without one nothing here
-runs. The loss every state reports is the masked loss (``mask.loss_on``'s
+runs. The loss the states report is the masked loss (``mask.loss_on``'s
 convention) plus the penalty.
 
 Frobenius (HALS and MU, beta=2), by majorisation-minimisation (the EM
@@ -12,22 +12,27 @@ surrogate). With weights w in [0, 1] and the current factors (W0, H0), let
 
 Then ``0.5 ||X~ - WH||^2 + c`` majorises ``f(W, H) = 0.5 sum w (x - wh)^2``,
 with equality at (W0, H0): the difference is, per entry, ``0.5 (1 - w)
-(wh - w0h0)^2 >= 0``. So an unmasked update step on X~ (one HALS sweep of W,
-then of H, or one MU step of each) lowers the surrogate and therefore never
-increases the masked loss. One iteration forms W0 H0 over row blocks (one
-GEMM), keeps W0 H0 at the entries of weight < 1 only (``vals``: 4 bytes per
-such entry), forms ``A = H X~^T`` for the W step from the same block, and
-rebuilds X~ from X and ``vals`` for ``C = Wt X~`` in the H step: three GEMMs
-per iteration against the unmasked two, never an X-sized float buffer. The
-masked loss of (W0, H0) is exact (float64) and comes from the same pass.
+(wh - w0h0)^2 >= 0``. So an unmasked update step on X~ (a HALS sweep of W,
+then of H, or an MU step of each) lowers the surrogate and therefore never
+increases the masked loss. The rows of W are independent given H (both
+updates of W see only ``H X~^T`` and ``H H^T``), so one pass over row blocks
+of X does all of an iteration's work on X: form ``P = W0_r H0`` (GEMM), turn
+it into X~_r in place (one compiled pass, which also sums the masked loss of
+(W0, H0)), ``A_r = H0 X~_r^T`` (GEMM), update W_r, then ``C += W1_r^T X~_r``
+(GEMM) for the H update. Three GEMMs against the unmasked two, no X-sized
+buffer, the mask read as stored (a bool view, a broadcast column mask, or a
+small expanded block for sparse storage). The pass computes the next
+iteration's W (into a second buffer) before the state of the current one is
+yielded, so each state carries its exact masked loss.
 
-KL and Itakura-Saito (MU): the weighted multiplicative updates
-(Lee & Seung; Fevotte & Idier), monotone for any weights:
+KL (MU), the same idea: ``X~ = w X + (1 - w) W H`` at the current factors
+(refreshed for each half-step) majorises the weighted KL divergence (per
+entry, ``(1 - w) d(w0h0 | wh) >= 0`` is added), and the KL multiplicative
+update on X~ needs only the ratio ``X~ / WH = w X / WH + (1 - w)``: the
+unmasked update with that ratio, the same cost.
 
-    W <- W * ((w X / WH^(2 - beta)) H^T / ((w WH^(beta - 1)) H^T))^gamma
-
-over row blocks of X, the block's weights expanded from the mask into a
-small buffer; the denominators are ``(w) H^T`` and ``W^T (w)`` products.
+Itakura-Saito (MU): the weighted multiplicative updates (Fevotte & Idier),
+monotone for any weights, denominators ``(w / WH) H^T`` and ``W^T (w / WH)``.
 
 A pixel hidden in every image gets a zero basis (``H[:, j] = 0``): nothing
 determines it, and zero keeps it out of the view and out of W.
@@ -40,11 +45,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._masked_kernels import surrogate_from_product, surrogate_from_values
+from ._masked_kernels import (
+    kl_masked_loss_terms,
+    kl_ratio_binary,
+    kl_ratio_weighted,
+    surrogate_binary,
+    surrogate_weighted,
+)
 from .loss import BLOCK_BYTES
 
 if TYPE_CHECKING:
-    from .frobenius import MakeUpdates
+    from .frobenius import MakeUpdates, Update
     from .mask import Mask
     from .registry import Iterate, SolverContext
     from .state import NMFState
@@ -52,6 +63,8 @@ if TYPE_CHECKING:
 EPS = float(np.finfo(np.float32).eps)
 #: bytes of one row block of W H in the masked passes
 MASKED_BLOCK_BYTES = 4 * BLOCK_BYTES
+#: KL: the divergence is evaluated every LOSS_EVERY iterations (as ``mu.py``)
+LOSS_EVERY = 10
 
 
 def masked_solver(solver: str, mask: Mask) -> Iterate:
@@ -69,57 +82,17 @@ def masked_solver(solver: str, mask: Mask) -> Iterate:
             from .mu import _frobenius_updates
 
             return iterate_masked_frobenius(X, W, H, ctx, mask, _frobenius_updates)
+        if ctx.beta == 1:
+            return iterate_masked_kl(X, W, H, ctx, mask)
         return iterate_masked_beta(X, W, H, ctx, mask)
 
     return iterate  # type: ignore[return-value]
 
 
-class _Surrogate:
-    """The row blocks of X~ (see the module doc) and the products with it."""
-
-    def __init__(self, X: np.ndarray, mask: Mask, k: int):
-        n, m = X.shape
-        self.X = X
-        self.rows = rows = max(1, min(n, MASKED_BLOCK_BYTES // max(1, m * X.itemsize)))
-        self.buf = np.empty((rows, m), dtype=X.dtype)
-        self.work = np.empty((n, k), dtype=X.dtype)  # X~ H^T, transposed into A
-        empty_w = np.empty(0, dtype=X.dtype)
-        self.blocks = []
-        for r0 in range(0, n, rows):
-            r1 = min(n, r0 + rows)
-            indptr, cols, wts = mask.missing_rows(r0, r1)
-            has_w = wts is not None
-            w = empty_w if wts is None else wts.astype(X.dtype)
-            vals = np.zeros(cols.size, dtype=X.dtype)
-            self.blocks.append((r0, r1, indptr, cols, w, has_w, vals))
-
-    def products_W(self, Wt: np.ndarray, H: np.ndarray, A: np.ndarray) -> float:
-        """A (k, n) <- H X~^T at (Wt, H); keeps W H at the masked entries; returns
-        the masked residual sum of squares sum w (x - wh)^2 (float64)."""
-        X, buf, work = self.X, self.buf, self.work
-        total = 0.0
-        for r0, r1, indptr, cols, w, has_w, vals in self.blocks:
-            P = buf[: r1 - r0]
-            np.matmul(Wt[:, r0:r1].T, H, out=P)
-            total += surrogate_from_product(X[r0:r1], P, indptr, cols, w, has_w, vals)
-            np.matmul(P, H.T, out=work[r0:r1])
-        A[...] = work.T
-        return float(total)
-
-    def products_H(self, Wt: np.ndarray, C: np.ndarray) -> None:
-        """C (k, m) <- Wt X~ with X~ rebuilt from the W H kept by products_W."""
-        X, buf = self.X, self.buf
-        tmp = None
-        for index, (r0, r1, indptr, cols, w, has_w, vals) in enumerate(self.blocks):
-            P = buf[: r1 - r0]
-            surrogate_from_values(X[r0:r1], P, indptr, cols, w, has_w, vals)
-            if index == 0:
-                np.matmul(Wt[:, r0:r1], P, out=C)
-            else:
-                if tmp is None:
-                    tmp = np.empty_like(C)
-                np.matmul(Wt[:, r0:r1], P, out=tmp)
-                C += tmp
+def _spans(X: np.ndarray) -> list[tuple[int, int]]:
+    n, m = X.shape
+    rows = max(1, min(n, MASKED_BLOCK_BYTES // max(1, m * X.itemsize)))
+    return [(r0, min(n, r0 + rows)) for r0 in range(0, n, rows)]
 
 
 def iterate_masked_frobenius(
@@ -134,20 +107,57 @@ def iterate_masked_frobenius(
 
     X (n_images, n_pixels) C-contiguous, W (n_images, k), H (k, n_pixels)
     (updated in place); ``make_updates`` as for ``frobenius.iterate_frobenius``
-    (HALS sweeps or Frobenius MU steps, applied to X~).
+    (HALS sweeps or Frobenius MU steps, applied to X~), made per block size.
     """
-    n, m = X.shape
+    m = X.shape[1]
     k = H.shape[0]
     dt = X.dtype
-    reg = ctx.reg
-    Wt = np.ascontiguousarray(W.T)
-    A = np.empty((k, n), dtype=dt)
+    reg, tracker, update_H = ctx.reg, ctx.tracker, ctx.update_H
+    spans = _spans(X)
+    rows = spans[0][1]
+    surrogate = surrogate_binary if mask.is_binary else surrogate_weighted
+    P = np.empty((rows, m), dtype=dt)
+    mbuf = np.empty((rows, m), dtype=bool) if mask.kind == "missing" else None
+    work = np.empty((rows, k), dtype=dt)
+    Wt = np.ascontiguousarray(W.T)  # (k, n): the current W
+    Wt_next = np.empty_like(Wt)  # the pass writes the next W here
     C = np.empty((k, m), dtype=dt)
+    C_tmp = np.empty((k, m), dtype=dt)
     B = np.empty((k, k), dtype=dt)
     D = np.empty((k, k), dtype=dt)
-    up_W, up_H = make_updates(k, n, m, dt, reg)
-    sur = _Surrogate(X, mask, k)
-    tracker = ctx.tracker
+    # per block size (at most two): A_r, W_r buffers and the W update for (k, r)
+    block_buffers: dict[int, tuple[np.ndarray, np.ndarray, Update]] = {}
+    up_H: Update | None = None
+    for r0, r1 in spans:
+        r = r1 - r0
+        if r not in block_buffers:
+            up_W_r, up_H_r = make_updates(k, r, m, dt, reg)
+            up_H = up_H_r if up_H is None else up_H
+            block_buffers[r] = (np.empty((k, r), dtype=dt), np.empty((k, r), dtype=dt), up_W_r)
+    assert up_H is not None
+
+    def one_pass(Wt: np.ndarray, Wt_new: np.ndarray) -> float:
+        """Wt_new <- W updated on the surrogate at (Wt, H); C <- Wt_new X~; returns
+        the masked residual sum of squares of (Wt, H). B = H H^T on entry."""
+        total = 0.0
+        for index, (r0, r1) in enumerate(spans):
+            r = r1 - r0
+            Ab, Wb, up_W = block_buffers[r]
+            Pb = P[:r]
+            np.matmul(Wt[:, r0:r1].T, H, out=Pb)
+            total += surrogate(X[r0:r1], Pb, mask.rows_view(r0, r1, mbuf))
+            np.matmul(Pb, H.T, out=work[:r])
+            Ab[...] = work[:r].T
+            Wb[...] = Wt[:, r0:r1]
+            up_W(Wb, Ab, B)
+            Wt_new[:, r0:r1] = Wb
+            if update_H:
+                if index == 0:
+                    np.matmul(Wb, Pb, out=C)
+                else:
+                    np.matmul(Wb, Pb, out=C_tmp)
+                    np.add(C, C_tmp, out=C)
+        return total
 
     def loss(rss: float) -> float:
         value = 0.5 * rss
@@ -155,21 +165,90 @@ def iterate_masked_frobenius(
             value += reg.penalty_from_grams(Wt, H, B, D)
         return value
 
-    rss = sur.products_W(Wt, H, A)
     np.matmul(H, H.T, out=B)
     np.matmul(Wt, Wt.T, out=D)
+    rss = one_pass(Wt, Wt_next)
     yield tracker.state(0, Wt.T, H, loss(rss))
     it = 0
     while True:
         it += 1
-        up_W(Wt, A, B)
+        Wt, Wt_next = Wt_next, Wt
         np.matmul(Wt, Wt.T, out=D)
-        if ctx.update_H:
-            sur.products_H(Wt, C)  # the surrogate of (W0, H0): still a majoriser
+        if update_H:
             up_H(H, C, D)
             np.matmul(H, H.T, out=B)
-        rss = sur.products_W(Wt, H, A)
+        rss = one_pass(Wt, Wt_next)
         yield tracker.state(it, Wt.T, H, loss(rss))
+
+
+def iterate_masked_kl(
+    X: np.ndarray, W: np.ndarray, H: np.ndarray, ctx: SolverContext, mask: Mask
+) -> Iterator[NMFState]:
+    """Masked KL multiplicative updates by the EM ratio (module doc); the loss is
+    evaluated at iteration 0 and every LOSS_EVERY iterations (None between)."""
+    from ._kernels import kl_apply
+
+    reg, tracker = ctx.reg, ctx.tracker
+    dt = X.dtype
+    tiny = np.finfo(dt).tiny
+    eps = dt.type(EPS * float(X.max()))
+    l1_W, l2_W, l1_H, l2_H = (dt.type(v) for v in (reg.l1_W, reg.l2_W, reg.l1_H, reg.l2_H))
+    ratio = kl_ratio_binary if mask.is_binary else kl_ratio_weighted
+    spans = _spans(X)
+    rows = spans[0][1]
+    b = np.empty((rows, X.shape[1]), dtype=dt)
+    mbuf = np.empty((rows, X.shape[1]), dtype=bool) if mask.kind == "missing" else None
+    W = np.ascontiguousarray(W)
+    num_W = np.empty_like(W)
+    num_H, tmp_H = np.empty_like(H), np.empty_like(H)
+    w_sums = W.sum(axis=0, dtype=np.float64)
+    h_sums = H.sum(axis=1, dtype=np.float64)
+    c_wx = 0.0  # sum w x
+    for r0, r1 in spans:
+        Mv = mask.rows_view(r0, r1, mbuf)
+        c_wx += float(
+            np.sum(X[r0:r1], where=Mv, dtype=np.float64)
+            if mask.is_binary
+            else np.dot(Mv.astype(np.float64).ravel(), X[r0:r1].ravel())
+        )
+    it = 0
+    while True:
+        evaluate = it % LOSS_EVERY == 0
+        s_log = s_wh = 0.0
+        for r0, r1 in spans:
+            x, bb, Mv = X[r0:r1], b[: r1 - r0], mask.rows_view(r0, r1, mbuf)
+            np.matmul(W[r0:r1], H, out=bb)
+            if evaluate:
+                a, c = kl_masked_loss_terms(x, bb, Mv, eps, tiny)
+                s_log += a
+                s_wh += c
+            ratio(x, bb, Mv, eps)
+            np.matmul(bb, H.T, out=num_W[r0:r1])
+        loss = None
+        if evaluate:
+            loss = s_log - c_wx + s_wh
+            if reg.any:
+                loss += reg.penalty(W, H)
+        yield tracker.state(it, W, H, loss)
+        it += 1
+        hs = h_sums.astype(dt)
+        kl_apply(num_W, W, hs, False, l1_W, l2_W, dt.type(_guard(hs + l1_W)), tiny, w_sums)
+        W, num_W = num_W, W
+        if not ctx.update_H:
+            continue
+        for index, (r0, r1) in enumerate(spans):
+            x, bb, Mv = X[r0:r1], b[: r1 - r0], mask.rows_view(r0, r1, mbuf)
+            Wb = W[r0:r1]
+            np.matmul(Wb, H, out=bb)
+            ratio(x, bb, Mv, eps)
+            if index == 0:
+                np.matmul(Wb.T, bb, out=num_H)
+            else:
+                np.matmul(Wb.T, bb, out=tmp_H)
+                num_H += tmp_H
+        ws = w_sums.astype(dt)
+        kl_apply(num_H, H, ws, True, l1_H, l2_H, dt.type(_guard(ws + l1_H)), tiny, h_sums)
+        np.copyto(H, num_H)
 
 
 # -- KL / IS ---------------------------------------------------------------------------
