@@ -229,11 +229,26 @@ def _from_run_json(exc: NMFViewerError, manifest_path: Path) -> NMFViewerError:
     return exc
 
 
+def _replay_mask(collection: Any, mask: Any) -> Any:
+    """The collection with the recorded run's mask (a warning when the inputs now
+    give another one)."""
+    now = collection.mask
+    if (now is None) != (mask is None) or (
+        now is not None and mask is not None and now.sha256() != mask.sha256()
+    ):
+        _warn(
+            "the mask built from the inputs now differs from the recorded run's; "
+            "using the recorded one" + (" (mask.npz)" if mask is not None else " (no mask)")
+        )
+    return replace(collection, mask=mask)
+
+
 def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
     from .core import (
         export_run,
         fit,
         load_collection,
+        recorded_mask,
         stop_reason_text,
     )
 
@@ -252,6 +267,10 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
     threads = ns.threads
     if ns.replay is not None:
         paths, options, params, bit_depth, manifest = _replay_setup(ns, option_flags)
+        try:
+            recorded_mask(manifest)  # a missing or changed mask.npz: before any work
+        except NMFViewerError as exc:
+            raise _from_run_json(exc, ns.replay) from None
         if threads is None:
             threads = _recorded_threads(manifest)
     else:
@@ -274,9 +293,11 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
                 _warn(f"{note}; the replay may differ from the recorded run.")
         stage = "fitting"
         X = collection.to_matrix()
+        if manifest is not None:  # the replay uses the mask the run used (mask.npz)
+            collection = _replay_mask(collection, recorded_mask(manifest, X.shape))
         params.check_data_shape(*X.shape)  # before any progress line
         configure_blas_threads(threads, shape=X.shape, n_components=params.n_components)
-        result = fit(X, params, callback=progress.iteration)
+        result = fit(X, params, callback=progress.iteration, mask=collection.mask)
         rate = result.n_iter / result.elapsed if result.elapsed > 0 else float("inf")
         progress.line(
             f"stopped after {result.n_iter} iterations, {stop_reason_text(result.stop_reason)}: "

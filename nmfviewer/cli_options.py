@@ -49,6 +49,7 @@ _LOAD_DESTS = {
     "size_policy": "size_policy",
     "normalize": "normalize", "negative": "negative", "nonfinite": "nonfinite",
     "max_memory_bytes": "max_memory", "workers": "workers",
+    "mask_file": "mask", "saturation": "saturation",
 }  # fmt: skip
 _SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 #: a token that starts like a negative number ('-1', '-1e-4', '-.5', '-1G') is a value,
@@ -282,7 +283,7 @@ def add_fit_options(parser: argparse.ArgumentParser) -> dict[str, str]:
         ("--negative", "negative-value policy", NEGATIVE_POLICIES,
          "negative values: error (default), clip or shift"),
         ("--nonfinite", "non-finite policy", NONFINITE_POLICIES,
-         "NaN/inf values: error (default) or zero"),
+         "NaN/inf values: error (default), zero, or mask (left out of the fit)"),
     ):  # fmt: skip
         add(load, flag, type=_choice_type(what, choices), help=help_text)
     add(
@@ -293,6 +294,20 @@ def add_fit_options(parser: argparse.ArgumentParser) -> dict[str, str]:
         help="refuse collections larger than this (e.g. 2G); default: half the free memory",
     )
     add(load, "--workers", type=_int_type, metavar="N", help="decoding threads")
+    add(
+        load,
+        "--mask",
+        metavar="FILE",
+        help="mask image (white = use, black = ignore) for every image, or a folder with "
+        "one mask per image matched by name; the fit leaves the black pixels out",
+    )
+    add(
+        load,
+        "--saturation",
+        type=_float_type,
+        metavar="VALUE",
+        help="leave values at or above VALUE (as read) out of the fit",
+    )
 
     other = parser.add_argument_group("export and run-time")
     add(
@@ -413,4 +428,6 @@ def load_options_from_args(ns: argparse.Namespace) -> LoadOptions:
         for name, dest in _LOAD_DESTS.items()
         if getattr(ns, dest, None) is not None
     }
+    if kwargs.get("mask_file") is not None:  # absolute: a replay reads it from anywhere
+        kwargs["mask_file"] = str(Path(kwargs["mask_file"]).absolute())
     return LoadOptions(**kwargs)

@@ -88,6 +88,7 @@ _EXPORTS: dict[str, str] = {
     "export_run": "export",
     "save_basis_png": "export",
     "read_manifest": "manifest",
+    "recorded_mask": "manifest",
     "ManifestError": "manifest",
     # names in messages and files
     "printable": "names",
@@ -121,7 +122,7 @@ if TYPE_CHECKING:  # static analysers see the real names
     )
     from .export import export_run, save_basis_png
     from .labels import labels_folder, read_labels
-    from .manifest import ManifestError, read_manifest
+    from .manifest import ManifestError, read_manifest, recorded_mask
     from .names import printable
     from .nmf.collapse import STOP_COLLAPSED, CollapsedFitWarning, collapse_report, is_collapsed
     from .nmf.estimator import NMF

@@ -33,6 +33,7 @@ from .discovery import (
 )
 from .errors import LoadError
 from .names import printable
+from .nmf.mask import Mask
 from .params import LoadOptions
 from .policies import apply_values, check_memory, to_gray
 from .readers import DecodeError, FileInfo, PageInfo, probe, read_pages
@@ -57,6 +58,9 @@ class Collection:
     value_range:    (min, max) of ``images``.
     axis_values:    (n,) wavelength (or other) per image when the file gives one.
     axis_label:     'image', 'band' or e.g. 'wavelength (nm)'.
+    mask:           the entries a fit uses (``Mask`` over ``to_matrix()``), from
+                    nonfinite='mask', saturation and mask_file (see
+                    ``mask_sources``); None: every entry.
     """
 
     images: np.ndarray
@@ -70,6 +74,7 @@ class Collection:
     value_range: tuple[float, float]
     axis_values: np.ndarray | None = None
     axis_label: str = "image"
+    mask: Mask | None = None
 
     def __post_init__(self) -> None:
         if self.images.ndim != 3 or self.images.dtype != np.float32:
@@ -157,6 +162,10 @@ def _finish(
     axis_values: np.ndarray | None,
     axis_label: str,
 ) -> Collection:
+    from .mask_sources import collection_mask
+
+    mask, mask_notes = collection_mask(images, names, options)  # NaN marks -> mask, zeros
+    warnings = [*warnings, *mask_notes]
     images.flags.writeable = False
     value_range = (float(images.min()), float(images.max()))
     return Collection(
@@ -171,6 +180,7 @@ def _finish(
         value_range=value_range,
         axis_values=axis_values,
         axis_label=axis_label,
+        mask=mask,
     )
 
 
@@ -180,6 +190,8 @@ _TAG_TEXT = {
     "alpha": "dropped the alpha channel of {n} {images}: {names}",
     "extra": "kept only the first channel of {n} multi-channel {images}: {names}",
     "nonfinite": "replaced NaN/infinite values by zero in {n} {images}: {names}",
+    "nonfinite_mask": "left NaN/infinite values out of the fit in {n} {images}: {names}",
+    "saturated": "left saturated values out of the fit in {n} {images}: {names}",
     "clip": "clipped negative values to zero in {n} {images}: {names}",
     "shift": "shifted {n} {images} to start at zero (negative values): {names}",
     "zero": "left {n} all-zero {images} unnormalised: {names}",

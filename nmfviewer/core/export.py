@@ -88,6 +88,8 @@ MONTAGE_NAME = "basis_montage.png"
 WEIGHTS_NAME = "weights.csv"
 FACTORS_NAME = "factors.npz"
 MANIFEST_NAME = "run.json"
+#: the run's mask (Mask.save format), written when the run had one
+MASK_NAME = "mask.npz"
 _BASIS_RE = re.compile(r"basis_(\d+)\.png")
 _FIX = "choose another folder"
 LOCK_NAME = ".nmfviewer-export.lock"
@@ -324,7 +326,7 @@ def basis_file_names(k: int) -> list[str]:
 
 
 def _is_our_name(name: str) -> bool:
-    return name in (MONTAGE_NAME, WEIGHTS_NAME, FACTORS_NAME, MANIFEST_NAME) or bool(
+    return name in (MONTAGE_NAME, WEIGHTS_NAME, FACTORS_NAME, MANIFEST_NAME, MASK_NAME) or bool(
         _BASIS_RE.fullmatch(name)
     )
 
@@ -593,8 +595,13 @@ def export_run(
     result: Any,
     *,
     bit_depth: int = 8,
+    mask: Any = None,
 ) -> list[Path]:
     """Write a run's results into ``out_dir`` (created if missing).
+
+    The run's mask (``mask``, by default ``collection.mask``), when there is
+    one, is written as mask.npz and recorded in run.json ("mask": its file,
+    sha256 and what it hides) so that ``fit --replay`` uses it again.
 
     Files: basis_00.png ... (row j of H as an image of collection.image_shape,
     full-range 8- or 16-bit), basis_montage.png, weights.csv, factors.npz and
@@ -628,6 +635,9 @@ def export_run(
         producers[name] = partial(basis_png_bytes, H[j].reshape(shape), bit_depth)
     producers[MONTAGE_NAME] = lambda: encode_png(make_montage(H, shape))
     producers[WEIGHTS_NAME] = partial(weights_csv_bytes, collection.names, W)
+    mask = mask if mask is not None else getattr(collection, "mask", None)
+    if mask is not None:
+        producers[MASK_NAME] = mask.to_bytes
     axis = (getattr(collection, "axis_values", None), getattr(collection, "axis_label", None))
     npz_args = (W, H, shape, collection.names, result.loss_history, *axis)
     inputs = tuple(getattr(collection, "files", ()))
@@ -635,10 +645,30 @@ def export_run(
     try:
         with folder_lock(folder):
             return _export_locked(
-                folder, producers, npz_args, collection, result, bit_depth, basis_names, inputs
+                folder,
+                producers,
+                npz_args,
+                collection,
+                result,
+                bit_depth,
+                basis_names,
+                inputs,
+                mask,
             )
     except OSError as exc:
         raise _export_error(exc, folder) from None
+
+
+def _mask_record(mask: Any, digest: str) -> dict[str, Any]:
+    """run.json's "mask" entry: the file, its sha256, the mask's own hash and extent."""
+    return {
+        "file": MASK_NAME,
+        "sha256": digest,
+        "weights_sha256": mask.sha256(),
+        "shape": list(mask.shape),
+        "observed_fraction": float(mask.observed_fraction),
+        "source": mask.source,
+    }
 
 
 def _export_locked(
@@ -650,6 +680,7 @@ def _export_locked(
     bit_depth: int,
     basis_names: Sequence[str],
     inputs: Sequence[str | Path],
+    mask: Any = None,
 ) -> list[Path]:
     owners = _Ownership(folder, inputs)
     owners.check_writable([*producers, FACTORS_NAME, MANIFEST_NAME])
@@ -667,6 +698,8 @@ def _export_locked(
         manifest = build_manifest(
             collection, result, outputs=outputs, export={"bit_depth": bit_depth}
         )
+        if MASK_NAME in staged:
+            manifest["mask"] = _mask_record(mask, outputs[MASK_NAME])
         staged[MANIFEST_NAME] = _stage(folder / MANIFEST_NAME, manifest_to_bytes(manifest))
         # the journal: while renaming, old and new versions of every file are ours
         # (an export killed between two renames leaves files run.json does not list)

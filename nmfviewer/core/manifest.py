@@ -525,6 +525,50 @@ def read_manifest(path: str | Path) -> RunManifest:
     )
 
 
+def recorded_mask(manifest: RunManifest, shape: tuple[int, int] | None = None) -> Any:
+    """The mask a recorded run used (mask.npz beside its run.json), or None.
+
+    The file's sha256 must match run.json's "mask.sha256"; ``shape`` (the
+    replayed X's) must match the mask's. Raises ManifestError naming the file.
+    """
+    from .nmf.mask import Mask, MaskError
+
+    record = manifest.raw.get("mask")
+    if record is None:
+        return None
+    check = _Checker(manifest.path)
+    check.check(record, "mask", "dict")
+    name = check.get(record, "file", "mask", "str")
+    digest = check.get(record, "sha256", "mask", "str")
+    if Path(name).name != name or name in ("", ".", ".."):
+        raise check.fail("mask.file", name, "a file name beside run.json is expected")
+    path = manifest.path.parent / name
+    shown = printable(path)
+    if not path.is_file():
+        raise ManifestError(
+            f"the recorded run used a mask, but {shown} is missing; keep {name} beside "
+            f"{printable(manifest.path.name)} to replay the run.",
+            path,
+        )
+    if sha256_file(path) != digest:
+        raise ManifestError(
+            f"{shown} has changed since the run (its sha256 differs from run.json's); the "
+            "replay needs the mask the run used.",
+            path,
+        )
+    try:
+        mask = Mask.load(path)
+    except MaskError as exc:
+        raise ManifestError(exc.message, path) from None
+    if shape is not None and mask.shape != tuple(shape):
+        raise ManifestError(
+            f"{shown} is a mask for data of shape {mask.shape}, but the replayed images give "
+            f"{tuple(shape)}; the inputs have changed since the run.",
+            path,
+        )
+    return mask
+
+
 def _exact(check: _Checker, value: Any, key: str) -> str:
     check.check(value, key, "str")
     try:

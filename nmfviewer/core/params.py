@@ -36,7 +36,7 @@ COLOR_POLICIES = ("luminance", "mean", "refuse")
 SIZE_POLICIES = ("resize", "refuse")
 NORMALIZATIONS = ("none", "max", "sum")
 NEGATIVE_POLICIES = ("error", "clip", "shift")
-NONFINITE_POLICIES = ("error", "zero")
+NONFINITE_POLICIES = ("error", "zero", "mask")
 
 
 #: seeds numpy's generators accept (and the nndsvdar / random inits use)
@@ -98,6 +98,21 @@ def _nonneg_float(name: str, value: Any) -> float:
             f"{name}={value!r} must be a finite number >= 0.", field=name, value=value
         )
     return f
+
+
+def _finite_float(name: str, value: Any) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = math.nan
+    if isinstance(value, bool) or not math.isfinite(v):
+        raise ParameterError(
+            f"{name}={value!r} must be a finite number (the level at and above which "
+            "values are left out of the fit).",
+            field=name,
+            value=value,
+        )
+    return v
 
 
 def parse_seed(value: Any) -> int | None:
@@ -165,7 +180,14 @@ class LoadOptions(_Serializable):
                       its max), 'sum' (each image sums to 1).
     negative:         what to do with negative values: 'error', 'clip' at zero,
                       or 'shift' each image so its minimum is zero.
-    nonfinite:        NaN / inf: 'error' or replace by 'zero'.
+    nonfinite:        NaN / inf: 'error', replace by 'zero', or 'mask' (left out of
+                      the fit: ``Collection.mask``; X holds 0 there).
+    mask_file:        a mask image (white = use, black = ignore) for every image,
+                      or a folder with one mask per image matched by file stem
+                      (images without one are used whole); see
+                      ``core/mask_sources.py``.
+    saturation:       values at or above this level (as read, before any
+                      normalisation) are left out of the fit (``Collection.mask``).
     max_memory_bytes: refuse a collection whose float32 stack exceeds this;
                       None means half of the currently available memory.
     workers:          decoding threads; None picks from the CPU count.
@@ -183,9 +205,15 @@ class LoadOptions(_Serializable):
     max_memory_bytes: int | None = None
     workers: int | None = None
     follow_links: bool = False
+    mask_file: str | None = None
+    saturation: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "recursive", bool(self.recursive))
+        if self.mask_file is not None:
+            object.__setattr__(self, "mask_file", str(self.mask_file))
+        if self.saturation is not None:
+            object.__setattr__(self, "saturation", _finite_float("saturation", self.saturation))
         object.__setattr__(self, "follow_links", bool(self.follow_links))
         object.__setattr__(self, "color", _choice("color", self.color, COLOR_POLICIES))
         object.__setattr__(

@@ -89,8 +89,9 @@ def apply_values(
                     suggestion="zero",
                     hint="Use {option} to replace them by zero, or fix the file.",
                 )
-            gray = np.where(bad, 0, gray)
-            notes.add("nonfinite")
+            # 'mask': NaN marks the entry; the collection turns the marks into its mask
+            gray = np.where(bad, np.nan if options.nonfinite == "mask" else 0, gray)
+            notes.add("nonfinite_mask" if options.nonfinite == "mask" else "nonfinite")
         if gray.dtype.itemsize > 4 and gray.size:
             largest = float(np.max(np.abs(gray)))
             if largest > _F32_MAX:
@@ -99,9 +100,13 @@ def apply_values(
                     "rescale the file before loading it.",
                     path,
                 )
+    if options.saturation is not None:
+        gray = mark_saturated(gray, options.saturation, notes)
     # negatives are judged on the values as read: a float64 -1e-300 is
     # negative even though it becomes -0.0 in float32
     low = float(gray.min()) if gray.dtype.kind in "if" else 0.0
+    if low != low:  # NaN: entries marked for the mask
+        low = float(np.nanmin(gray)) if not np.isnan(gray).all() else 0.0
     same_shape = gray.shape == out.shape
     if same_shape:
         np.copyto(out, gray, casting="unsafe")
@@ -132,11 +137,25 @@ def apply_values(
     normalize(out, options.normalize, notes)
 
 
+def mark_saturated(gray: np.ndarray, level: float, notes: set[str]) -> np.ndarray:
+    """gray with the values >= level set to NaN (a mark for the collection's mask),
+    as float; unchanged when no value reaches the level."""
+    hit = gray >= level
+    if not hit.any():
+        return gray
+    notes.add("saturated")
+    dtype = gray.dtype if gray.dtype.kind == "f" else np.float64
+    return np.where(hit, np.nan, gray).astype(dtype, copy=False)
+
+
 def normalize(image: np.ndarray, how: str, notes: set[str]) -> None:
-    """In place: 'max' divides by the maximum, 'sum' makes the image sum to 1."""
+    """In place: 'max' divides by the maximum, 'sum' makes the image sum to 1
+    (NaN marks of masked entries are left out)."""
     if how == "none":
         return
     total = float(image.max()) if how == "max" else float(image.sum(dtype=np.float64))
+    if total != total and not np.isnan(image).all():  # NaN marks: masked entries
+        total = float(np.nanmax(image)) if how == "max" else float(np.nansum(image))
     if total > 0 and np.isfinite(total):
         image /= np.float32(total) if how == "max" else total
     else:

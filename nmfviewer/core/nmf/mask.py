@@ -87,6 +87,7 @@ class Mask:
         source: str | None = None,
         allow_hidden_columns: bool = True,
         check: bool = True,
+        names: Any = None,
     ) -> Mask:
         """A Mask from an array of X's shape or one that broadcasts to it.
 
@@ -105,6 +106,8 @@ class Mask:
         check : bool
             False skips the "hides everything / a whole image" checks (held-out
             test masks hide most entries by design).
+        names : sequence of str, optional
+            The images' names, used in messages instead of row numbers.
         """
         where = f" ({source})" if source else ""
         try:
@@ -165,7 +168,7 @@ class Mask:
         else:
             mask = cls._from_bool(np.ascontiguousarray(binary), source)
         if check:
-            mask._check(allow_hidden_columns)
+            mask._check(allow_hidden_columns, names)
         return mask
 
     @classmethod
@@ -211,7 +214,7 @@ class Mask:
             mask._check(True)
         return mask
 
-    def _check(self, allow_hidden_columns: bool) -> None:
+    def _check(self, allow_hidden_columns: bool, names: Any = None) -> None:
         n, m = self.shape
         where = f" ({self.source})" if self.source else ""
         if self.n_used == 0:
@@ -222,8 +225,9 @@ class Mask:
         rows = self._used_per_row()
         if (rows == 0).any():
             bad = np.flatnonzero(rows == 0)
+            shown = _few(bad) if names is None else ", ".join(str(names[i]) for i in bad[:5])
             raise MaskError(
-                f"the mask{where} hides every pixel of image(s) {_few(bad)} (of {n}); such an "
+                f"the mask{where} hides every pixel of image(s) {shown} (of {n}); such an "
                 "image has nothing to fit. Leave those images out of the collection instead.",
                 value=[int(i) for i in bad[:10]],
             )
@@ -388,18 +392,25 @@ class Mask:
                 h.update(np.ascontiguousarray(b, dtype="<f4").tobytes())
         return h.hexdigest()
 
+    def to_bytes(self) -> bytes:
+        """The compact storage as the bytes of an .npz file (see :meth:`save`)."""
+        import io
+
+        buf = io.BytesIO()
+        np.savez_compressed(
+            buf,
+            kind=np.array(self.kind),
+            shape=np.array(self.shape, dtype=np.int64),
+            data=self._data,
+            source=np.array(self.source or ""),
+        )
+        return buf.getvalue()
+
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the compact storage to an .npz file (atomically); returns the path."""
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            np.savez_compressed(
-                f,
-                kind=np.array(self.kind),
-                shape=np.array(self.shape, dtype=np.int64),
-                data=self._data,
-                source=np.array(self.source or ""),
-            )
+        tmp.write_bytes(self.to_bytes())
         os.replace(tmp, path)
         return path
 
