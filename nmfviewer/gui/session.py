@@ -166,7 +166,10 @@ class Session(QObject):
         self.run_params = resolve_seed(params)
         self.latest = None
         self.exported = False
-        self._launch(FitWorker(self._run_id, X, self.run_params, clock=self._clock))
+        worker = FitWorker(
+            self._run_id, X, self.run_params, clock=self._clock, mask=self.collection.mask
+        )
+        self._launch(worker)
         return True
 
     def continue_run(self, n_iter: int) -> None:
@@ -191,6 +194,7 @@ class Session(QObject):
                 so_far.params,
                 resume=resume,
                 clock=self._clock,
+                mask=self.collection.mask,
             )
         )
 

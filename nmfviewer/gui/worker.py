@@ -160,8 +160,10 @@ class FitWorker(QThread):
         resume: Resume | None = None,
         clock: Callable[[], float] = time.perf_counter,
         parent=None,
+        mask=None,
     ):
         super().__init__(parent)
+        self._mask = mask  # the collection's Mask (None: every entry)
         self.run_id = run_id
         self._X = X
         self._params = params
@@ -216,6 +218,7 @@ class FitWorker(QThread):
             resume=self._resume,
             cancel=self._cancel,
             clock=self._clock,
+            mask=self._mask,
         )
         states = iter(run)
         try:

@@ -266,3 +266,22 @@ def test_mailbox_keeps_only_the_newest():
     assert box.put(1) is True  # empty: notify
     assert box.put(2) is False  # a notification is already in flight
     assert box.take() == 2 and box.take() is None
+
+
+def test_a_collection_mask_reaches_the_run_and_the_continued_run(session, tmp_path):
+    from dataclasses import replace
+
+    from nmfviewer.core import split_holdout
+
+    X = session.collection.to_matrix()
+    train = split_holdout(X.shape, 0.2, seed=1)[0]
+    session.set_collection(replace(session.collection, mask=train))
+    session.start(P)
+    r = session.result()
+    assert_same_run(r, fit(X, P, mask=train))
+    session.continue_run(5)
+    again = session.result()
+    replayed = fit(X, again.params, mask=train)  # the record replays with the same mask
+    np.testing.assert_array_equal(again.H, replayed.H)
+    session.export(tmp_path / "out")
+    assert (tmp_path / "out" / "mask.npz").exists()
