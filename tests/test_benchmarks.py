@@ -142,3 +142,22 @@ def test_quick_run_measures_the_live_view_overhead(quick_run):
     assert entry["updates_per_run"][0] >= 1
     assert any(r["target"] == "live_view" for r in results["verdicts"])
     assert "Live view overhead" in stdout
+
+
+def test_bench_mask_quick_reports_every_ratio(tmp_path):
+    out = tmp_path / "mask.json"
+    subprocess.run(
+        [sys.executable, str(BENCH / "bench_mask.py"), "--quick", "--json", str(out)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    data = json.loads(out.read_text())
+    assert set(data["problems"]) == {"faces", "olivetti"}
+    for problem in data["problems"].values():
+        for name in ("hals", "hals-auto", "kl"):
+            entry = problem[name]
+            assert _finite_pos(entry["unmasked_s"])
+            assert set(entry["masked"]) == {"0.1", "0.3"}
+            for masked in entry["masked"].values():
+                assert _finite_pos(masked["seconds"]) and _finite_pos(masked["ratio"])

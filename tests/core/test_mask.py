@@ -280,3 +280,17 @@ def test_estimator_takes_a_mask():
     hidden = test.dense(bool)
     err = np.linalg.norm((W @ model.components_ - X)[hidden]) / np.linalg.norm(X[hidden])
     assert err < 0.05
+
+
+def test_accelerated_masked_hals_never_increases_and_goes_further_per_iteration():
+    X = _planted(50, 80, r=5) + 0.05 * np.random.default_rng(3).random((50, 80)).astype(
+        np.float32
+    )
+    mask = split_holdout(X.shape, 0.3, seed=1)[0]
+    ends = {}
+    for variant in ("plain", "accelerated"):
+        p = NMFParams(n_components=4, seed=0, tol=0, max_iter=60, hals_variant=variant)
+        h = fit(X, p, mask=mask).loss_history
+        assert np.all(np.diff(h) <= 1e-6 * h[:-1])
+        ends[variant] = h[-1]
+    assert ends["accelerated"] <= ends["plain"] * (1 + 1e-6)

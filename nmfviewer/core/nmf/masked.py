@@ -41,7 +41,7 @@ determines it, and zero keeps it out of the view and out of W.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -56,6 +56,7 @@ from .loss import BLOCK_BYTES
 
 if TYPE_CHECKING:
     from .frobenius import MakeUpdates, Update
+    from .loss import Regularization
     from .mask import Mask
     from .registry import Iterate, SolverContext
     from .state import NMFState
@@ -75,9 +76,7 @@ def masked_solver(solver: str, mask: Mask) -> Iterate:
     ) -> Iterator[NMFState]:
         H[:, mask.hidden_columns()] = 0
         if solver == "hals":
-            from .hals import _plain_updates
-
-            return iterate_masked_frobenius(X, W, H, ctx, mask, _plain_updates)
+            return iterate_masked_frobenius(X, W, H, ctx, mask, _hals_updates(X, H.shape[0], ctx))
         if ctx.beta == 2:
             from .mu import _frobenius_updates
 
@@ -87,6 +86,30 @@ def masked_solver(solver: str, mask: Mask) -> Iterate:
         return iterate_masked_beta(X, W, H, ctx, mask)
 
     return iterate  # type: ignore[return-value]
+
+
+def _hals_updates(X: np.ndarray, k: int, ctx: SolverContext) -> MakeUpdates:
+    """HALS sweeps for the masked pass: one per half-step ('plain'), or the
+    Gillis-Glineur inner repeats of the accelerated variant ('accelerated', and
+    'auto' where the unmasked solver would accelerate, ``hals.choose_variant``),
+    sized by the whole factor's cost rule (``hals.max_inner``). Every repeat lowers
+    the surrogate, so the masked loss still never increases. (The unmasked
+    variant's extrapolation is not used: it would need the exact loss at the
+    extrapolated point.)"""
+    from .hals import _plain_updates, _Updater, choose_variant, max_inner
+
+    n, m = X.shape
+    variant = ctx.hals_variant if ctx.update_H else "plain"
+
+    def inner_updates(k: int, p: int, q: int, dt: np.dtype, reg: Regularization) -> Any:
+        return (
+            _Updater(k, p, dt, reg.l1_W, reg.l2_W, max_inner(n, m, k)),
+            _Updater(k, q, dt, reg.l1_H, reg.l2_H, max_inner(m, n, k)),
+        )
+
+    if variant == "auto":
+        variant = choose_variant(n, m, k)
+    return inner_updates if variant == "accelerated" else _plain_updates
 
 
 def _spans(X: np.ndarray) -> list[tuple[int, int]]:
