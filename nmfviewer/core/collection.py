@@ -247,7 +247,7 @@ def _plan(
         if cancel is not None and cancel.is_set():
             return DecodeError("cancelled")
         try:
-            return probe(path, headers.page)
+            return probe(path, headers.page, options)
         except DecodeError as exc:
             return exc
 
@@ -263,7 +263,7 @@ def _plan(
             continue
         infos.append((item, info))
         multi = len(info.pages) > 1
-        label = "image" if info.backend == "npy" else "page"
+        label = info.image_label or ("image" if info.backend == "npy" else "page")
         for page in info.pages:
             name = f"{item.name}[{label} {page.index}]" if multi else item.name
             slots.append(_Slot(info, page, name))
@@ -510,14 +510,16 @@ def _assemble(
     used = list(dict.fromkeys(id(s.info) for s in kept))
     files = [s.info.path for s in {id(s.info): s for s in kept}.values()]
     axis_values, axis_label = None, "image"
-    if len(used) == 1 and kept[0].info.backend == "tiff" and len(kept[0].info.pages) > 1:
+    if len(used) == 1 and kept[0].info.backend not in ("pil", "npy") and len(kept[0].info.pages) > 1:
         info = kept[0].info
         axis_label = "band"
         if info.axis_values is not None:
             by_page = dict(zip((p.index for p in info.pages), info.axis_values, strict=True))
             axis_values = np.array([by_page[s.page.index] for s in kept], dtype=np.float64)
             axis_values.flags.writeable = False
-            axis_label = f"wavelength ({info.axis_unit or 'nm'})"
+            unit = info.axis_unit or ("nm" if info.backend == "tiff" else "")
+            what = info.axis_name or "wavelength"
+            axis_label = f"{what} ({unit})" if unit else what
     warnings = [printable(w) for w in warnings]  # one line each, whatever the names hold
     return _finish(
         images,
