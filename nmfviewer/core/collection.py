@@ -510,7 +510,8 @@ def _assemble(
     used = list(dict.fromkeys(id(s.info) for s in kept))
     files = [s.info.path for s in {id(s.info): s for s in kept}.values()]
     axis_values, axis_label = None, "image"
-    if len(used) == 1 and kept[0].info.backend not in ("pil", "npy") and len(kept[0].info.pages) > 1:
+    stacked = kept[0].info.backend not in ("pil", "npy")  # tiff pages, cubes
+    if len(used) == 1 and stacked and len(kept[0].info.pages) > 1:
         info = kept[0].info
         axis_label = "band"
         if info.axis_values is not None:

@@ -58,7 +58,9 @@ def probe(path: Path, options: LoadOptions | None) -> FileInfo:
     values, unit, name = _wavelengths(meta, bands)
     notes: tuple[str, ...] = ()
     if "data ignore value" in meta:
-        notes = (f"its header sets 'data ignore value = {meta['data ignore value']}': kept as read",)
+        notes = (
+            f"its header sets 'data ignore value = {meta['data ignore value']}': kept as read",
+        )
     return FileInfo(
         path, "envi", pages, notes, values, unit, axis_name=name, image_label="band", layout=None
     )

@@ -76,7 +76,9 @@ def _nexus_default(h5: Any, h5py: Any) -> str | None:
 def _pick(h5: Any, h5py: Any, path: Path, wanted: str | None) -> tuple[str, tuple[str, ...]]:
     good, other = _datasets(h5, h5py)
     name = printable(path.name)
-    listed = ", ".join(good[:_LISTED]) + (f" and {len(good) - _LISTED} more" if len(good) > _LISTED else "")
+    listed = ", ".join(good[:_LISTED]) + (
+        f" and {len(good) - _LISTED} more" if len(good) > _LISTED else ""
+    )
     if wanted is not None:
         key = wanted if wanted.startswith("/") else "/" + wanted
         if key in good:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import tifffile
 
-from ..readers import DecodeError, FileInfo, _tiff_page_info, _tiff_pixels
+from ..readers import DecodeError, FileInfo, _first_description, _tiff_page_info, _tiff_pixels
 from .layout import AXIS_WORDS, Axis, choose_image_axis
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def probe_series(
     """FileInfo of the images of the first series, or None when the page reader
     should read this TIFF (not OME/ImageJ/shaped, or one image axis at most)."""
     requested = options.image_axis if options is not None else None
-    if not (tif.is_ome or tif.is_imagej or tif.is_shaped):
+    if not (tif.is_ome or requested is not None or _several_axes(tif)):
         return None
     try:
         series = tif.series[0]
@@ -65,7 +65,8 @@ def probe_series(
     if not (tif.is_ome or several or pyramid or requested is not None):
         return None
     h, w = keyframe.imagelength, keyframe.imagewidth
-    axes = [Axis(a, AXIS_WORDS.get(a, a.lower()), n) for a, n in zip(lead_axes, lead_shape)]
+    words = [AXIS_WORDS.get(a, a.lower()) for a in lead_axes]
+    axes = [Axis(a, word, n) for a, word, n in zip(lead_axes, words, lead_shape, strict=True)]
     axes += [Axis("Y", "y", h, "y"), Axis("X", "x", w, "x")]
     choice = choose_image_axis(axes, requested, path, _PREFERRED)
     numbers = []
@@ -97,9 +98,27 @@ def probe_series(
     )
 
 
+def _several_axes(tif: tifffile.TiffFile) -> bool:
+    """Whether an ImageJ / tifffile-shaped TIFF has more than one axis of length > 1
+    besides y, x and samples, judged from the first page's description only
+    (building the series of a stack appended page by page is quadratic)."""
+    try:
+        if tif.is_imagej:
+            meta = tif.imagej_metadata or {}
+            counts = [int(meta.get(k, 1)) for k in ("channels", "slices", "frames")]
+            return sum(1 for c in counts if c > 1) > 1
+        meta = _first_description(tif) or {}
+        axes, shape = str(meta.get("axes", "")), list(meta.get("shape", []))
+        if len(axes) != len(shape):
+            return False
+        return sum(1 for a, n in zip(axes, shape, strict=True) if a not in "YXS" and int(n) > 1) > 1
+    except Exception:  # metadata is optional, never fatal
+        return False
+
+
 def _ome_pixels(tif: tifffile.TiffFile) -> dict[str, Any] | None:
     try:
-        images = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]
+        images = tifffile.xml2dict(tif.ome_metadata or "")["OME"]["Image"]
         image = images[0] if isinstance(images, list) else images
         pixels = image["Pixels"]
         return pixels if isinstance(pixels, dict) else None
@@ -120,10 +139,11 @@ def _physical_axis(
         channels = pixels.get("Channel")
         channels = channels if isinstance(channels, list) else [channels]
         for what in ("EmissionWavelength", "ExcitationWavelength"):
-            values = [c.get(what) if isinstance(c, dict) else None for c in channels]
-            if len(values) == n and all(isinstance(v, (int, float)) for v in values):
+            found = [c.get(what) if isinstance(c, dict) else None for c in channels]
+            numbers = [float(v) for v in found if isinstance(v, (int, float))]
+            if len(numbers) == n == len(found):
                 unit = channels[0].get(f"{what}Unit", "nm")
-                return tuple(float(v) for v in values), str(unit), "wavelength"
+                return tuple(numbers), str(unit), "wavelength"
         return None, None, name
     step_key, unit_key, default = {
         "Z": ("PhysicalSizeZ", "PhysicalSizeZUnit", "µm"),
@@ -131,8 +151,8 @@ def _physical_axis(
     }.get(key, ("", "", ""))
     step = pixels.get(step_key) if step_key else None
     if isinstance(step, (int, float)) and step > 0:
-        values = tuple(float(step) * i for i in range(n))
-        return values, str(pixels.get(unit_key, default)), name
+        steps = tuple(float(step) * i for i in range(n))
+        return steps, str(pixels.get(unit_key, default)), name
     return None, None, name
 
 

@@ -40,6 +40,7 @@ from .layout import Axis, axis_word, choose_image_axis
 if TYPE_CHECKING:
     from ..params import LoadOptions
 
+
 def _quiet_rsciio() -> None:
     """RosettaSciIO prints its log to stdout through the handler it installs on the
     'rsciio' logger when imported (removing any other); ours turns those records
