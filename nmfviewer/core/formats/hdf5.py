@@ -127,7 +127,9 @@ def _nexus_axes(ds: Any, h5py: Any) -> list[tuple[str | None, Any]]:
     try:
         if _text(parent.attrs.get("signal", "")) == ds.name.rsplit("/", 1)[-1]:
             names = parent.attrs.get("axes")
-            names = [names] if isinstance(names, (str, bytes)) else list(names or [])
+            if names is None:
+                names = []
+            names = [names] if isinstance(names, (str, bytes)) else list(np.ravel(names))
             for dim, axis in enumerate(_text(n) for n in names[: ds.ndim]):
                 data = parent.get(axis) if axis and axis != "." else None
                 ok = isinstance(data, h5py.Dataset) and data.shape == (ds.shape[dim],)
