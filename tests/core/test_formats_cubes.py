@@ -140,7 +140,7 @@ def test_hdf5_without_an_image_dataset(tmp_path):
 def test_not_hdf5_under_an_hdf5_name(tmp_path):
     path = tmp_path / "fake.h5"
     path.write_bytes(b"not an hdf5 file at all" * 10)
-    with pytest.raises(LoadError, match="fake.h5: not a readable HDF5 file"):
+    with pytest.raises(LoadError, match=r"fake\.h5: not a readable HDF5 file"):
         load_collection(path)
 
 
