@@ -35,7 +35,7 @@ def test_ome_tiff_default_axis_is_the_largest_and_the_warning_says_so(ome):
     assert coll.names[1] == "stack.ome.tif[C 1]"
     (note,) = [w for w in coll.warnings if "stack.ome.tif" in w]
     assert "images along axis C (channel, 4) by default" in note
-    assert "first index of T (time, 2), Z (z, 3)" in note and "image_axis" in note
+    assert "first index of T (time, 2), Z (3)" in note and "image_axis" in note
 
 
 def test_ome_channel_wavelengths_become_the_axis(ome):

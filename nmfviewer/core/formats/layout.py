@@ -50,8 +50,9 @@ class Axis:
     role: str = "other"
 
     def describe(self) -> str:
-        word = f" ({self.name})" if self.name.lower() != self.key.lower() else ""
-        return f"{self.key}{word}, {self.size}"
+        """'C (channel, 4)', or 'Z (3)' when the name is the key."""
+        word = f"{self.name}, " if self.name.casefold() != self.key.casefold() else ""
+        return f"{self.key} ({word}{self.size})"
 
     def matches(self, text: str) -> bool:
         wanted = text.strip().casefold()
@@ -94,7 +95,7 @@ def choose_image_axis(
     """
     candidates = [i for i, a in enumerate(axes) if a.role not in SPATIAL]
     choices = ", ".join(repr(axes[i].key) for i in candidates)
-    listed = "; ".join(axes[i].describe() for i in candidates)
+    listed = ", ".join(axes[i].describe() for i in candidates)
     name = printable(path.name)
     if requested is not None:
         chosen = [i for i in candidates if axes[i].matches(requested)]
@@ -147,10 +148,10 @@ def _notes(
     if not others:
         return ()
     chosen = axes[image_axis]
-    fixed = ", ".join(f"{a.key} ({a.name}, {a.size})" for a in others)
+    fixed = ", ".join(a.describe() for a in others)
     how = "as asked" if requested else "by default"
     note = (
-        f"images along axis {chosen.key} ({chosen.name}, {chosen.size}) {how}; read the first "
+        f"images along axis {chosen.describe()} {how}; read the first "
         f"index of {fixed}; choose another axis with image_axis (one of {choices})"
     )
     return (note,)
