@@ -193,3 +193,13 @@ def test_cli_envi_end_to_end(tmp_path, capsys):
     out = tmp_path / "out"
     assert cli.main(["fit", str(header), "-k", "2", "--max-iter", "3", "--out", str(out)]) == 0
     assert len((out / "weights.csv").read_text().splitlines()) == 1 + 5
+
+
+def test_cli_missing_extra_is_one_line(tmp_path, monkeypatch, capsys):
+    path = ff.hdf5(tmp_path / "x.h5", {"a": ff.cube((2, 3, 3))})
+    monkeypatch.setitem(sys.modules, "h5py", None)  # as if not installed
+    out = tmp_path / "out"
+    assert cli.main(["fit", str(path), "-k", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "x.h5" in err[0] and EXTRA in err[0]
+    assert not out.exists()
