@@ -242,13 +242,18 @@ def _plan(
     )
     workers = options.workers or max(1, min(4, len(found.found)))
     headers = _HeaderProgress(progress, cancel)
+    alone = len(found.found) == 1
 
-    def probe_unless_cancelled(path: Path) -> FileInfo | DecodeError:
+    def probe_unless_cancelled(path: Path) -> FileInfo | DecodeError | LoadError:
         if cancel is not None and cancel.is_set():
             return DecodeError("cancelled")
         try:
             return probe(path, headers.page, options)
         except DecodeError as exc:
+            return exc
+        except LoadError as exc:  # a choice to make (dataset, image axis): see below
+            if alone:
+                raise
             return exc
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -257,9 +262,14 @@ def _plan(
     slots: list[_Slot] = []
     skipped: list[tuple[str, str]] = []
     infos: list[tuple[Found, FileInfo]] = []
+    choices: list[LoadError] = []
     for item, info in zip(found.found, results, strict=True):
         if isinstance(info, DecodeError):
             skipped.append((item.name, info.reason))
+            continue
+        if isinstance(info, LoadError):  # among other files: skipped, said why
+            choices.append(info)
+            skipped.append((item.name, info.render()))
             continue
         infos.append((item, info))
         multi = len(info.pages) > 1
@@ -267,6 +277,8 @@ def _plan(
         for page in info.pages:
             name = f"{item.name}[{label} {page.index}]" if multi else item.name
             slots.append(_Slot(info, page, name))
+    if not slots and choices:  # nothing else loads: the choice is the user's to make
+        raise choices[0]
     return found, slots, skipped, infos
 
 

@@ -203,3 +203,30 @@ def test_cli_missing_extra_is_one_line(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "x.h5" in err[0] and EXTRA in err[0]
     assert not out.exists()
+
+
+def test_an_ambiguous_file_among_others_is_skipped_saying_how_to_choose(tmp_path):
+    """A folder of pictures with a stray HDF5 file of several datasets (model weights):
+    the pictures load, the file is skipped with the reason; alone it is an error."""
+    from PIL import Image
+
+    for i in range(3):
+        Image.fromarray(ff.cube((5, 5), seed=i, dtype=np.uint8)).save(tmp_path / f"p{i}.png")
+    ff.hdf5(tmp_path / "model.h5", {"w1": ff.cube((5, 4)), "w2": ff.cube((4, 3))})
+    coll = load_collection(tmp_path)
+    assert coll.names == ("p0.png", "p1.png", "p2.png")
+    (skip,) = [w for w in coll.warnings if w.startswith("skipped model.h5:")]
+    assert "/w1, /w2" in skip and "dataset='/w1'" in skip
+    with pytest.raises(LoadError) as info:
+        load_collection(tmp_path / "model.h5")
+    assert info.value.field == "dataset"
+
+
+def test_the_same_choice_wrong_for_every_file_is_the_error(tmp_path):
+    for name in ("a", "b"):
+        ff.hdf5(tmp_path / f"{name}.h5", {"x": ff.cube((2, 4, 4)), "y": ff.cube((2, 4, 4))})
+    with pytest.raises(LoadError) as info:
+        load_collection(tmp_path)
+    assert info.value.field == "dataset" and "a.h5" in str(info.value)
+    coll = load_collection(tmp_path, LoadOptions(dataset="y"))
+    assert coll.n_images == 4
