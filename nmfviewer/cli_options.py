@@ -38,6 +38,13 @@ from .core import (
 )
 
 PROG = "nmfviewer"
+FORMATS_HELP = (
+    "file formats: PNG, JPEG, BMP, GIF, PGM/PPM, TIFF (multi-page, OME-TIFF, ImageJ "
+    "hyperstacks, pyramids; LZW/deflate/JPEG), .npy; with the optional extra "
+    '(pip install "nmfviewer[formats]"): ENVI .hdr cubes, HDF5/NeXus, Bruker .bcf, '
+    "EDAX .spd, HyperSpy .hspy, Digital Micrograph .dm3/.dm4, Renishaw .wdf, zstd TIFF, "
+    "16-bit colour PNG at 16 bits"
+)
 #: NMFParams fields set from options of the same dest (n_components apart)
 _PARAM_DESTS = (
     "loss", "solver", "init", "seed", "max_iter", "tol", "window", "time_budget",
@@ -50,6 +57,7 @@ _LOAD_DESTS = {
     "normalize": "normalize", "negative": "negative", "nonfinite": "nonfinite",
     "max_memory_bytes": "max_memory", "workers": "workers",
     "mask_file": "mask", "saturation": "saturation",
+    "image_axis": "image_axis", "dataset": "dataset",
 }  # fmt: skip
 _SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 #: a token that starts like a negative number ('-1', '-1e-4', '-.5', '-1G') is a value,
@@ -307,6 +315,18 @@ def add_fit_options(parser: argparse.ArgumentParser) -> dict[str, str]:
         type=_float_type,
         metavar="VALUE",
         help="leave values at or above VALUE (as read) out of the fit",
+        "--image-axis",
+        metavar="AXIS",
+        help="the axis of a multi-axis file that holds the images: an OME-TIFF/ImageJ "
+        "letter (C, T, Z, ...), an HDF5 dimension (0, 1, 2) or a vendor axis name "
+        "(Energy); default: picked and named in the load warnings",
+    )
+    add(
+        load,
+        "--dataset",
+        metavar="NAME",
+        help="the HDF5/NeXus dataset (/entry/data/data) or vendor-file signal (title or "
+        "number) to read when a file holds several",
     )
 
     other = parser.add_argument_group("export and run-time")
@@ -338,7 +358,8 @@ def build_fit_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
         description="Run NMF on an image collection without a window and export the results.",
         epilog=(
             f"example: {PROG} fit sample_images/faces -k 16 --out results  |  "
-            f"repeat it: {PROG} fit --replay results/run.json --out again"
+            f"repeat it: {PROG} fit --replay results/run.json --out again  |  "
+            f"{FORMATS_HELP}"
         ),
     )
     _add_common(parser)
@@ -347,7 +368,7 @@ def build_fit_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
         nargs="*",
         type=Path,
         metavar="PATH",
-        help="folders, image files or multi-page TIFFs",
+        help="folders, image files, stacks or cubes (see 'file formats' below)",
     )
     parser.add_argument("--out", metavar="DIR", help="output folder (required)")
     parser.add_argument(
@@ -369,7 +390,8 @@ def build_gui_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
     parser = _Parser(
         prog=PROG,
         description="Non-negative Matrix Factorization of image collections, live.",
-        epilog=f"Headless runs: '{PROG} fit --help'. A path named 'fit': '{PROG} ./fit'.",
+        epilog=f"Headless runs: '{PROG} fit --help'. A path named 'fit': '{PROG} ./fit'.  |  "
+        f"{FORMATS_HELP}",
     )
     _add_common(parser)
     parser.add_argument(
@@ -377,7 +399,7 @@ def build_gui_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
         nargs="*",
         type=Path,
         metavar="PATH",
-        help="folders, image files or multi-page TIFFs to open",
+        help="folders, image files, stacks or cubes to open (see 'file formats' below)",
     )
     gui = parser.add_argument_group("window")
     gui.add_argument("--start", action="store_true", help="start fitting once loaded")

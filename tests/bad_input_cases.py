@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import format_files as ff  # tests/ is on sys.path wherever this module is imported
 import numpy as np
 import pytest
 import tifffile
@@ -156,6 +157,15 @@ def _among_good(kind: str):
     return build
 
 
+def _among_good_with(fill: Callable[[Path], object]):
+    def build(root: Path) -> list[str]:
+        folder = good_folder(root / "in")
+        fill(folder)
+        return [str(folder), "-k", "2"]
+
+    return build
+
+
 def _folder(fill: Callable[[Path], object], *options: str, k: str = "2"):
     def build(root: Path) -> list[str]:
         folder = root / "in"
@@ -164,6 +174,18 @@ def _folder(fill: Callable[[Path], object], *options: str, k: str = "2"):
         return [str(folder), "-k", k, *options]
 
     return build
+
+
+def _ome_tzcyx(folder: Path) -> None:
+    ff.ome_tiff(folder / "stack.ome.tif", ff.cube((2, 3, 4, 12, 12)))
+
+
+def _hdf5_flat(folder: Path) -> None:
+    ff.hdf5(folder / "flat.h5", {"spectrum": np.arange(10.0)})
+
+
+def _hdf5_two(folder: Path) -> None:
+    ff.hdf5(folder / "two.h5", {"a": ff.cube((3, 12, 12)), "b": ff.cube((2, 12, 12))})
 
 
 def _non_images(folder: Path) -> None:
@@ -975,6 +997,56 @@ CASES: list[Case] = [
         "refused",
         ("unrecognized arguments: --size",),
         tags=("cli-only",),
+    ),
+    # -- issue 12: scientific formats (tests/format_files.py builds them)
+    Case(
+        "ome-no-such-axis",
+        "an OME-TIFF whose axes cannot hold the collection asked for",
+        _folder(_ome_tzcyx, "--image-axis", "Q"),
+        "refused",
+        ("stack.ome.tif has no axis 'Q'", "T (time, 2), Z (3), C (channel, 4)"),
+        cli_fix=("--image-axis T",),
+        gui_fix=("Load options… ▸ Image axis",),
+    ),
+    Case(
+        "ome-spatial-axis",
+        "an OME-TIFF whose images cannot lie along a spatial axis",
+        _folder(_ome_tzcyx, "--image-axis", "Y"),
+        "refused",
+        ("'Y' is a spatial axis of stack.ome.tif",),
+        cli_fix=("--image-axis T",),
+        gui_fix=("Load options… ▸ Image axis",),
+    ),
+    Case(
+        "hdf5-no-image-dataset",
+        "an HDF5 file with no 2-D/3-D dataset",
+        _folder(_hdf5_flat),
+        "refused",
+        ("flat.h5", "no 2-D or 3-D numeric dataset", "/spectrum", "choose other ones"),
+    ),
+    Case(
+        "hdf5-several-datasets",
+        "an HDF5 file with several 2-D/3-D datasets",
+        _folder(_hdf5_two),
+        "refused",
+        ("two.h5 holds 2 2-D/3-D datasets (/a, /b)",),
+        cli_fix=("--dataset /a",),
+        gui_fix=("Load options… ▸ Dataset",),
+    ),
+    Case(
+        "corrupt-bcf",
+        "a corrupt vendor file",
+        _folder(lambda f: ff.garbage(f / "scan.bcf")),
+        "refused",
+        ("scan.bcf: not a readable Bruker .bcf file", "choose other ones"),
+    ),
+    Case(
+        "corrupt-dm3-in-folder",
+        "a corrupt vendor file",
+        _among_good_with(lambda f: ff.garbage(f / "image.dm3")),
+        "loaded",
+        ("skipped image.dm3: not a readable Digital Micrograph .dm3 file",),
+        6,
     ),
 ]
 

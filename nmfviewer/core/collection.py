@@ -254,13 +254,18 @@ def _plan(
     )
     workers = options.workers or max(1, min(4, len(found.found)))
     headers = _HeaderProgress(progress, cancel)
+    alone = len(found.found) == 1
 
-    def probe_unless_cancelled(path: Path) -> FileInfo | DecodeError:
+    def probe_unless_cancelled(path: Path) -> FileInfo | DecodeError | LoadError:
         if cancel is not None and cancel.is_set():
             return DecodeError("cancelled")
         try:
-            return probe(path, headers.page)
+            return probe(path, headers.page, options)
         except DecodeError as exc:
+            return exc
+        except LoadError as exc:  # a choice to make (dataset, image axis): see below
+            if alone:
+                raise
             return exc
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -269,16 +274,23 @@ def _plan(
     slots: list[_Slot] = []
     skipped: list[tuple[str, str]] = []
     infos: list[tuple[Found, FileInfo]] = []
+    choices: list[LoadError] = []
     for item, info in zip(found.found, results, strict=True):
         if isinstance(info, DecodeError):
             skipped.append((item.name, info.reason))
             continue
+        if isinstance(info, LoadError):  # among other files: skipped, said why
+            choices.append(info)
+            skipped.append((item.name, info.render()))
+            continue
         infos.append((item, info))
         multi = len(info.pages) > 1
-        label = "image" if info.backend == "npy" else "page"
+        label = info.image_label or ("image" if info.backend == "npy" else "page")
         for page in info.pages:
             name = f"{item.name}[{label} {page.index}]" if multi else item.name
             slots.append(_Slot(info, page, name))
+    if not slots and choices:  # nothing else loads: the choice is the user's to make
+        raise choices[0]
     return found, slots, skipped, infos
 
 
@@ -522,14 +534,17 @@ def _assemble(
     used = list(dict.fromkeys(id(s.info) for s in kept))
     files = [s.info.path for s in {id(s.info): s for s in kept}.values()]
     axis_values, axis_label = None, "image"
-    if len(used) == 1 and kept[0].info.backend == "tiff" and len(kept[0].info.pages) > 1:
+    stacked = kept[0].info.backend not in ("pil", "npy")  # tiff pages, cubes
+    if len(used) == 1 and stacked and len(kept[0].info.pages) > 1:
         info = kept[0].info
         axis_label = "band"
         if info.axis_values is not None:
             by_page = dict(zip((p.index for p in info.pages), info.axis_values, strict=True))
             axis_values = np.array([by_page[s.page.index] for s in kept], dtype=np.float64)
             axis_values.flags.writeable = False
-            axis_label = f"wavelength ({info.axis_unit or 'nm'})"
+            unit = info.axis_unit or ("nm" if info.backend == "tiff" else "")
+            what = info.axis_name or "wavelength"
+            axis_label = f"{what} ({unit})" if unit else what
     warnings = [printable(w) for w in warnings]  # one line each, whatever the names hold
     return _finish(
         images,

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import LoadError
+from .formats import ENVI_DATA_SUFFIXES, envi_header_of
+from .formats import SUFFIXES as FORMAT_SUFFIXES
 from .names import printable
 
 #: File name endings treated as images inside folders. A file named
@@ -38,9 +40,13 @@ IMAGE_SUFFIXES = frozenset(
         ".tif",
         ".tiff",
         ".npy",
+        *FORMAT_SUFFIXES,  # ENVI .hdr, HDF5 / NeXus, vendor files (core/formats)
     }
 )
-SUPPORTED_TEXT = "PNG, JPEG, BMP, GIF, PGM/PPM, TIFF (single or multi-page) or .npy stacks"
+SUPPORTED_TEXT = (
+    "PNG, JPEG, BMP, GIF, PGM/PPM, TIFF (single or multi-page, OME-TIFF, ImageJ), "
+    ".npy stacks, ENVI (.hdr), HDF5/NeXus, or .bcf, .spd, .hspy, .dm3/.dm4, .wdf files"
+)
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -234,7 +240,8 @@ def _walk(
             if is_dir:
                 subfolders.append((entry.is_symlink(), natural_key(name), rel, entry.path))
             elif os.path.splitext(name)[1].lower() not in IMAGE_SUFFIXES:
-                found.non_images.append("/".join(rel))
+                if not _envi_data(entry.path):  # read through the .hdr beside it
+                    found.non_images.append("/".join(rel))
             elif _is_special(entry):
                 found.special.append("/".join(rel))
             else:
@@ -256,6 +263,13 @@ def _walk(
             pending.append((path, rel))
     images.sort(key=lambda item: item[0])
     return [(Path(path), "/".join(rel)) for _, path, rel in images]
+
+
+def _envi_data(path: str) -> bool:
+    """An ENVI data file (cube.img) whose header (cube.hdr) sits beside it."""
+    if os.path.splitext(path)[1].lower() not in ENVI_DATA_SUFFIXES:
+        return False
+    return envi_header_of(Path(path)) is not None
 
 
 def _is_special(entry: os.DirEntry) -> bool:

@@ -113,6 +113,19 @@ def _finite_float(name: str, value: Any) -> float:
             value=value,
         )
     return v
+def _optional_text(name: str, value: Any) -> str | None:
+    """None, or text that is not blank (stripped); ParameterError else."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # an HDF5 dimension given as a number
+    if not isinstance(value, str) or not value.strip():
+        raise ParameterError(
+            f"{name}={value!r} must be a non-empty text or None (automatic).",
+            field=name,
+            value=value,
+        )
+    return value.strip()
 
 
 def parse_seed(value: Any) -> int | None:
@@ -194,6 +207,14 @@ class LoadOptions(_Serializable):
     follow_links:     with recursive, also follow folder links that lead out of
                       the folder given (links inside it are followed anyway;
                       loops are always skipped).
+    image_axis:       which axis of a multi-axis file holds the images (an
+                      OME-TIFF / ImageJ axis letter such as 'C', 'T', 'Z'; an
+                      HDF5 dimension number '0'..'2'; a vendor file's axis name
+                      such as 'Energy'); None picks one and says which in the
+                      load warnings. Every other axis is read at its first index.
+    dataset:          the HDF5 / NeXus dataset to read ('/entry/data/data') or
+                      the signal of a vendor file holding several (its title or
+                      number); None takes the only 2-D/3-D one (or NeXus' default).
     """
 
     recursive: bool = False
@@ -207,6 +228,8 @@ class LoadOptions(_Serializable):
     follow_links: bool = False
     mask_file: str | None = None
     saturation: float | None = None
+    image_axis: str | None = None
+    dataset: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "recursive", bool(self.recursive))
@@ -214,6 +237,8 @@ class LoadOptions(_Serializable):
             object.__setattr__(self, "mask_file", str(self.mask_file))
         if self.saturation is not None:
             object.__setattr__(self, "saturation", _finite_float("saturation", self.saturation))
+        for name in ("image_axis", "dataset"):
+            object.__setattr__(self, name, _optional_text(name, getattr(self, name)))
         object.__setattr__(self, "follow_links", bool(self.follow_links))
         object.__setattr__(self, "color", _choice("color", self.color, COLOR_POLICIES))
         object.__setattr__(

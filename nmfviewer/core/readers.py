@@ -1,9 +1,11 @@
 """Format decoding: headers first (:func:`probe`), pixels later (:func:`read_pages`).
 
-Three back ends, chosen by the file's first bytes rather than its name:
+Three back ends here, chosen by the file's first bytes rather than its name:
 tifffile for TIFF (every page an image, per-page wavelengths from the
 metadata), numpy for ``.npy`` stacks, Pillow for everything else (PNG, JPEG,
-BMP, GIF first frame, PGM/PPM).
+BMP, GIF first frame, PGM/PPM). The formats of :mod:`.formats` (OME-TIFF and
+ImageJ hyperstacks, ENVI, HDF5, vendor files, 16-bit colour PNG) have their own
+modules, dispatched to from :func:`probe` and :func:`read_pages`.
 
 Decoded pages are returned as read: ``(h, w)`` for gray, ``(h, w, c)`` for
 colour with a ``color`` kind saying what the channels are. Any failure of a
@@ -23,13 +25,18 @@ import warnings
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 import tifffile
 from PIL import Image, UnidentifiedImageError
 
+from . import formats
+from .errors import NMFViewerError
 from .names import printable
+
+if TYPE_CHECKING:
+    from .params import LoadOptions
 
 # Pillow's decompression-bomb guard (a warning above 89 M pixels, refusal above
 # 179 M) would judge large scientific images before our own check, which
@@ -60,7 +67,7 @@ class _NotesHandler(logging.Handler):
                 pass
 
 
-for _logger in ("tifffile", "PIL"):
+for _logger in ("tifffile", "PIL", "h5py", "spectral"):  # rsciio: formats/vendor.py
     logging.getLogger(_logger).addHandler(_NotesHandler())
 
 
@@ -160,11 +167,17 @@ class FileInfo:
     """Header facts about one file: its images and what the metadata says."""
 
     path: Path
-    backend: str  # 'pil', 'tiff' or 'npy'
+    backend: str  # 'pil', 'tiff', 'npy', or one of formats.BACKENDS
     pages: tuple[PageInfo, ...]
     notes: tuple[str, ...] = ()  # e.g. "used the first of 12 GIF frames"
     axis_values: tuple[float, ...] | None = None  # one per page (wavelengths)
     axis_unit: str | None = None
+    #: what axis_values are: 'energy', 'wavelength', 'wavenumber', 'band', 'z', 'time'...
+    axis_name: str | None = None
+    #: how an image of this file is named: 'name[<image_label> 3]' (None: 'page' / 'image')
+    image_label: str | None = None
+    #: where the images lie in the file, for the back end that reads them
+    layout: Any = field(default=None, compare=False, repr=False)
     #: what the decoders said while reading pixels (filled by read_pages)
     decode_notes: list[str] = field(default_factory=list, compare=False, repr=False)
 
@@ -178,12 +191,18 @@ def _reason(exc: BaseException) -> str:
     return f"{text or type(exc).__name__}"
 
 
-def probe(path: Path, on_page: Callable[[], None] | None = None) -> FileInfo:
+def probe(
+    path: Path,
+    on_page: Callable[[], None] | None = None,
+    options: LoadOptions | None = None,
+) -> FileInfo:
     """Read only the headers of ``path``. Raises DecodeError if it is not a
-    readable image.
+    readable image, LoadError when ``options`` must choose (the image axis or
+    the dataset of a multi-axis / multi-dataset file) and the choice is wrong.
 
     on_page: called after each page header of a multi-page TIFF is read (progress
     for stacks of tens of thousands of pages; it may raise to stop).
+    options: the LoadOptions whose image_axis and dataset pick what to read.
     """
     try:
         with open(path, "rb") as fh:
@@ -196,13 +215,15 @@ def probe(path: Path, on_page: Callable[[], None] | None = None) -> FileInfo:
     try:
         with capture_notes(said):
             if head[:4] in _TIFF_MAGIC:
-                info = _probe_tiff(path, on_page)
+                info = _probe_tiff(path, on_page, options)
             elif head.startswith(_NPY_MAGIC):
                 info = _probe_npy(path)
+            elif (backend := formats.backend_for(path, head)) is not None:
+                info = formats.probe(backend, path, options)
             else:
                 info = _probe_pil(path)
         return replace(info, notes=(*info.notes, *said)) if said else info
-    except DecodeError:
+    except (DecodeError, NMFViewerError):
         raise
     except Exception as exc:  # third-party decoders raise anything on bad bytes
         reason = _reason(exc)
@@ -224,7 +245,8 @@ def read_pages(
     that cannot be opened any more yields one per page. What tifffile or Pillow
     log or warn while decoding is added to ``info.decode_notes``.
     """
-    reader = {"pil": _read_pil, "tiff": _read_tiff, "npy": _read_npy}[info.backend]
+    builtin = {"pil": _read_pil, "tiff": _read_tiff, "npy": _read_npy}
+    reader = builtin.get(info.backend) or formats.reader(info.backend)
     done: set[int] = set()
     pages = reader(info, indices)
     try:
@@ -339,9 +361,9 @@ def _probe_pil(path: Path) -> FileInfo:
             "as separate images or a multi-page TIFF to load them all)"
         )
         notes += (apng,)
-    if fmt == "PNG" and color in (RGB, RGBA) and _png_bit_depth(path) == 16:
-        notes += ("16-bit colour PNG: Pillow reads it as 8 bits per channel",)
     page = PageInfo(0, (height, width), channels, itemsize, color, orientation)
+    if fmt == "PNG" and color in (RGB, RGBA) and _png_bit_depth(path) == 16:
+        return formats.probe("png16", path, None, page=page, notes=notes)
     return FileInfo(path, "pil", (page,), notes)
 
 
@@ -432,12 +454,18 @@ def _tiff_page_info(index: int, page: Any, file_size: int) -> PageInfo:
     return PageInfo(index, (h, w), 1, dtype.itemsize, GRAY)
 
 
-def _probe_tiff(path: Path, on_page: Callable[[], None] | None = None) -> FileInfo:
+def _probe_tiff(
+    path: Path, on_page: Callable[[], None] | None = None, options: LoadOptions | None = None
+) -> FileInfo:
     size = path.stat().st_size
     pages: list[PageInfo] = []
     notes: list[str] = []
     skipped: dict[str, list[int]] = {}
     with tifffile.TiffFile(path) as tif:
+        # OME-TIFF, ImageJ hyperstacks, pyramids: the images lie along one axis
+        series = formats.ome_series(tif, path, options)
+        if series is not None:
+            return series
         n_pages = len(tif.pages)
         for index in range(n_pages):
             try:
@@ -593,7 +621,10 @@ def _pil_fallback(path: Path, index: int, first_error: Exception) -> np.ndarray 
             color, _, _ = _pil_color(im)
             return _pil_pixels(im, color)
     except Exception:
-        return DecodeError(f"cannot decode page {index} ({_reason(first_error)})")
+        reason = f"cannot decode page {index} ({_reason(first_error)})"
+        if not formats.has("imagecodecs"):
+            reason += f"; compressed TIFFs need imagecodecs: {formats.EXTRA_INSTALL}"
+        return DecodeError(reason)
 
 
 # ---------------------------------------------------------------- numpy

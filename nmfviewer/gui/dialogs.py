@@ -18,6 +18,8 @@ RUN_PANEL = "the Run panel"
 _OTHER_LOAD_WIDGETS = {
     "recursive": "Folders ▸ Include sub-folders",
     "max_memory_bytes": "Memory limit",
+    "image_axis": "Image axis",
+    "dataset": "Dataset",
 }
 
 

@@ -731,12 +731,15 @@ def _png_rgb16(path: Path, rgb: np.ndarray) -> Path:
     return path
 
 
-def test_16bit_colour_png_loads_with_a_note(tmp_path):
+def test_16bit_colour_png_loads_at_16_bits(tmp_path):
     rgb = np.full((3, 4, 3), 0x1234, np.uint16)
     rgb[..., 1] = 0xFF00
+    rgb[0, 0] = (0x0101, 0x0202, 0x0303)  # differs from its 8-bit reading in the low byte
     coll = load_collection(_png_rgb16(tmp_path / "deep.png", rgb))
     assert coll.images.shape == (1, 3, 4)
-    assert any("deep.png" in w and "16-bit colour PNG" in w for w in coll.warnings)
+    expected = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    np.testing.assert_allclose(coll.images[0], expected, rtol=1e-6)
+    assert coll.original_dtypes == ("uint16",)
 
 
 def test_jpeg_exif_orientation_is_applied(tmp_path):

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QLabel,
+    QLineEdit,
     QVBoxLayout,
 )
 
@@ -43,6 +44,25 @@ CHOICES = MappingProxyType(
     }
 )
 GB = 1024**3
+#: text fields of LoadOptions (None when left empty): field -> (label, placeholder, tip)
+TEXT_FIELDS = MappingProxyType(
+    {
+        "image_axis": (
+            "Image axis",
+            "automatic",
+            "Which axis of a multi-axis file holds the images: an OME-TIFF / ImageJ "
+            "letter (C channels, T time, Z depth, ...), an HDF5 dimension (0, 1, 2) or "
+            "a vendor file's axis name (Energy). Left empty, one is picked and named "
+            "in the load warnings; every other axis is read at its first index.",
+        ),
+        "dataset": (
+            "Dataset",
+            "automatic (the only one)",
+            "The HDF5 / NeXus dataset (/entry/data/data) or the signal of a vendor file "
+            "(its title or number) to read when a file holds several.",
+        ),
+    }
+)
 LABELS = MappingProxyType(
     {
         "size_policy": "Mixed sizes",
@@ -85,6 +105,14 @@ class LoadOptionsDialog(QDialog):
         limit = options.max_memory_bytes
         self.max_memory.setValue(0.0 if limit is None else limit / GB)
         form.addRow("Memory limit", self.max_memory)
+        self.texts: dict[str, QLineEdit] = {}
+        for field, (label, placeholder, tip) in TEXT_FIELDS.items():
+            edit = QLineEdit(getattr(options, field) or "")
+            edit.setPlaceholderText(placeholder)
+            edit.setToolTip(tip)
+            edit.setClearButtonEnabled(True)
+            self.texts[field] = edit
+            form.addRow(label, edit)
         note = QLabel(
             "The options apply to the next collection you open; "
             "OK reloads the current one with them."
@@ -102,6 +130,8 @@ class LoadOptionsDialog(QDialog):
 
     def options(self) -> LoadOptions:
         values = {field: box.currentData() for field, box in self.boxes.items()}
+        for field, edit in self.texts.items():
+            values[field] = edit.text().strip() or None
         gb = self.max_memory.value()
         limit = None if gb == 0 else int(gb * GB)
         return replace(
