@@ -49,6 +49,7 @@ _LOAD_DESTS = {
     "size_policy": "size_policy",
     "normalize": "normalize", "negative": "negative", "nonfinite": "nonfinite",
     "max_memory_bytes": "max_memory", "workers": "workers",
+    "axis_file": "axis",
 }  # fmt: skip
 _SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 #: a token that starts like a negative number ('-1', '-1e-4', '-.5', '-1G') is a value,
@@ -127,6 +128,11 @@ def _choice_type(name: str, allowed: tuple[str, ...] | dict[str, str]):
     parse.__name__ = name
     parse.metavar = "{" + ",".join(canonical) + "}"  # type: ignore[attr-defined]
     return parse
+
+
+def _axis_path(text: str) -> str:
+    # absolute, so that run.json (and a replay from elsewhere) finds the file again
+    return str(Path(text).expanduser().absolute())
 
 
 def _int_type(text: str) -> int:
@@ -293,6 +299,14 @@ def add_fit_options(parser: argparse.ArgumentParser) -> dict[str, str]:
         help="refuse collections larger than this (e.g. 2G); default: half the free memory",
     )
     add(load, "--workers", type=_int_type, metavar="N", help="decoding threads")
+    add(
+        load,
+        "--axis",
+        type=_axis_path,
+        metavar="FILE",
+        help="band axis of a spectral cube: a text/CSV file with one value per band "
+        "(e.g. energy_keV.csv); default: the file's metadata or such a file beside the cube",
+    )
 
     other = parser.add_argument_group("export and run-time")
     add(

@@ -55,6 +55,14 @@ _EXPORTS: dict[str, str] = {
     "load_collection": "collection",
     "read_labels": "labels",
     "labels_folder": "labels",
+    # the physical band axis and the pictures
+    "SpectralAxis": "axis",
+    "read_axis_file": "axis",
+    "Panel": "plots",
+    "Series": "plots",
+    "PALETTE": "plots",
+    "render_png": "plots",
+    "component_colors": "pictures",
     # the engine
     "NMFState": "nmf.state",
     "STOP_REASONS": "nmf.state",
@@ -106,6 +114,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static analysers see the real names
+    from .axis import SpectralAxis, read_axis_file
     from .collection import Collection, load_collection
     from .discovery import IMAGE_SUFFIXES
     from .errors import (
@@ -147,6 +156,8 @@ if TYPE_CHECKING:  # static analysers see the real names
         NMFParams,
         parse_seed,
     )
+    from .pictures import component_colors
+    from .plots import PALETTE, Panel, Series, render_png
     from .request import DEFAULT_K, GuiRequest
     from .threads import (
         ThreadChoice,

@@ -15,12 +15,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from .axis import SpectralAxis, find_sidecar_axis, read_axis_file
 from .discovery import (
     Discovery,
     Found,
@@ -57,6 +58,8 @@ class Collection:
     value_range:    (min, max) of ``images``.
     axis_values:    (n,) wavelength (or other) per image when the file gives one.
     axis_label:     'image', 'band' or e.g. 'wavelength (nm)'.
+    axis:           the physical band axis (values, name, unit, source) when known;
+                    axis_values / axis_label follow it (see :meth:`with_axis`).
     """
 
     images: np.ndarray
@@ -70,8 +73,10 @@ class Collection:
     value_range: tuple[float, float]
     axis_values: np.ndarray | None = None
     axis_label: str = "image"
+    axis: SpectralAxis | None = None
 
     def __post_init__(self) -> None:
+        _sync_axis(self)
         if self.images.ndim != 3 or self.images.dtype != np.float32:
             raise ValueError(
                 f"images must be (n, h, w) float32, got {self.images.shape} {self.images.dtype}"
@@ -138,12 +143,49 @@ class Collection:
             "image",
         )
 
+    def with_axis(self, axis: SpectralAxis | None) -> Collection:
+        """This collection with another band axis (one value per image), or none."""
+        if axis is not None and len(axis) != self.n_images:
+            raise LoadError(
+                f"the band axis {axis.source or axis.label} has {len(axis)} values but the "
+                f"collection has {self.n_images} bands; give one value per band.",
+                axis.path,
+                field="axis_file",
+            )
+        spectral = self.axis_label != "image" or axis is not None
+        return replace(
+            self,
+            axis=axis,
+            axis_values=None if axis is None else axis.values,
+            axis_label=axis.label if axis is not None else ("band" if spectral else "image"),
+        )
+
     def __repr__(self) -> str:
         h, w = self.image_shape
         return (
             f"Collection({self.n_images} images of {w}x{h}, "
             f"{len(self.warnings)} warnings, axis={self.axis_label!r})"
         )
+
+
+def _sync_axis(c: Collection) -> None:
+    """Keep axis, axis_values and axis_label telling the same story: an axis sets
+    the other two; values set (or replaced) without a matching axis make one."""
+    axis = c.axis
+    if axis is not None and c.axis_values is not axis.values:
+        axis = (
+            None
+            if c.axis_values is None
+            else SpectralAxis.from_label(c.axis_values, c.axis_label, axis.source)
+        )
+    elif axis is None and c.axis_values is not None:
+        axis = SpectralAxis.from_label(c.axis_values, c.axis_label, "given")
+    if axis is not None:
+        object.__setattr__(c, "axis", axis)
+        object.__setattr__(c, "axis_values", axis.values)
+        object.__setattr__(c, "axis_label", axis.label)
+    else:
+        object.__setattr__(c, "axis", None)
 
 
 def _finish(
@@ -156,6 +198,7 @@ def _finish(
     dtypes: Sequence[str],
     axis_values: np.ndarray | None,
     axis_label: str,
+    axis: SpectralAxis | None = None,
 ) -> Collection:
     images.flags.writeable = False
     value_range = (float(images.min()), float(images.max()))
@@ -171,6 +214,7 @@ def _finish(
         value_range=value_range,
         axis_values=axis_values,
         axis_label=axis_label,
+        axis=axis,
     )
 
 
@@ -507,17 +551,10 @@ def _assemble(
                 notes.setdefault(tag, []).append(slot.name)
     warnings.extend(_policy_warnings(notes, resized, options))
     dtypes = list(dict.fromkeys(s.dtype for s in kept))
-    used = list(dict.fromkeys(id(s.info) for s in kept))
     files = [s.info.path for s in {id(s.info): s for s in kept}.values()]
-    axis_values, axis_label = None, "image"
-    if len(used) == 1 and kept[0].info.backend == "tiff" and len(kept[0].info.pages) > 1:
-        info = kept[0].info
-        axis_label = "band"
-        if info.axis_values is not None:
-            by_page = dict(zip((p.index for p in info.pages), info.axis_values, strict=True))
-            axis_values = np.array([by_page[s.page.index] for s in kept], dtype=np.float64)
-            axis_values.flags.writeable = False
-            axis_label = f"wavelength ({info.axis_unit or 'nm'})"
+    axis = _band_axis(kept, infos, sources, options, warnings)
+    axis_values = None if axis is None else axis.values
+    axis_label = axis.label if axis is not None else ("band" if _one_cube(kept) else "image")
     warnings = [printable(w) for w in warnings]  # one line each, whatever the names hold
     return _finish(
         images,
@@ -529,4 +566,42 @@ def _assemble(
         dtypes,
         axis_values,
         axis_label,
+        axis,
     )
+
+
+def _one_cube(kept: list[_Slot]) -> bool:
+    """All images are the pages (bands) of one multi-page file."""
+    return len({id(s.info) for s in kept}) == 1 and len(kept[0].info.pages) > 1
+
+
+def _band_axis(
+    kept: list[_Slot],
+    infos: list[tuple[Found, FileInfo]],
+    sources: list[Path],
+    options: LoadOptions,
+    warnings: list[str],
+) -> SpectralAxis | None:
+    """The band axis: the axis file given, else the file's metadata, else a sidecar
+    beside the cube with a telling name and one value per band (reported)."""
+    n = len(kept)
+    if options.axis_file is not None:
+        axis = read_axis_file(options.axis_file, n)
+        warnings.append(f"band axis: {axis.describe()}")
+        return axis
+    info = kept[0].info
+    if _one_cube(kept) and info.axis_values is not None:
+        by_page = dict(zip((p.index for p in info.pages), info.axis_values, strict=True))
+        values = [by_page[s.page.index] for s in kept]
+        name = getattr(info, "axis_name", None) or "wavelength"
+        unit = info.axis_unit or ("nm" if name == "wavelength" else "")
+        return SpectralAxis(np.asarray(values), name, unit, f"file metadata ({info.path.name})")
+    folders = {s if s.is_dir() else s.parent for s in sources}
+    if n < 2 or len(folders) != 1:
+        return None
+    stem = info.path.stem if _one_cube(kept) else ""
+    sidecar, notes = find_sidecar_axis(folders.pop(), n, prefer=stem)
+    warnings.extend(notes)
+    if sidecar is not None:
+        warnings.append(f"band axis: {sidecar.describe()}")
+    return sidecar

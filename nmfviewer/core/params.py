@@ -7,6 +7,7 @@ Every message names the value at fault and what would be accepted.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Self
 
@@ -152,6 +153,19 @@ class _Serializable:
         return cls(**data)
 
 
+def _axis_file(name: str, value: Any) -> str:
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ParameterError(
+            f"{name}={value!r} is not a file path; give the path of a text or CSV file "
+            "with one value per band.",
+            field=name,
+            value=value,
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class LoadOptions(_Serializable):
     """How files become a collection. Each policy's effect is reported in
@@ -172,6 +186,9 @@ class LoadOptions(_Serializable):
     follow_links:     with recursive, also follow folder links that lead out of
                       the folder given (links inside it are followed anyway;
                       loops are always skipped).
+    axis_file:        a text/CSV file with one value per band (the physical band
+                      axis, :func:`~nmfviewer.core.axis.read_axis_file`); None
+                      takes it from the file's metadata or a sidecar beside the cube.
     """
 
     recursive: bool = False
@@ -183,9 +200,12 @@ class LoadOptions(_Serializable):
     max_memory_bytes: int | None = None
     workers: int | None = None
     follow_links: bool = False
+    axis_file: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "recursive", bool(self.recursive))
+        if self.axis_file is not None:
+            object.__setattr__(self, "axis_file", _axis_file("axis_file", self.axis_file))
         object.__setattr__(self, "follow_links", bool(self.follow_links))
         object.__setattr__(self, "color", _choice("color", self.color, COLOR_POLICIES))
         object.__setattr__(
