@@ -260,7 +260,8 @@ def read_axis_file(path: str | Path, n_bands: int | None = None) -> SpectralAxis
         raise _fail(
             path,
             f"it has {values.size} values but the collection has {n_bands} bands",
-            hint=f"Give a file with exactly {n_bands} values, one per band, in band order.",
+            hint=f"Choose an axis file with exactly {n_bands} values, one per band, in band "
+            "order ({option}).",
         )
     described = " ".join([*header, *comments])
     name, unit = parse_axis_label(described)

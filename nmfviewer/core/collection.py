@@ -60,6 +60,8 @@ class Collection:
     axis_label:     'image', 'band' or e.g. 'wavelength (nm)'.
     axis:           the physical band axis (values, name, unit, source) when known;
                     axis_values / axis_label follow it (see :meth:`with_axis`).
+    image_means:    (n,) float64 mean of each image: for a cube, the mean spectrum
+                    (computed once with value_range, off the GUI thread).
     """
 
     images: np.ndarray
@@ -74,6 +76,7 @@ class Collection:
     axis_values: np.ndarray | None = None
     axis_label: str = "image"
     axis: SpectralAxis | None = None
+    image_means: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         _sync_axis(self)
@@ -202,6 +205,8 @@ def _finish(
 ) -> Collection:
     images.flags.writeable = False
     value_range = (float(images.min()), float(images.max()))
+    means = images.reshape(images.shape[0], -1).mean(axis=1, dtype=np.float64)
+    means.flags.writeable = False
     return Collection(
         images=images,
         names=tuple(names),
@@ -215,6 +220,7 @@ def _finish(
         axis_values=axis_values,
         axis_label=axis_label,
         axis=axis,
+        image_means=means,
     )
 
 

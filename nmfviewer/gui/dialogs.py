@@ -18,6 +18,7 @@ RUN_PANEL = "the Run panel"
 _OTHER_LOAD_WIDGETS = {
     "recursive": "Folders ▸ Include sub-folders",
     "max_memory_bytes": "Memory limit",
+    "axis_file": "Band axis file",
 }
 
 

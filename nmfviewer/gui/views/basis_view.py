@@ -15,6 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QCursor, QPen
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QGraphicsRectItem,
     QHBoxLayout,
@@ -48,6 +49,8 @@ class BasisGrid(pg.GraphicsLayoutWidget):
 
     componentClicked = Signal(int)
     saveRequested = Signal(int)
+    #: flat pixel index (row * w + col of the full basis image) under a left click
+    pixelClicked = Signal(int)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -80,6 +83,9 @@ class BasisGrid(pg.GraphicsLayoutWidget):
         self._cmap = DEFAULT_COLORMAP
         self._lut = lookup_table(self._cmap)
         self._selected: int | None = None
+        self._shared = False  # one scale for all tiles (abundance maps compared)
+        self._levels: tuple[float, float] | None = None  # the shared scale's (min, max)
+        self._colorbar: pg.ColorBarItem | None = None
         self._menu_target = -1
         self.scene().sigMouseClicked.connect(self._on_click)
         self.scene().sigMouseMoved.connect(self._on_hover)
@@ -130,6 +136,21 @@ class BasisGrid(pg.GraphicsLayoutWidget):
     @property
     def colormap(self) -> str:
         return self._cmap
+
+    def set_shared_scale(self, shared: bool) -> None:
+        """One value scale for every tile, with a colour bar (True), or each tile
+        stretched to its own range (False, the default)."""
+        self._shared = bool(shared)
+        if not self._shared and self._colorbar is not None:
+            self.ci.removeItem(self._colorbar)
+            self._colorbar = None
+        if self._H is not None:
+            self._render()
+
+    @property
+    def shared_levels(self) -> tuple[float, float] | None:
+        """(min, max) of the shared scale as drawn, or None when tiles have their own."""
+        return self._levels if self._shared else None
 
     def set_selected(self, component: int | None) -> None:
         self._selected = component
@@ -183,9 +204,14 @@ class BasisGrid(pg.GraphicsLayoutWidget):
         fh, fw = self._full_shape
         tiles = np.asarray(H).reshape(k, fh, fw)[:, :: self._step, :: self._step]
         tiles = np.asarray(tiles, dtype=np.float32)
-        lo = tiles.min(axis=(1, 2), keepdims=True)
-        span = tiles.max(axis=(1, 2), keepdims=True) - lo
+        if self._shared:  # one scale: tiles compare with each other
+            lo = np.full((1, 1, 1), float(tiles.min()), np.float32)
+            span = np.full((1, 1, 1), float(tiles.max()) - float(lo[0, 0, 0]), np.float32)
+        else:
+            lo = tiles.min(axis=(1, 2), keepdims=True)
+            span = tiles.max(axis=(1, 2), keepdims=True) - lo
         span[span <= 0] = 1.0
+        self._levels = (float(lo.min()), float((lo + span).max()))
         index = ((tiles - lo) * (255.0 / span) + 0.5).clip(0, 255).astype(np.uint8)
         rgb = self._lut[index]  # (k, h, w, 3)
         canvas = np.empty((g + rows * (h + g), g + cols * (w + g), 3), np.uint8)
@@ -196,10 +222,25 @@ class BasisGrid(pg.GraphicsLayoutWidget):
             canvas[y : y + h, x : x + w] = rgb[j]
         first = self._image.image is None or self._image.image.shape != canvas.shape
         self._image.setImage(canvas, autoLevels=False, levels=(0, 255))
+        self._update_colorbar()
         if first:
             self._vb.setRange(QRectF(0, 0, canvas.shape[1], canvas.shape[0]), padding=0.01)
             self._vb.updateMatrix()  # apply now: a grab() may come before the next paint
         self._place_selection()
+
+    def _update_colorbar(self) -> None:
+        if not self._shared or self._levels is None:
+            return
+        cmap = pg.ColorMap(np.linspace(0, 1, len(self._lut)), self._lut)
+        if self._colorbar is None:
+            self._colorbar = pg.ColorBarItem(
+                values=self._levels, colorMap=cmap, interactive=False, width=14
+            )
+            self._colorbar.getAxis("right").enableAutoSIPrefix(False)
+            self.ci.addItem(self._colorbar, row=0, col=1)
+        else:
+            self._colorbar.setColorMap(cmap)
+        self._colorbar.setLevels(self._levels)
 
     def _place_selection(self) -> None:
         j = self._selected
@@ -236,6 +277,18 @@ class BasisGrid(pg.GraphicsLayoutWidget):
             return None
         return j
 
+    def pixel_at(self, scene_pos: QPointF) -> tuple[int, int, int] | None:
+        """(component, row, col) under a scene position, in full-image pixels, or None."""
+        j = self.component_at(scene_pos)
+        if j is None or self._full_shape is None:
+            return None
+        p = self._vb.mapSceneToView(scene_pos)
+        r = self.tile_rect(j)
+        h, w = self._full_shape
+        row = min(h - 1, max(0, int((p.y() - r.top()) * self._step)))
+        col = min(w - 1, max(0, int((p.x() - r.left()) * self._step)))
+        return j, row, col
+
     def _on_hover(self, scene_pos) -> None:
         j = self.component_at(scene_pos)
         if j == self._hovered:
@@ -259,6 +312,9 @@ class BasisGrid(pg.GraphicsLayoutWidget):
         if event.button() == Qt.MouseButton.LeftButton:
             self.set_selected(j)
             self.componentClicked.emit(j)
+            hit = self.pixel_at(event.scenePos())
+            if hit is not None and self._full_shape is not None:
+                self.pixelClicked.emit(hit[1] * self._full_shape[1] + hit[2])
         elif event.button() == Qt.MouseButton.RightButton:
             event.accept()
             self._menu_target = j
@@ -285,6 +341,15 @@ class BasisPanel(QWidget):
         self.colormap_box.setToolTip("Colormap of the basis tiles (each tile has its own contrast)")
         header = QHBoxLayout()
         header.addWidget(self.title, 1)
+        self.shared_scale = QCheckBox("one scale")
+        self.shared_scale.setToolTip(
+            "Draw every basis image (abundance map) on one shared value scale, with a "
+            "colour bar, so that they compare; off: each tile has its own contrast"
+        )
+        self.shared_scale.checkStateChanged.connect(
+            lambda _s: self.grid.set_shared_scale(self.shared_scale.isChecked())
+        )
+        header.addWidget(self.shared_scale)
         header.addWidget(QLabel("colormap"))
         header.addWidget(self.colormap_box)
         layout = QVBoxLayout(self)
