@@ -231,6 +231,7 @@ def _from_run_json(exc: NMFViewerError, manifest_path: Path) -> NMFViewerError:
 
 def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
     from .core import (
+        check_bit_depth,
         export_run,
         fit,
         load_collection,
@@ -261,6 +262,7 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
         bit_depth = ns.bit_depth or 8
     _check_paths(paths, ns.replay)
     _check_output_dir(out)
+    check_bit_depth(bit_depth, 3 if options.color == "channels" else 1)  # before any fit
 
     progress = _Progress(sys.stderr, enabled=not ns.quiet)
     stage = "loading the images"

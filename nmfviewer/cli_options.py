@@ -281,7 +281,8 @@ def add_fit_options(parser: argparse.ArgumentParser) -> dict[str, str]:
     )
     for flag, what, choices, help_text in (
         ("--color", "colour policy", COLOR_POLICIES,
-         "colour images: luminance (default), mean or refuse"),
+         "colour images: luminance (default), mean, refuse, or channels (keep colour: "
+         "each image contributes its R, G, B values)"),
         ("--size-policy", "size policy", SIZE_POLICIES,
          "other-sized images: resize (default) or refuse"),
         ("--normalize", "normalisation", NORMALIZATIONS, "none (default), max or sum per image"),

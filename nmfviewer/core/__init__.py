@@ -90,6 +90,7 @@ _EXPORTS: dict[str, str] = {
     "is_collapsed": "nmf.collapse",
     # export
     "export_run": "export",
+    "check_bit_depth": "export",
     "save_basis_png": "export",
     "read_manifest": "manifest",
     "ManifestError": "manifest",
@@ -124,7 +125,7 @@ if TYPE_CHECKING:  # static analysers see the real names
         NMFViewerError,
         ParameterError,
     )
-    from .export import export_run, save_basis_png
+    from .export import check_bit_depth, export_run, save_basis_png
     from .labels import labels_folder, read_labels
     from .manifest import ManifestError, read_manifest
     from .names import printable

@@ -35,7 +35,7 @@ from .discovery import (
 from .errors import LoadError
 from .names import printable
 from .params import LoadOptions
-from .policies import apply_values, check_memory, to_gray
+from .policies import apply_values, check_memory, to_gray, to_rgb
 from .readers import DecodeError, FileInfo, PageInfo, probe, read_pages
 
 __all__ = ["Collection", "discover_files", "load_collection"]
@@ -47,7 +47,8 @@ Progress = Callable[[int, int], None]
 class Collection:
     """A stack of gray images ready for NMF.
 
-    images:         (n, h, w) float32, C-contiguous, read-only, values >= 0 and finite.
+    images:         (n, h, w) float32, C-contiguous, read-only, values >= 0 and finite;
+                    (n, h, w, 3) with color='channels' (colour kept as colour).
     names:          one per image: file name (relative to the folder given) or
                     'stack.tif[page 3]' (0-based) for pages of a multi-page file.
     image_shape:    (h, w).
@@ -80,9 +81,11 @@ class Collection:
 
     def __post_init__(self) -> None:
         _sync_axis(self)
-        if self.images.ndim != 3 or self.images.dtype != np.float32:
+        colour = self.images.ndim == 4 and self.images.shape[3] == 3
+        if (self.images.ndim != 3 and not colour) or self.images.dtype != np.float32:
             raise ValueError(
-                f"images must be (n, h, w) float32, got {self.images.shape} {self.images.dtype}"
+                "images must be (n, h, w) or (n, h, w, 3) float32, got "
+                f"{self.images.shape} {self.images.dtype}"
             )
         if len(self.names) != self.images.shape[0]:
             raise ValueError(f"{len(self.names)} names for {self.images.shape[0]} images")
@@ -91,10 +94,20 @@ class Collection:
     def n_images(self) -> int:
         return int(self.images.shape[0])
 
+    @property
+    def channels(self) -> int:
+        """3 for a colour collection (color='channels'), else 1."""
+        return 3 if self.images.ndim == 4 else 1
+
+    @property
+    def basis_shape(self) -> tuple[int, ...]:
+        """Shape of one row of X as an image: (h, w), or (h, w, 3) in colour."""
+        return tuple(int(s) for s in self.images.shape[1:])
+
     def to_matrix(self) -> np.ndarray:
-        """X (n, h*w) float32: one row per image, a view of ``images`` (no copy)."""
-        n, h, w = self.images.shape
-        return self.images.reshape(n, h * w)
+        """X (n, h*w) float32 (h*w*3 in colour, pixel-major r, g, b): one row per
+        image, a view of ``images`` (no copy)."""
+        return self.images.reshape(self.images.shape[0], -1)
 
     @classmethod
     def from_array(
@@ -210,7 +223,7 @@ def _finish(
     return Collection(
         images=images,
         names=tuple(names),
-        image_shape=images.shape[1:],
+        image_shape=images.shape[1:3],
         source=tuple(source),
         files=tuple(files),
         warnings=tuple(warnings),
@@ -233,6 +246,7 @@ _TAG_TEXT = {
     "clip": "clipped negative values to zero in {n} {images}: {names}",
     "shift": "shifted {n} {images} to start at zero (negative values): {names}",
     "zero": "left {n} all-zero {images} unnormalised: {names}",
+    "gray3": "replicated {n} gray {images} to three colour channels: {names}",
 }
 
 
@@ -408,8 +422,10 @@ def load_collection(
         # per worker: decoded page + float32 gray + a resized copy
         h, w = target
         decode = sum(3 * size for size, _ in pages) + len(pages) * h * w * 8
-        check_memory(len(slots), target, decode, options, largest=pages[0])
-        images = np.empty((len(slots), *target), dtype=np.float32)
+        channels = 3 if options.color == "channels" else 1
+        check_memory(len(slots), target, decode, options, largest=pages[0], channels=channels)
+        colour = (3,) if channels == 3 else ()
+        images = np.empty((len(slots), *target, *colour), dtype=np.float32)
         _decode_all(slots, images, options, workers, progress, cancel)
         keep = [i for i, s in enumerate(slots) if s.ok]
         if not keep or len(keep) == len(slots) or attempt:
@@ -507,7 +523,10 @@ def _decode_all(
 def _fill(slot: _Slot, pixels: np.ndarray, out: np.ndarray, options: LoadOptions) -> None:
     path = slot.info.path
     notes: set[str] = set()
-    gray = to_gray(pixels, slot.page.color, options.color, slot.name, path, notes)
+    if options.color == "channels":
+        gray = to_rgb(pixels, slot.page.color, notes)  # (h, w, 3): colour kept
+    else:
+        gray = to_gray(pixels, slot.page.color, options.color, slot.name, path, notes)
     apply_values(gray, out, options, slot.name, path, notes)
     slot.dtype = pixels.dtype.name
     slot.notes = frozenset(notes)

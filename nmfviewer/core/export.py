@@ -75,6 +75,7 @@ __all__ = [
     "ExportError",
     "RunManifest",
     "atomic_write_bytes",
+    "check_bit_depth",
     "encode_png",
     "export_run",
     "factors_npz_bytes",
@@ -240,9 +241,33 @@ def encode_png(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def check_bit_depth(bit_depth: int, channels: int = 1) -> None:
+    """Raise ExportError when basis PNGs cannot be written at ``bit_depth`` (colour:
+    8-bit only). Front ends call it before a fit, so no result is lost to it."""
+    if bit_depth not in (8, 16):
+        raise ExportError(f"bit_depth={bit_depth!r} is not supported; use 8 or 16.")
+    if channels > 1:
+        _check_colour_depth(bit_depth)
+
+
+def _check_colour_depth(bit_depth: int) -> None:
+    if bit_depth != 8:
+        raise ExportError(
+            "colour basis images are written as 8-bit RGB PNGs; 16-bit colour is not supported.",
+            field="bit_depth",
+            value=bit_depth,
+            suggestion=8,
+            hint="Use {option} (factors.npz keeps the full precision).",
+        )
+
+
 def basis_png_bytes(image: np.ndarray, bit_depth: int = 8) -> bytes:
-    """PNG of one (h, w) basis image scaled to the full 8- or 16-bit range."""
+    """PNG of one (h, w) basis image scaled to the full 8- or 16-bit range; a colour
+    one (h, w, 3) as 8-bit RGB, its three channels scaled together (hues kept)."""
     image = np.asarray(image)
+    if image.ndim == 3 and image.shape[2] == 3:
+        _check_colour_depth(bit_depth)
+        return encode_png(scale_to_range(image, 8))
     if image.ndim != 2:
         raise ValueError(f"a basis image must be 2-D (h, w), not shape {image.shape}")
     return encode_png(scale_to_range(image, bit_depth))
@@ -295,7 +320,7 @@ def write_factors_npz(
     fh: BinaryIO,
     W: np.ndarray,
     H: np.ndarray,
-    image_shape: tuple[int, int],
+    image_shape: tuple[int, ...],
     names: Sequence[str],
     loss_history: np.ndarray,
     axis_values: np.ndarray | None = None,
@@ -303,10 +328,10 @@ def write_factors_npz(
     axis: Any = None,
 ) -> None:
     """Write factors.npz to a binary file object: W (n, k), H (k, h*w),
-    image_shape (2,), names (n,) str, loss_history (n_iter+1,) (nan where the
-    loss was not evaluated), and axis_values (n,) / axis_label when given; with
-    a SpectralAxis ``axis`` also axis_name / axis_unit (e.g. 'energy', 'keV').
-    Loads without ``allow_pickle``."""
+    image_shape (2,) (or (3,): (h, w, 3) for colour, H then (k, h*w*3)), names (n,)
+    str, loss_history (n_iter+1,) (nan where the loss was not evaluated), and
+    axis_values (n,) / axis_label when given; with a SpectralAxis ``axis`` also
+    axis_name / axis_unit (e.g. 'energy', 'keV'). Loads without ``allow_pickle``."""
     arrays: dict[str, Any] = {
         "W": np.asarray(W),
         "H": np.asarray(H),
@@ -628,9 +653,12 @@ def export_run(
     W = np.asarray(result.W)
     H = np.asarray(result.H)
     h, w = collection.image_shape
-    shape = (int(h), int(w))
+    # (h, w), or (h, w, 3) for a colour collection: the shape of one row of H
+    shape = tuple(int(s) for s in getattr(collection, "basis_shape", (h, w)))
     k = H.shape[0]
-    if W.shape != (collection.n_images, k) or H.shape[1] != shape[0] * shape[1]:
+    if len(shape) == 3:
+        _check_colour_depth(bit_depth)
+    if W.shape != (collection.n_images, k) or H.shape[1] != int(np.prod(shape)):
         raise ValueError(
             f"result W {W.shape} / H {H.shape} do not match the collection "
             f"({collection.n_images} images of {shape})"

@@ -176,6 +176,7 @@ def build_manifest(
         "data": {
             "n_images": int(collection.n_images),
             "image_shape": [int(s) for s in collection.image_shape],
+            "channels": int(getattr(collection, "channels", 1)),
             "names": [json_text(n) for n in names],
             "original_dtypes": list(getattr(collection, "original_dtypes", ())),
             "value_range": [_finite_or_none(v) for v in getattr(collection, "value_range", ())],

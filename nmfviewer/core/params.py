@@ -33,7 +33,7 @@ INITS = ("auto", "random", "nndsvd", "nndsvda", "nndsvdar", "custom")
 HALS_VARIANTS = ("auto", "plain", "accelerated")
 DTYPES = ("float32", "float64")
 
-COLOR_POLICIES = ("luminance", "mean", "refuse")
+COLOR_POLICIES = ("luminance", "mean", "refuse", "channels")
 SIZE_POLICIES = ("resize", "refuse")
 NORMALIZATIONS = ("none", "max", "sum")
 NEGATIVE_POLICIES = ("error", "clip", "shift")
@@ -172,8 +172,11 @@ class LoadOptions(_Serializable):
     ``Collection.warnings``.
 
     recursive:        descend into sub-folders of a folder argument.
-    color:            'luminance' (ITU-R 601 weights), 'mean' of channels, or
-                      'refuse' colour images.
+    color:            'luminance' (ITU-R 601 weights), 'mean' of channels,
+                      'refuse' colour images, or keep colour as 'channels': every
+                      image contributes its R, G, B values (X has n_pixels × 3
+                      columns, pixel-major: r, g, b of pixel 0, then pixel 1 ...);
+                      gray images are replicated to three channels.
     size_policy:      'resize' images to the most common shape, or 'refuse'.
     normalize:        'none' (values kept as read), 'max' (divide each image by
                       its max), 'sum' (each image sums to 1).

@@ -267,6 +267,11 @@ class MainWindow(QMainWindow):
         unit = c.axis.unit if c.axis is not None else ""
         self.spectrum_view.set_axis(c.axis_values, c.n_images, c.axis_label, unit)
         self.spectrum_view.set_mean(c.image_means)
+        if c.channels != 1:
+            self.spectrum_view.title.setText(
+                "Pixel spectra are shown for gray collections and spectral cubes, "
+                "not for colour photographs"
+            )
         self._pixel = None
         self.recon_view.set_images(c.images, c.names, noun)
         labels = self._read_labels(c)
@@ -283,7 +288,7 @@ class MainWindow(QMainWindow):
         self.basis_title.setText("<b>Basis images</b> (rows of H)")
         self.loss_view.clear()
         h, w = c.image_shape
-        self.params_panel.set_data_shape(c.n_images, h * w)
+        self.params_panel.set_data_shape(c.n_images, h * w * c.channels)
         self._image, self._component = 0, 0
         self.select_image(0)
         name = Path(c.source[0]).name if c.source else "collection"
@@ -347,7 +352,7 @@ class MainWindow(QMainWindow):
         self._drawn = update
         k = state.H.shape[0]
         first = self.basis.n_tiles != k
-        self.basis.set_basis(state.H, c.image_shape)
+        self.basis.set_basis(state.H, c.basis_shape)
         if self._is_initialisation(update):
             self.basis_title.setText(
                 f"<b>Basis images</b> (rows of H) — k = {k}, "
@@ -441,8 +446,8 @@ class MainWindow(QMainWindow):
         """Show one pixel's spectrum: X[:, pixel] (n_bands values, a strided read),
         its model W·h and the components' parts from the update on screen."""
         c = self.session.collection
-        if c is None or not 0 <= pixel < c.image_shape[0] * c.image_shape[1]:
-            return
+        if c is None or c.channels != 1 or not 0 <= pixel < c.image_shape[0] * c.image_shape[1]:
+            return  # a colour collection's images are photographs, not bands
         self._pixel = int(pixel)
         row, col = divmod(self._pixel, c.image_shape[1])
         self.spectrum_view.set_pixel(self._pixel, row, col, c.to_matrix()[:, self._pixel])

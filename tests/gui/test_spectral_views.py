@@ -137,3 +137,44 @@ class _Click:
         from PySide6.QtCore import Qt
 
         return Qt.MouseButton.LeftButton
+
+
+def test_colour_basis_tiles_are_drawn_in_colour_with_hues_kept(qtbot):
+    grid = BasisGrid()
+    qtbot.addWidget(grid)
+    red = np.zeros((4, 5, 3))
+    red[..., 0], red[..., 1] = 2.0, 1.0  # orange: r twice g
+    blue = np.zeros((4, 5, 3))
+    blue[..., 2] = 0.5
+    blue[0, 0] = 0.0
+    grid.set_basis(np.stack([red.ravel(), blue.ravel()]), (4, 5, 3))
+    m = grid.montage()
+    r0, r1 = grid.tile_rect(0), grid.tile_rect(1)
+    np.testing.assert_array_equal(m[int(r0.top()) + 2, int(r0.left()) + 2], [255, 128, 0])
+    np.testing.assert_array_equal(m[int(r1.top()) + 2, int(r1.left()) + 2], [0, 0, 255])
+
+
+def test_colour_collection_in_the_window(window, tmp_path, qtbot):
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 255, (6, 7, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    window.session.load_options = LoadOptions(color="channels")
+    with qtbot.waitSignal(window.session.collectionChanged, timeout=10_000) as loaded:
+        window.open_paths([folder])
+    assert loaded.args[0].channels == 3
+    assert "R, G, B" in window.collection_panel.summary.text()
+    window.params_panel.set_params(NMFParams(n_components=2, max_iter=20, seed=0))
+    with qtbot.waitSignal(window.session.runFinished, timeout=20_000):
+        assert window.start_run()
+    window._redraw.flush()
+    assert window.basis.montage().ndim == 3
+    window.select_image(2)
+    recon = window.recon_view._items["reconstruction"][1].image
+    assert recon.shape == (6, 7, 3)
+    saved = window.session.save_basis(1, tmp_path / "b.png")
+    with Image.open(saved) as img:
+        assert img.mode == "RGB" and img.size == (7, 6)

@@ -83,6 +83,7 @@ class BasisGrid(pg.GraphicsLayoutWidget):
         self._cmap = DEFAULT_COLORMAP
         self._lut = lookup_table(self._cmap)
         self._selected: int | None = None
+        self._channels = 1  # 3: colour basis images
         self._shared = False  # one scale for all tiles (abundance maps compared)
         self._levels: tuple[float, float] | None = None  # the shared scale's (min, max)
         self._colorbar: pg.ColorBarItem | None = None
@@ -96,8 +97,9 @@ class BasisGrid(pg.GraphicsLayoutWidget):
         )
 
     # -- public API ------------------------------------------------------------
-    def set_basis(self, H: np.ndarray, image_shape: tuple[int, int]) -> None:
-        """H: (k, h*w) non-negative basis; image_shape: (h, w)."""
+    def set_basis(self, H: np.ndarray, image_shape: tuple[int, ...]) -> None:
+        """H: (k, h*w) non-negative basis; image_shape: (h, w), or (h, w, 3) for a
+        colour collection (H then (k, h*w*3): tiles in colour, channels scaled together)."""
         H = np.asarray(H)
         relayout = (
             self._H is None
@@ -105,6 +107,7 @@ class BasisGrid(pg.GraphicsLayoutWidget):
             or tuple(image_shape) != self._full_shape
         )
         self._H = H
+        self._channels = int(image_shape[2]) if len(image_shape) > 2 else 1
         self._full_shape = (int(image_shape[0]), int(image_shape[1]))
         self._step = max(1, -(-max(self._full_shape) // MAX_TILE))  # ceil division
         h, w = self._full_shape
@@ -202,18 +205,21 @@ class BasisGrid(pg.GraphicsLayoutWidget):
         k, cols, g = H.shape[0], max(self._cols, 1), self._gap
         rows = math.ceil(k / cols)
         fh, fw = self._full_shape
-        tiles = np.asarray(H).reshape(k, fh, fw)[:, :: self._step, :: self._step]
+        colour = self._channels == 3
+        full = (k, fh, fw, 3) if colour else (k, fh, fw)
+        tiles = np.asarray(H).reshape(full)[:, :: self._step, :: self._step]
         tiles = np.asarray(tiles, dtype=np.float32)
+        axes = (1, 2, 3) if colour else (1, 2)  # colour: r, g, b scaled together
         if self._shared:  # one scale: tiles compare with each other
-            lo = np.full((1, 1, 1), float(tiles.min()), np.float32)
-            span = np.full((1, 1, 1), float(tiles.max()) - float(lo[0, 0, 0]), np.float32)
+            lo = np.full((1,) * tiles.ndim, float(tiles.min()), np.float32)
+            span = np.full((1,) * tiles.ndim, float(tiles.max()) - float(lo.min()), np.float32)
         else:
-            lo = tiles.min(axis=(1, 2), keepdims=True)
-            span = tiles.max(axis=(1, 2), keepdims=True) - lo
+            lo = tiles.min(axis=axes, keepdims=True)
+            span = tiles.max(axis=axes, keepdims=True) - lo
         span[span <= 0] = 1.0
         self._levels = (float(lo.min()), float((lo + span).max()))
         index = ((tiles - lo) * (255.0 / span) + 0.5).clip(0, 255).astype(np.uint8)
-        rgb = self._lut[index]  # (k, h, w, 3)
+        rgb = index if colour else self._lut[index]  # (k, h, w, 3)
         canvas = np.empty((g + rows * (h + g), g + cols * (w + g), 3), np.uint8)
         canvas[:] = (BACKGROUND.red(), BACKGROUND.green(), BACKGROUND.blue())
         for j in range(k):

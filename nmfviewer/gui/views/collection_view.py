@@ -101,6 +101,8 @@ def describe(collection) -> str:
         ("Data type", html.escape(", ".join(collection.original_dtypes)) + " → float32"),
         ("Value range", f"{lo:.4g} … {hi:.4g}"),
     ]
+    if getattr(collection, "channels", 1) == 3:
+        rows.append(("Colour", "kept: R, G, B channels (3 values per pixel)"))
     if collection.axis_values is not None and len(collection.axis_values):
         av = np.asarray(collection.axis_values)
         rows.append(

@@ -32,6 +32,7 @@ CHOICES = MappingProxyType(
             ("luminance", "convert to gray (luminance)"),
             ("mean", "convert to gray (mean)"),
             ("refuse", "refuse colour images"),
+            ("channels", "keep colour (R, G, B channels)"),
         ),
         "normalize": (
             ("none", "keep values as read"),

@@ -225,6 +225,8 @@ class ReconstructionView(QWidget):
         recon = weighted_sum(self._W[self._image], self._H).reshape(original.shape)
         self.reconstructions += 1
         residual = original - recon
+        if residual.ndim == 3:  # colour: the residual's mean over r, g, b, on one diverging map
+            residual = residual.mean(axis=2)
         bound = float(np.abs(residual).max()) or 1.0
         recon_levels = levels
         note = ""

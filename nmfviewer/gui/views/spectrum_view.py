@@ -38,6 +38,7 @@ class PixelSpectrumView(QWidget):
         super().__init__(parent)
         self._x = np.zeros(0)
         self._label = "band index"
+        self._noun = "band"
         self._unit = ""
         self._pixel: int | None = None
         self._where = ""
@@ -102,7 +103,8 @@ class PixelSpectrumView(QWidget):
         """values: (n,) band positions (None: 0..n-1); label e.g. 'energy (keV)'.
         A new collection: the pixel, factors and mean are cleared."""
         self._x = np.arange(n, dtype=float) if values is None else np.asarray(values, float)
-        self._label = label if values is not None else "band index"
+        self._noun = "image" if label == "image" else "band"
+        self._label = label if values is not None else f"{self._noun} index"
         self._unit = unit if values is not None else ""
         self.plot.setLabel("bottom", self._label)
         self._pixel, self._measured, self._W, self._h, self._mean = None, None, None, None, None
@@ -181,7 +183,8 @@ class PixelSpectrumView(QWidget):
                 "Click a pixel in a basis image (abundance map) or in the image view"
             )
         else:
-            self.title.setText(f"<b>Spectrum of {self._where}</b>")
+            what = "Spectrum" if self._noun == "band" else "Values across the images"
+            self.title.setText(f"<b>{what} of {self._where}</b>")
 
     def band_at(self, x: float) -> int | None:
         """The band nearest to x (axis units), or None without bands."""
@@ -193,9 +196,9 @@ class PixelSpectrumView(QWidget):
         """'6.4 keV (band 37): measured 12 · model 11.8' for the band under the cursor."""
         value = f"{self._x[band]:.4g} {self._unit}".rstrip()
         where = (
-            f"{value} (band {band})"
-            if self._unit or self._label != "band index"
-            else (f"band {band}")
+            f"{value} ({self._noun} {band})"
+            if self._unit or not self._label.endswith(" index")
+            else f"{self._noun} {band}"
         )
         parts = []
         if self._measured is not None and band < len(self._measured):
