@@ -232,6 +232,7 @@ def _from_run_json(exc: NMFViewerError, manifest_path: Path) -> NMFViewerError:
 def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
     from .core import (
         check_bit_depth,
+        count_data_hint,
         export_run,
         fit,
         load_collection,
@@ -274,6 +275,9 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
         if manifest is not None:
             for note in manifest.changed_inputs(collection.files):
                 _warn(f"{note}; the replay may differ from the recorded run.")
+        hint = count_data_hint(collection, params.loss)
+        if hint is not None:
+            _warn(f"{hint}; consider --loss kl.")
         stage = "fitting"
         X = collection.to_matrix()
         params.check_data_shape(*X.shape)  # before any progress line

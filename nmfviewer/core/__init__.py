@@ -63,6 +63,7 @@ _EXPORTS: dict[str, str] = {
     "PALETTE": "plots",
     "render_png": "plots",
     "component_colors": "pictures",
+    "count_data_hint": "counts",
     # the engine
     "NMFState": "nmf.state",
     "STOP_REASONS": "nmf.state",
@@ -117,6 +118,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # static analysers see the real names
     from .axis import SpectralAxis, read_axis_file
     from .collection import Collection, load_collection
+    from .counts import count_data_hint
     from .discovery import IMAGE_SUFFIXES
     from .errors import (
         ExportError,

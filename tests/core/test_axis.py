@@ -216,3 +216,18 @@ def test_cli_bad_axis_file_exits_2_with_one_line(cube, tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "axis file energy.csv" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_count_data_gets_the_kl_hint_and_other_data_does_not(tmp_path, cube):
+    from nmfviewer.core.counts import count_data_hint
+
+    counts = np.random.default_rng(0).poisson(3.0, (N_BANDS, 6, 5)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "eds.tif", counts)
+    eds = load_collection(tmp_path / "eds.tif")
+    assert "Poisson likelihood" in count_data_hint(eds, "frobenius")
+    assert count_data_hint(eds, "kl") is None
+    assert count_data_hint(load_collection(cube), "frobenius") is None  # float32 cube
+    images = Collection.from_array(counts.reshape(N_BANDS, -1))  # an image collection
+    assert count_data_hint(images, "frobenius") is None
+    normalised = load_collection(tmp_path / "eds.tif", LoadOptions(normalize="max"))
+    assert count_data_hint(normalised, "frobenius") is None
