@@ -19,7 +19,13 @@ from PySide6.QtWidgets import (
 )
 
 from .._paths import sample_images_dir
-from ..core import IMAGE_SUFFIXES, NMFViewerError, labels_folder, read_labels
+from ..core import (
+    IMAGE_SUFFIXES,
+    NMFViewerError,
+    component_colors,
+    labels_folder,
+    read_labels,
+)
 from .dialogs import about, ask_user, error_text, open_message
 from .layout import RecentPaths, default_layout, make_docks, propose_export_dir
 from .menus import build_menus
@@ -285,12 +291,16 @@ class MainWindow(QMainWindow):
         self.weights_view.set_labels(labels)
         self.recon_view.set_labels(labels)
         self.basis.reset()
+        spectral = c.axis_label != "image" and c.channels == 1
+        self.basis.set_component_colors(component_colors(10) if spectral else None)
         self.basis_title.setText("<b>Basis images</b> (rows of H)")
         self.loss_view.clear()
         h, w = c.image_shape
         self.params_panel.set_data_shape(c.n_images, h * w * c.channels)
         self._image, self._component = 0, 0
         self.select_image(0)
+        if c.axis_label != "image" and c.channels == 1:  # a cube: start at its centre pixel
+            self.select_pixel((h // 2) * w + w // 2)
         name = Path(c.source[0]).name if c.source else "collection"
         self.setWindowTitle(f"{name} — nmfviewer")
         n_warn = len(c.warnings)

@@ -84,6 +84,7 @@ class BasisGrid(pg.GraphicsLayoutWidget):
         self._lut = lookup_table(self._cmap)
         self._selected: int | None = None
         self._channels = 1  # 3: colour basis images
+        self._badge_colors: list[tuple[int, int, int]] | None = None
         self._shared = False  # one scale for all tiles (abundance maps compared)
         self._levels: tuple[float, float] | None = None  # the shared scale's (min, max)
         self._colorbar: pg.ColorBarItem | None = None
@@ -140,6 +141,13 @@ class BasisGrid(pg.GraphicsLayoutWidget):
     def colormap(self) -> str:
         return self._cmap
 
+    def set_component_colors(self, colors: list[tuple[int, int, int]] | None) -> None:
+        """Colour the number badges (one RGB per component, cycling), as the pixel
+        spectrum view and spectra.png draw the components; None: black badges."""
+        self._badge_colors = colors
+        if self._H is not None:
+            self._layout()
+
     def set_shared_scale(self, shared: bool) -> None:
         """One value scale for every tile, with a colour bar (True), or each tile
         stretched to its own range (False, the default)."""
@@ -189,11 +197,14 @@ class BasisGrid(pg.GraphicsLayoutWidget):
             for j in range(k):
                 # white on an opaque dark badge with a light rim: readable on any tile,
                 # saturated yellow included
+                badge = (0, 0, 0)
+                if self._badge_colors:
+                    badge = self._badge_colors[j % len(self._badge_colors)]
                 label = pg.TextItem(
                     str(j),
                     color=(255, 255, 255),
                     anchor=(0, 0),
-                    fill=pg.mkBrush(0, 0, 0, 210),
+                    fill=pg.mkBrush(*badge, 210),
                     border=pg.mkPen(255, 255, 255, 110),
                 )
                 label.setPos(self.tile_rect(j).topLeft())
