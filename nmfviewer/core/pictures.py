@@ -56,23 +56,28 @@ def band_axis(collection: Any) -> SpectralAxis:
     return SpectralAxis(np.arange(collection.n_images, dtype=np.float64), "band", "", "")
 
 
+def loss_title(result: Any) -> str:
+    """'Loss: converged after 190 iterations, final 0.28446' (loss.png's title)."""
+    from .nmf.state import stop_reason_text
+
+    return (
+        f"Loss: {stop_reason_text(result.stop_reason)} after {int(result.n_iter)} iterations, "
+        f"final {float(result.loss):.6g}"
+    )
+
+
 def loss_png_bytes(result: Any, *, width: int = 800, height: int = 360) -> bytes:
     """loss.png: the loss after each iteration (log scale) with the stop reason.
 
     Iterations where the loss was not evaluated (nan in ``loss_history``, e.g.
     KL multiplicative updates between checks) are skipped, not drawn as gaps.
     """
-    from .nmf.state import stop_reason_text
-
     history = np.asarray(result.loss_history, dtype=np.float64).ravel()
     iterations = np.arange(history.size, dtype=np.float64)
     known = np.isfinite(history)
     loss = str(getattr(result.params, "loss", "frobenius"))
     y_label = f"loss ({_LOSS_NAMES.get(loss, loss)})"
-    title = (
-        f"Loss: {stop_reason_text(result.stop_reason)} after {int(result.n_iter)} iterations, "
-        f"final {float(result.loss):.6g}"
-    )
+    title = loss_title(result)
     series = [Series(iterations[known], history[known], color=PALETTE[0])]
     positive = history[known] > 0
     panel = Panel(series, "iteration", y_label, log_y=bool(positive.any()))
