@@ -245,6 +245,8 @@ def _replay_mask(collection: Any, mask: Any) -> Any:
 
 def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
     from .core import (
+        check_bit_depth,
+        count_data_hint,
         export_run,
         fit,
         load_collection,
@@ -280,6 +282,7 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
         bit_depth = ns.bit_depth or 8
     _check_paths(paths, ns.replay)
     _check_output_dir(out)
+    check_bit_depth(bit_depth, 3 if options.color == "channels" else 1)  # before any fit
 
     progress = _Progress(sys.stderr, enabled=not ns.quiet)
     stage = "loading the images"
@@ -291,6 +294,9 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
         if manifest is not None:
             for note in manifest.changed_inputs(collection.files):
                 _warn(f"{note}; the replay may differ from the recorded run.")
+        hint = count_data_hint(collection, params.loss)
+        if hint is not None:
+            _warn(f"{hint}; consider --loss kl.")
         stage = "fitting"
         X = collection.to_matrix()
         if manifest is not None:  # the replay uses the mask the run used (mask.npz)

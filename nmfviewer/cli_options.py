@@ -58,6 +58,7 @@ _LOAD_DESTS = {
     "max_memory_bytes": "max_memory", "workers": "workers",
     "mask_file": "mask", "saturation": "saturation",
     "image_axis": "image_axis", "dataset": "dataset",
+    "axis_file": "axis",
 }  # fmt: skip
 _SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 #: a token that starts like a negative number ('-1', '-1e-4', '-.5', '-1G') is a value,
@@ -136,6 +137,11 @@ def _choice_type(name: str, allowed: tuple[str, ...] | dict[str, str]):
     parse.__name__ = name
     parse.metavar = "{" + ",".join(canonical) + "}"  # type: ignore[attr-defined]
     return parse
+
+
+def _axis_path(text: str) -> str:
+    # absolute, so that run.json (and a replay from elsewhere) finds the file again
+    return str(Path(text).expanduser().absolute())
 
 
 def _int_type(text: str) -> int:
@@ -284,7 +290,8 @@ def add_fit_options(parser: argparse.ArgumentParser) -> dict[str, str]:
     )
     for flag, what, choices, help_text in (
         ("--color", "colour policy", COLOR_POLICIES,
-         "colour images: luminance (default), mean or refuse"),
+         "colour images: luminance (default), mean, refuse, or channels (keep colour: "
+         "each image contributes its R, G, B values)"),
         ("--size-policy", "size policy", SIZE_POLICIES,
          "other-sized images: resize (default) or refuse"),
         ("--normalize", "normalisation", NORMALIZATIONS, "none (default), max or sum per image"),
@@ -315,6 +322,9 @@ def add_fit_options(parser: argparse.ArgumentParser) -> dict[str, str]:
         type=_float_type,
         metavar="VALUE",
         help="leave values at or above VALUE (as read) out of the fit",
+    )
+    add(
+        load,
         "--image-axis",
         metavar="AXIS",
         help="the axis of a multi-axis file that holds the images: an OME-TIFF/ImageJ "
@@ -327,6 +337,14 @@ def add_fit_options(parser: argparse.ArgumentParser) -> dict[str, str]:
         metavar="NAME",
         help="the HDF5/NeXus dataset (/entry/data/data) or vendor-file signal (title or "
         "number) to read when a file holds several",
+    )
+    add(
+        load,
+        "--axis",
+        type=_axis_path,
+        metavar="FILE",
+        help="band axis of a spectral cube: a text/CSV file with one value per band "
+        "(e.g. energy_keV.csv); default: the file's metadata or such a file beside the cube",
     )
 
     other = parser.add_argument_group("export and run-time")

@@ -30,7 +30,7 @@ from nmfviewer.core.nmf import fit as fit_module
 FACES = sample_images_dir() / "faces"
 FAST = ["-k", "4", "--max-iter", "15", "--seed", "3"]
 EXPORTED = {"basis_00.png", "basis_01.png", "basis_02.png", "basis_03.png",
-            "basis_montage.png", "weights.csv", "factors.npz", "run.json"}  # fmt: skip
+            "basis_montage.png", "loss.png", "weights.csv", "factors.npz", "run.json"}  # fmt: skip
 
 
 def _patch_fit(monkeypatch, fake) -> None:

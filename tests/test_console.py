@@ -15,8 +15,8 @@ from nmfviewer._paths import sample_images_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 FACES = sample_images_dir() / "faces"
-EXPORTED = {"basis_00.png", "basis_01.png", "basis_montage.png", "weights.csv", "factors.npz",
-            "run.json"}  # fmt: skip
+EXPORTED = {"basis_00.png", "basis_01.png", "basis_montage.png", "loss.png", "weights.csv",
+            "factors.npz", "run.json"}  # fmt: skip
 
 
 def _fit(

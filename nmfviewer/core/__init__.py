@@ -55,6 +55,15 @@ _EXPORTS: dict[str, str] = {
     "load_collection": "collection",
     "read_labels": "labels",
     "labels_folder": "labels",
+    # the physical band axis and the pictures
+    "SpectralAxis": "axis",
+    "read_axis_file": "axis",
+    "Panel": "plots",
+    "Series": "plots",
+    "PALETTE": "plots",
+    "render_png": "plots",
+    "component_colors": "pictures",
+    "count_data_hint": "counts",
     # the engine
     "NMFState": "nmf.state",
     "STOP_REASONS": "nmf.state",
@@ -86,6 +95,7 @@ _EXPORTS: dict[str, str] = {
     "is_collapsed": "nmf.collapse",
     # export
     "export_run": "export",
+    "check_bit_depth": "export",
     "save_basis_png": "export",
     "read_manifest": "manifest",
     "recorded_mask": "manifest",
@@ -111,7 +121,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static analysers see the real names
+    from .axis import SpectralAxis, read_axis_file
     from .collection import Collection, load_collection
+    from .counts import count_data_hint
     from .discovery import IMAGE_SUFFIXES
     from .errors import (
         ExportError,
@@ -120,7 +132,7 @@ if TYPE_CHECKING:  # static analysers see the real names
         NMFViewerError,
         ParameterError,
     )
-    from .export import export_run, save_basis_png
+    from .export import check_bit_depth, export_run, save_basis_png
     from .labels import labels_folder, read_labels
     from .manifest import ManifestError, read_manifest, recorded_mask
     from .names import printable
@@ -153,6 +165,8 @@ if TYPE_CHECKING:  # static analysers see the real names
         NMFParams,
         parse_seed,
     )
+    from .pictures import component_colors
+    from .plots import PALETTE, Panel, Series, render_png
     from .request import DEFAULT_K, GuiRequest
     from .threads import (
         ThreadChoice,

@@ -15,12 +15,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from .axis import SpectralAxis, find_sidecar_axis, read_axis_file
 from .discovery import (
     Discovery,
     Found,
@@ -35,7 +36,7 @@ from .errors import LoadError
 from .names import printable
 from .nmf.mask import Mask
 from .params import LoadOptions
-from .policies import apply_values, check_memory, to_gray
+from .policies import apply_values, check_memory, to_gray, to_rgb
 from .readers import DecodeError, FileInfo, PageInfo, probe, read_pages
 
 __all__ = ["Collection", "discover_files", "load_collection"]
@@ -47,7 +48,8 @@ Progress = Callable[[int, int], None]
 class Collection:
     """A stack of gray images ready for NMF.
 
-    images:         (n, h, w) float32, C-contiguous, read-only, values >= 0 and finite.
+    images:         (n, h, w) float32, C-contiguous, read-only, values >= 0 and finite;
+                    (n, h, w, 3) with color='channels' (colour kept as colour).
     names:          one per image: file name (relative to the folder given) or
                     'stack.tif[page 3]' (0-based) for pages of a multi-page file.
     image_shape:    (h, w).
@@ -61,6 +63,10 @@ class Collection:
     mask:           the entries a fit uses (``Mask`` over ``to_matrix()``), from
                     nonfinite='mask', saturation and mask_file (see
                     ``mask_sources``); None: every entry.
+    axis:           the physical band axis (values, name, unit, source) when known;
+                    axis_values / axis_label follow it (see :meth:`with_axis`).
+    image_means:    (n,) float64 mean of each image: for a cube, the mean spectrum
+                    (computed once with value_range, off the GUI thread).
     """
 
     images: np.ndarray
@@ -75,11 +81,16 @@ class Collection:
     axis_values: np.ndarray | None = None
     axis_label: str = "image"
     mask: Mask | None = None
+    axis: SpectralAxis | None = None
+    image_means: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        if self.images.ndim != 3 or self.images.dtype != np.float32:
+        _sync_axis(self)
+        colour = self.images.ndim == 4 and self.images.shape[3] == 3
+        if (self.images.ndim != 3 and not colour) or self.images.dtype != np.float32:
             raise ValueError(
-                f"images must be (n, h, w) float32, got {self.images.shape} {self.images.dtype}"
+                "images must be (n, h, w) or (n, h, w, 3) float32, got "
+                f"{self.images.shape} {self.images.dtype}"
             )
         if len(self.names) != self.images.shape[0]:
             raise ValueError(f"{len(self.names)} names for {self.images.shape[0]} images")
@@ -88,10 +99,20 @@ class Collection:
     def n_images(self) -> int:
         return int(self.images.shape[0])
 
+    @property
+    def channels(self) -> int:
+        """3 for a colour collection (color='channels'), else 1."""
+        return 3 if self.images.ndim == 4 else 1
+
+    @property
+    def basis_shape(self) -> tuple[int, ...]:
+        """Shape of one row of X as an image: (h, w), or (h, w, 3) in colour."""
+        return tuple(int(s) for s in self.images.shape[1:])
+
     def to_matrix(self) -> np.ndarray:
-        """X (n, h*w) float32: one row per image, a view of ``images`` (no copy)."""
-        n, h, w = self.images.shape
-        return self.images.reshape(n, h * w)
+        """X (n, h*w) float32 (h*w*3 in colour, pixel-major r, g, b): one row per
+        image, a view of ``images`` (no copy)."""
+        return self.images.reshape(self.images.shape[0], -1)
 
     @classmethod
     def from_array(
@@ -143,12 +164,49 @@ class Collection:
             "image",
         )
 
+    def with_axis(self, axis: SpectralAxis | None) -> Collection:
+        """This collection with another band axis (one value per image), or none."""
+        if axis is not None and len(axis) != self.n_images:
+            raise LoadError(
+                f"the band axis {axis.source or axis.label} has {len(axis)} values but the "
+                f"collection has {self.n_images} bands; give one value per band.",
+                axis.path,
+                field="axis_file",
+            )
+        spectral = self.axis_label != "image" or axis is not None
+        return replace(
+            self,
+            axis=axis,
+            axis_values=None if axis is None else axis.values,
+            axis_label=axis.label if axis is not None else ("band" if spectral else "image"),
+        )
+
     def __repr__(self) -> str:
         h, w = self.image_shape
         return (
             f"Collection({self.n_images} images of {w}x{h}, "
             f"{len(self.warnings)} warnings, axis={self.axis_label!r})"
         )
+
+
+def _sync_axis(c: Collection) -> None:
+    """Keep axis, axis_values and axis_label telling the same story: an axis sets
+    the other two; values set (or replaced) without a matching axis make one."""
+    axis = c.axis
+    if axis is not None and c.axis_values is not axis.values:
+        axis = (
+            None
+            if c.axis_values is None
+            else SpectralAxis.from_label(c.axis_values, c.axis_label, axis.source)
+        )
+    elif axis is None and c.axis_values is not None:
+        axis = SpectralAxis.from_label(c.axis_values, c.axis_label, "given")
+    if axis is not None:
+        object.__setattr__(c, "axis", axis)
+        object.__setattr__(c, "axis_values", axis.values)
+        object.__setattr__(c, "axis_label", axis.label)
+    else:
+        object.__setattr__(c, "axis", None)
 
 
 def _finish(
@@ -161,6 +219,7 @@ def _finish(
     dtypes: Sequence[str],
     axis_values: np.ndarray | None,
     axis_label: str,
+    axis: SpectralAxis | None = None,
 ) -> Collection:
     from .mask_sources import collection_mask
 
@@ -168,10 +227,12 @@ def _finish(
     warnings = [*warnings, *mask_notes]
     images.flags.writeable = False
     value_range = (float(images.min()), float(images.max()))
+    means = images.reshape(images.shape[0], -1).mean(axis=1, dtype=np.float64)
+    means.flags.writeable = False
     return Collection(
         images=images,
         names=tuple(names),
-        image_shape=images.shape[1:],
+        image_shape=images.shape[1:3],
         source=tuple(source),
         files=tuple(files),
         warnings=tuple(warnings),
@@ -181,6 +242,8 @@ def _finish(
         axis_values=axis_values,
         axis_label=axis_label,
         mask=mask,
+        axis=axis,
+        image_means=means,
     )
 
 
@@ -195,6 +258,7 @@ _TAG_TEXT = {
     "clip": "clipped negative values to zero in {n} {images}: {names}",
     "shift": "shifted {n} {images} to start at zero (negative values): {names}",
     "zero": "left {n} all-zero {images} unnormalised: {names}",
+    "gray3": "replicated {n} gray {images} to three colour channels: {names}",
 }
 
 
@@ -382,8 +446,10 @@ def load_collection(
         # per worker: decoded page + float32 gray + a resized copy
         h, w = target
         decode = sum(3 * size for size, _ in pages) + len(pages) * h * w * 8
-        check_memory(len(slots), target, decode, options, largest=pages[0])
-        images = np.empty((len(slots), *target), dtype=np.float32)
+        channels = 3 if options.color == "channels" else 1
+        check_memory(len(slots), target, decode, options, largest=pages[0], channels=channels)
+        colour = (3,) if channels == 3 else ()
+        images = np.empty((len(slots), *target, *colour), dtype=np.float32)
         _decode_all(slots, images, options, workers, progress, cancel)
         keep = [i for i, s in enumerate(slots) if s.ok]
         if not keep or len(keep) == len(slots) or attempt:
@@ -481,7 +547,10 @@ def _decode_all(
 def _fill(slot: _Slot, pixels: np.ndarray, out: np.ndarray, options: LoadOptions) -> None:
     path = slot.info.path
     notes: set[str] = set()
-    gray = to_gray(pixels, slot.page.color, options.color, slot.name, path, notes)
+    if options.color == "channels":
+        gray = to_rgb(pixels, slot.page.color, notes)  # (h, w, 3): colour kept
+    else:
+        gray = to_gray(pixels, slot.page.color, options.color, slot.name, path, notes)
     apply_values(gray, out, options, slot.name, path, notes)
     slot.dtype = pixels.dtype.name
     slot.notes = frozenset(notes)
@@ -531,20 +600,10 @@ def _assemble(
                 notes.setdefault(tag, []).append(slot.name)
     warnings.extend(_policy_warnings(notes, resized, options))
     dtypes = list(dict.fromkeys(s.dtype for s in kept))
-    used = list(dict.fromkeys(id(s.info) for s in kept))
     files = [s.info.path for s in {id(s.info): s for s in kept}.values()]
-    axis_values, axis_label = None, "image"
-    stacked = kept[0].info.backend not in ("pil", "npy")  # tiff pages, cubes
-    if len(used) == 1 and stacked and len(kept[0].info.pages) > 1:
-        info = kept[0].info
-        axis_label = "band"
-        if info.axis_values is not None:
-            by_page = dict(zip((p.index for p in info.pages), info.axis_values, strict=True))
-            axis_values = np.array([by_page[s.page.index] for s in kept], dtype=np.float64)
-            axis_values.flags.writeable = False
-            unit = info.axis_unit or ("nm" if info.backend == "tiff" else "")
-            what = info.axis_name or "wavelength"
-            axis_label = f"{what} ({unit})" if unit else what
+    axis = _band_axis(kept, infos, sources, options, warnings)
+    axis_values = None if axis is None else axis.values
+    axis_label = axis.label if axis is not None else ("band" if _one_cube(kept) else "image")
     warnings = [printable(w) for w in warnings]  # one line each, whatever the names hold
     return _finish(
         images,
@@ -556,4 +615,42 @@ def _assemble(
         dtypes,
         axis_values,
         axis_label,
+        axis,
     )
+
+
+def _one_cube(kept: list[_Slot]) -> bool:
+    """All images are the pages (bands) of one multi-page file."""
+    return len({id(s.info) for s in kept}) == 1 and len(kept[0].info.pages) > 1
+
+
+def _band_axis(
+    kept: list[_Slot],
+    infos: list[tuple[Found, FileInfo]],
+    sources: list[Path],
+    options: LoadOptions,
+    warnings: list[str],
+) -> SpectralAxis | None:
+    """The band axis: the axis file given, else the file's metadata, else a sidecar
+    beside the cube with a telling name and one value per band (reported)."""
+    n = len(kept)
+    if options.axis_file is not None:
+        axis = read_axis_file(options.axis_file, n)
+        warnings.append(f"band axis: {axis.describe()}")
+        return axis
+    info = kept[0].info
+    if _one_cube(kept) and info.axis_values is not None:
+        by_page = dict(zip((p.index for p in info.pages), info.axis_values, strict=True))
+        values = [by_page[s.page.index] for s in kept]
+        name = getattr(info, "axis_name", None) or "wavelength"
+        unit = info.axis_unit or ("nm" if name == "wavelength" else "")
+        return SpectralAxis(np.asarray(values), name, unit, f"file metadata ({info.path.name})")
+    folders = {s if s.is_dir() else s.parent for s in sources}
+    if n < 2 or len(folders) != 1:
+        return None
+    stem = info.path.stem if _one_cube(kept) else ""
+    sidecar, notes = find_sidecar_axis(folders.pop(), n, prefer=stem)
+    warnings.extend(notes)
+    if sidecar is not None:
+        warnings.append(f"band axis: {sidecar.describe()}")
+    return sidecar

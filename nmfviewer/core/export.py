@@ -10,8 +10,8 @@ one; run.json lists the sha256 of every file of its export.
 Only our own files are ever replaced or removed. A folder may hold anything:
 earlier results, the very images of this run, a user's own ``weights.csv``.
 A file with one of our names (``basis_NN.png``, ``basis_montage.png``,
-``weights.csv``, ``factors.npz``, ``run.json``) counts as ours when the
-folder's run.json (an nmfviewer manifest) lists it in ``outputs`` with the
+``loss.png``, ``spectra.png``, ``weights.csv``, ``factors.npz``, ``run.json``) counts
+as ours when the folder's run.json (an nmfviewer manifest) lists it in ``outputs`` with the
 sha256 it has now, or when the journal of an interrupted export
 (``.nmfviewer-export.json``, present only between the first and the last
 rename) does. Any other file in the way is refused with an ExportError naming
@@ -64,6 +64,7 @@ from .manifest import (
 )
 from .montage import make_montage, scale_to_range
 from .names import csv_cell, encode_exact, is_plain, printable
+from .pictures import montage_png_bytes, spectral_pictures
 
 try:  # POSIX
     import fcntl
@@ -74,6 +75,7 @@ __all__ = [
     "ExportError",
     "RunManifest",
     "atomic_write_bytes",
+    "check_bit_depth",
     "encode_png",
     "export_run",
     "factors_npz_bytes",
@@ -90,6 +92,8 @@ FACTORS_NAME = "factors.npz"
 MANIFEST_NAME = "run.json"
 #: the run's mask (Mask.save format), written when the run had one
 MASK_NAME = "mask.npz"
+LOSS_NAME = "loss.png"
+SPECTRA_NAME = "spectra.png"  # spectral collections only
 _BASIS_RE = re.compile(r"basis_(\d+)\.png")
 _FIX = "choose another folder"
 LOCK_NAME = ".nmfviewer-export.lock"
@@ -239,9 +243,33 @@ def encode_png(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def check_bit_depth(bit_depth: int, channels: int = 1) -> None:
+    """Raise ExportError when basis PNGs cannot be written at ``bit_depth`` (colour:
+    8-bit only). Front ends call it before a fit, so no result is lost to it."""
+    if bit_depth not in (8, 16):
+        raise ExportError(f"bit_depth={bit_depth!r} is not supported; use 8 or 16.")
+    if channels > 1:
+        _check_colour_depth(bit_depth)
+
+
+def _check_colour_depth(bit_depth: int) -> None:
+    if bit_depth != 8:
+        raise ExportError(
+            "colour basis images are written as 8-bit RGB PNGs; 16-bit colour is not supported.",
+            field="bit_depth",
+            value=bit_depth,
+            suggestion=8,
+            hint="Use {option} (factors.npz keeps the full precision).",
+        )
+
+
 def basis_png_bytes(image: np.ndarray, bit_depth: int = 8) -> bytes:
-    """PNG of one (h, w) basis image scaled to the full 8- or 16-bit range."""
+    """PNG of one (h, w) basis image scaled to the full 8- or 16-bit range; a colour
+    one (h, w, 3) as 8-bit RGB, its three channels scaled together (hues kept)."""
     image = np.asarray(image)
+    if image.ndim == 3 and image.shape[2] == 3:
+        _check_colour_depth(bit_depth)
+        return encode_png(scale_to_range(image, 8))
     if image.ndim != 2:
         raise ValueError(f"a basis image must be 2-D (h, w), not shape {image.shape}")
     return encode_png(scale_to_range(image, bit_depth))
@@ -260,8 +288,12 @@ def _format_float(x: float) -> str:
     return repr(float(x))
 
 
-def weights_csv_bytes(names: Sequence[str], W: np.ndarray) -> bytes:
+def weights_csv_bytes(names: Sequence[str], W: np.ndarray, axis: Any = None) -> bytes:
     """weights.csv: header ``image,component_0,...``, one row per image, UTF-8.
+
+    axis: a :class:`~nmfviewer.core.axis.SpectralAxis` (one value per image) for a
+    spectral collection: a first column headed by its label (``energy (keV)``)
+    holds each band's position, so every column of W is a spectrum against it.
 
     W: (n_images, k). Floats at full precision. The ``image`` column is readable
     and spreadsheet-safe (:func:`~nmfviewer.core.names.csv_cell`: control
@@ -276,9 +308,12 @@ def weights_csv_bytes(names: Sequence[str], W: np.ndarray) -> bytes:
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\n")
     header = ["image", *(f"component_{j}" for j in range(W.shape[1]))]
+    positions = [] if axis is None else [_format_float(v) for v in axis.values]
+    if axis is not None:
+        header.insert(0, csv_cell(axis.label))
     writer.writerow([*header, "image_exact"] if exact else header)
-    for name, row in zip(names, W.tolist(), strict=True):
-        cells = [csv_cell(name), *(_format_float(v) for v in row)]
+    for i, (name, row) in enumerate(zip(names, W.tolist(), strict=True)):
+        cells = [*positions[i : i + 1], csv_cell(name), *(_format_float(v) for v in row)]
         writer.writerow([*cells, encode_exact(name)] if exact else cells)
     return buf.getvalue().encode("utf-8")
 
@@ -287,16 +322,18 @@ def write_factors_npz(
     fh: BinaryIO,
     W: np.ndarray,
     H: np.ndarray,
-    image_shape: tuple[int, int],
+    image_shape: tuple[int, ...],
     names: Sequence[str],
     loss_history: np.ndarray,
     axis_values: np.ndarray | None = None,
     axis_label: str | None = None,
+    axis: Any = None,
 ) -> None:
     """Write factors.npz to a binary file object: W (n, k), H (k, h*w),
-    image_shape (2,), names (n,) str, loss_history (n_iter+1,) (nan where the
-    loss was not evaluated), and axis_values (n,) / axis_label when given.
-    Loads without ``allow_pickle``."""
+    image_shape (2,) (or (3,): (h, w, 3) for colour, H then (k, h*w*3)), names (n,)
+    str, loss_history (n_iter+1,) (nan where the loss was not evaluated), and
+    axis_values (n,) / axis_label when given; with a SpectralAxis ``axis`` also
+    axis_name / axis_unit (e.g. 'energy', 'keV'). Loads without ``allow_pickle``."""
     arrays: dict[str, Any] = {
         "W": np.asarray(W),
         "H": np.asarray(H),
@@ -308,6 +345,9 @@ def write_factors_npz(
         arrays["axis_values"] = np.asarray(axis_values)
         if axis_label is not None:
             arrays["axis_label"] = np.asarray(axis_label, dtype=str)
+    if axis is not None:
+        arrays["axis_name"] = np.asarray(axis.name, dtype=str)
+        arrays["axis_unit"] = np.asarray(axis.unit, dtype=str)
     np.savez(fh, **arrays)
 
 
@@ -326,9 +366,10 @@ def basis_file_names(k: int) -> list[str]:
 
 
 def _is_our_name(name: str) -> bool:
-    return name in (MONTAGE_NAME, WEIGHTS_NAME, FACTORS_NAME, MANIFEST_NAME, MASK_NAME) or bool(
-        _BASIS_RE.fullmatch(name)
-    )
+    ours = (
+        MONTAGE_NAME, WEIGHTS_NAME, FACTORS_NAME, MANIFEST_NAME, MASK_NAME, LOSS_NAME, SPECTRA_NAME
+    )  # fmt: skip
+    return name in ours or bool(_BASIS_RE.fullmatch(name))
 
 
 def _temporary_owner(entry_name: str) -> int | bool | None:
@@ -547,11 +588,12 @@ class _Ownership:
                 )
 
     def stale_basis(self, keep: set[str]) -> list[str]:
-        """Our basis_NN.png of an earlier, larger export: safe to remove."""
+        """Our basis_NN.png of an earlier, larger export (and its spectra.png when
+        this one has none): safe to remove."""
         return sorted(
             name
             for name in self.present
-            if _BASIS_RE.fullmatch(name)
+            if (_BASIS_RE.fullmatch(name) or name == SPECTRA_NAME)
             and name not in keep
             and name in self.known
             and not self.is_input(name)
@@ -604,7 +646,8 @@ def export_run(
     sha256 and what it hides) so that ``fit --replay`` uses it again.
 
     Files: basis_00.png ... (row j of H as an image of collection.image_shape,
-    full-range 8- or 16-bit), basis_montage.png, weights.csv, factors.npz and
+    full-range 8- or 16-bit), basis_montage.png, loss.png, spectra.png (spectral
+    collections: W's columns against the band axis), weights.csv, factors.npz and
     run.json (see :mod:`nmfviewer.core.manifest`). Returns their paths, run.json last.
     All are staged as temporaries first and renamed only when every one is
     written, under the folder's lock. Files are replaced only when they are
@@ -619,9 +662,12 @@ def export_run(
     W = np.asarray(result.W)
     H = np.asarray(result.H)
     h, w = collection.image_shape
-    shape = (int(h), int(w))
+    # (h, w), or (h, w, 3) for a colour collection: the shape of one row of H
+    shape = tuple(int(s) for s in getattr(collection, "basis_shape", (h, w)))
     k = H.shape[0]
-    if W.shape != (collection.n_images, k) or H.shape[1] != shape[0] * shape[1]:
+    if len(shape) == 3:
+        _check_colour_depth(bit_depth)
+    if W.shape != (collection.n_images, k) or H.shape[1] != int(np.prod(shape)):
         raise ValueError(
             f"result W {W.shape} / H {H.shape} do not match the collection "
             f"({collection.n_images} images of {shape})"
@@ -633,13 +679,15 @@ def export_run(
     producers: dict[str, Callable[[], bytes]] = {}
     for j, name in enumerate(basis_names):
         producers[name] = partial(basis_png_bytes, H[j].reshape(shape), bit_depth)
-    producers[MONTAGE_NAME] = lambda: encode_png(make_montage(H, shape))
-    producers[WEIGHTS_NAME] = partial(weights_csv_bytes, collection.names, W)
     mask = mask if mask is not None else getattr(collection, "mask", None)
     if mask is not None:
         producers[MASK_NAME] = mask.to_bytes
+    producers[MONTAGE_NAME] = partial(montage_png_bytes, H, collection, shape)
+    producers.update(spectral_pictures(collection, result))  # loss.png, spectra.png
+    band_axis = getattr(collection, "axis", None)
+    producers[WEIGHTS_NAME] = partial(weights_csv_bytes, collection.names, W, band_axis)
     axis = (getattr(collection, "axis_values", None), getattr(collection, "axis_label", None))
-    npz_args = (W, H, shape, collection.names, result.loss_history, *axis)
+    npz_args = (W, H, shape, collection.names, result.loss_history, *axis, band_axis)
     inputs = tuple(getattr(collection, "files", ()))
 
     try:
@@ -713,7 +761,7 @@ def _export_locked(
     finally:
         for tmp in staged.values():
             _remove_quietly(tmp)
-    for name in owners.stale_basis(keep=set(basis_names)):
+    for name in owners.stale_basis(keep={*basis_names, *producers}):
         _remove_quietly(folder / name)
     _remove_quietly(journal)
     _fsync_folder(folder)

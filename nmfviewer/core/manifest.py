@@ -159,6 +159,7 @@ def build_manifest(
 
     history = np.asarray(result.loss_history, dtype=np.float64).ravel()
     axis_values = getattr(collection, "axis_values", None)
+    band_axis = getattr(collection, "axis", None)
     sources = [str(Path(p).absolute()) for p in collection.source]
     names = [str(n) for n in collection.names]
     manifest: dict[str, Any] = {
@@ -175,6 +176,7 @@ def build_manifest(
         "data": {
             "n_images": int(collection.n_images),
             "image_shape": [int(s) for s in collection.image_shape],
+            "channels": int(getattr(collection, "channels", 1)),
             "names": [json_text(n) for n in names],
             "original_dtypes": list(getattr(collection, "original_dtypes", ())),
             "value_range": [_finite_or_none(v) for v in getattr(collection, "value_range", ())],
@@ -182,6 +184,8 @@ def build_manifest(
             "axis_values": None
             if axis_values is None
             else [_finite_or_none(v) for v in np.asarray(axis_values).ravel()],
+            # the band axis: name, unit and where it came from (an axis file with its sha256)
+            "axis": None if band_axis is None else band_axis.to_record(),
             "warnings": [json_text(printable(w)) for w in getattr(collection, "warnings", ())],
         },
         "result": {

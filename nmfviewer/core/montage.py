@@ -114,12 +114,13 @@ def tile_step(image_shape: tuple[int, int], max_tile: int = 512) -> int:
 
 def make_montage(
     H: np.ndarray,
-    image_shape: tuple[int, int],
+    image_shape: tuple[int, ...],
     labels: Sequence[str] | None = None,
     *,
     min_tile: int = 96,
     max_tile: int = 512,
     separator: int = 2,
+    label_colors: Sequence[tuple[int, int, int]] | None = None,
 ) -> np.ndarray:
     """All basis images in one labelled grid, as a uint8 grayscale picture.
 
@@ -132,11 +133,21 @@ def make_montage(
     black label band above it with the label in white. Tiles are separated by
     ``separator``-px grey lines (also around the border).
     Returns (rows_px, cols_px) uint8.
+
+    Colour: with image_shape (h, w, 3) (H rows of h*w*3 values, a colour
+    collection) each tile's three channels are scaled together, so hues stay
+    right; with ``label_colors`` (one RGB per basis image) each label band is
+    drawn in its colour (matching the lines of spectra.png). Either gives an
+    (rows_px, cols_px, 3) uint8 picture.
     """
     H = np.asarray(H)
-    h, w = (int(s) for s in image_shape)
-    if H.ndim != 2 or H.shape[1] != h * w:
-        raise ValueError(f"H has shape {H.shape}; expected (k, {h * w}) for image shape {(h, w)}")
+    h, w = (int(s) for s in image_shape[:2])
+    channels = int(image_shape[2]) if len(image_shape) > 2 else 1
+    if H.ndim != 2 or H.shape[1] != h * w * channels:
+        raise ValueError(
+            f"H has shape {H.shape}; expected (k, {h * w * channels}) for image shape "
+            f"{tuple(image_shape)}"
+        )
     k = H.shape[0]
     if labels is None:
         labels = [str(i) for i in range(k)]
@@ -152,8 +163,13 @@ def make_montage(
     rows, cols = grid_shape(k)
     cell_h, cell_w = band + th, tw
     sep = max(0, int(separator))
+    rgb = channels > 1 or label_colors is not None
     out = np.full(
-        (rows * cell_h + (rows + 1) * sep, cols * cell_w + (cols + 1) * sep),
+        (
+            rows * cell_h + (rows + 1) * sep,
+            cols * cell_w + (cols + 1) * sep,
+            *((3,) if rgb else ()),
+        ),
         SEPARATOR_VALUE,
         dtype=np.uint8,
     )
@@ -161,14 +177,19 @@ def make_montage(
         r, c = divmod(i, cols)
         y0 = sep + r * (cell_h + sep)
         x0 = sep + c * (cell_w + sep)
-        out[y0 : y0 + band, x0 : x0 + cell_w] = LABEL_BACKGROUND
+        out[y0 : y0 + band, x0 : x0 + cell_w] = (
+            label_colors[i] if label_colors is not None else LABEL_BACKGROUND
+        )
         m = masks[i][:, :cell_w]  # a label wider than the tile is clipped
         ly, lx = y0 + pad, x0 + pad if m.shape[1] + pad <= cell_w else x0
         region = out[ly : ly + m.shape[0], lx : lx + m.shape[1]]
         region[m[: region.shape[0], : region.shape[1]]] = LABEL_INK
-        tile = scale_to_range(H[i].reshape(h, w)[::step, ::step], 8)
+        shape = (h, w, channels) if channels > 1 else (h, w)
+        tile = scale_to_range(H[i].reshape(shape)[::step, ::step], 8)
         if scale > 1:
             tile = np.repeat(np.repeat(tile, scale, axis=0), scale, axis=1)
+        if rgb and tile.ndim == 2:
+            tile = tile[:, :, None]
         out[y0 + band : y0 + band + th, x0 : x0 + tw] = tile
     # cells of an incomplete last row stay separator grey
     return out

@@ -7,6 +7,7 @@ Every message names the value at fault and what would be accepted.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Self
 
@@ -32,7 +33,7 @@ INITS = ("auto", "random", "nndsvd", "nndsvda", "nndsvdar", "custom")
 HALS_VARIANTS = ("auto", "plain", "accelerated")
 DTYPES = ("float32", "float64")
 
-COLOR_POLICIES = ("luminance", "mean", "refuse")
+COLOR_POLICIES = ("luminance", "mean", "refuse", "channels")
 SIZE_POLICIES = ("resize", "refuse")
 NORMALIZATIONS = ("none", "max", "sum")
 NEGATIVE_POLICIES = ("error", "clip", "shift")
@@ -180,14 +181,30 @@ class _Serializable:
         return cls(**data)
 
 
+def _axis_file(name: str, value: Any) -> str:
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ParameterError(
+            f"{name}={value!r} is not a file path; give the path of a text or CSV file "
+            "with one value per band.",
+            field=name,
+            value=value,
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class LoadOptions(_Serializable):
     """How files become a collection. Each policy's effect is reported in
     ``Collection.warnings``.
 
     recursive:        descend into sub-folders of a folder argument.
-    color:            'luminance' (ITU-R 601 weights), 'mean' of channels, or
-                      'refuse' colour images.
+    color:            'luminance' (ITU-R 601 weights), 'mean' of channels,
+                      'refuse' colour images, or keep colour as 'channels': every
+                      image contributes its R, G, B values (X has n_pixels × 3
+                      columns, pixel-major: r, g, b of pixel 0, then pixel 1 ...);
+                      gray images are replicated to three channels.
     size_policy:      'resize' images to the most common shape, or 'refuse'.
     normalize:        'none' (values kept as read), 'max' (divide each image by
                       its max), 'sum' (each image sums to 1).
@@ -215,6 +232,9 @@ class LoadOptions(_Serializable):
     dataset:          the HDF5 / NeXus dataset to read ('/entry/data/data') or
                       the signal of a vendor file holding several (its title or
                       number); None takes the only 2-D/3-D one (or NeXus' default).
+    axis_file:        a text/CSV file with one value per band (the physical band
+                      axis, :func:`~nmfviewer.core.axis.read_axis_file`); None
+                      takes it from the file's metadata or a sidecar beside the cube.
     """
 
     recursive: bool = False
@@ -230,6 +250,7 @@ class LoadOptions(_Serializable):
     saturation: float | None = None
     image_axis: str | None = None
     dataset: str | None = None
+    axis_file: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "recursive", bool(self.recursive))
@@ -239,6 +260,8 @@ class LoadOptions(_Serializable):
             object.__setattr__(self, "saturation", _finite_float("saturation", self.saturation))
         for name in ("image_axis", "dataset"):
             object.__setattr__(self, name, _optional_text(name, getattr(self, name)))
+        if self.axis_file is not None:
+            object.__setattr__(self, "axis_file", _axis_file("axis_file", self.axis_file))
         object.__setattr__(self, "follow_links", bool(self.follow_links))
         object.__setattr__(self, "color", _choice("color", self.color, COLOR_POLICIES))
         object.__setattr__(

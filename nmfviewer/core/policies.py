@@ -61,6 +61,26 @@ def to_gray(
     return gray
 
 
+def to_rgb(pixels: np.ndarray, color: str, notes: set[str]) -> np.ndarray:
+    """(h, w) or (h, w, c) pixels -> (h, w, 3) for color='channels', native dtype.
+
+    Gray (and gray + alpha) is replicated to three channels (noted 'gray3'), an
+    alpha or any channel past the third is dropped (noted), palette images arrive
+    decoded to RGB.
+    """
+    if pixels.ndim == 2:
+        notes.add("gray3")
+        return np.repeat(pixels[:, :, None], 3, axis=2)
+    if color == GRAY_ALPHA or pixels.shape[2] < 3:
+        notes.add("gray3")
+        if pixels.shape[2] == 2:
+            notes.add("alpha")
+        return np.repeat(pixels[:, :, :1], 3, axis=2)
+    if pixels.shape[2] > 3:
+        notes.add("alpha" if color == RGBA else "extra")
+    return pixels[..., :3]
+
+
 def apply_values(
     gray: np.ndarray,
     out: np.ndarray,
@@ -191,12 +211,13 @@ def check_memory(
     decode_bytes: int,
     options: LoadOptions,
     largest: tuple[int, str] | None = None,
+    channels: int = 1,
 ) -> int:
     """Raise MemoryLimitError when the (n, h, w) float32 stack plus the decoding
     buffers exceed ``options.max_memory_bytes`` (default: half of the memory
     available now). ``largest``: (decoded bytes, name) of the largest page, named
     in the message when decoding it is what costs most. Returns the estimate in bytes."""
-    stack = n_images * shape[0] * shape[1] * 4
+    stack = n_images * shape[0] * shape[1] * 4 * channels
     need = stack + decode_bytes
     if options.max_memory_bytes is not None:
         limit, why = options.max_memory_bytes, "max_memory_bytes"

@@ -20,6 +20,7 @@ _OTHER_LOAD_WIDGETS = {
     "max_memory_bytes": "Memory limit",
     "image_axis": "Image axis",
     "dataset": "Dataset",
+    "axis_file": "Band axis file",
 }
 
 

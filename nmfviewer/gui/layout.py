@@ -18,6 +18,7 @@ DOCKS = (
     ("loss", "Loss"),
     ("weights", "Weights"),
     ("image", "Image and reconstruction"),
+    ("spectrum", "Pixel spectrum"),
 )
 
 
@@ -43,7 +44,7 @@ def make_docks(window: QMainWindow, widgets: dict[str, QWidget]) -> dict[str, QD
 def default_layout(
     window: QMainWindow, d: dict[str, QDockWidget], size: tuple[int, int] | None = None
 ) -> None:
-    """Run + Collection on the left, Loss + Weights on the right, the image
+    """Run + Collection on the left, Loss + Weights + Pixel spectrum on the right, the image
     inspector under the basis grid. size: the window size; None fits
     DEFAULT_SIZE into the screen."""
     window.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -56,6 +57,8 @@ def default_layout(
     window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, d["loss"])
     window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, d["weights"])
     window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, d["image"])
+    # the pixel spectrum under the weights (tabs would leave stale tab bars on re-layout)
+    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, d["spectrum"])
     if size is None:
         screen = window.screen().availableGeometry()
         size = (
@@ -72,7 +75,9 @@ def default_layout(
         [d["run"], d["collection"]], [int(520 * sy), int(380 * sy)], Qt.Orientation.Vertical
     )
     window.resizeDocks(
-        [d["loss"], d["weights"]], [int(330 * sy), int(570 * sy)], Qt.Orientation.Vertical
+        [d["loss"], d["weights"], d["spectrum"]],
+        [int(250 * sy), int(330 * sy), int(320 * sy)],
+        Qt.Orientation.Vertical,
     )
     window.resizeDocks([d["image"]], [int(300 * sy)], Qt.Orientation.Vertical)
 

@@ -19,7 +19,13 @@ from PySide6.QtWidgets import (
 )
 
 from .._paths import sample_images_dir
-from ..core import IMAGE_SUFFIXES, NMFViewerError, labels_folder, read_labels
+from ..core import (
+    IMAGE_SUFFIXES,
+    NMFViewerError,
+    component_colors,
+    labels_folder,
+    read_labels,
+)
 from .dialogs import about, ask_user, error_text, open_message
 from .layout import RecentPaths, default_layout, make_docks, propose_export_dir
 from .menus import build_menus
@@ -33,6 +39,7 @@ from .views.load_options import LoadOptionsDialog
 from .views.loss_view import LossView
 from .views.params_panel import ParamsPanel
 from .views.reconstruction_view import ReconstructionView
+from .views.spectrum_view import PixelSpectrumView
 from .views.weights_view import WeightsView
 from .wording import INITIALISATION, dims, not_converged, stop_text
 
@@ -84,6 +91,8 @@ class MainWindow(QMainWindow):
         self.loss_view = LossView()
         self.weights_view = WeightsView()
         self.recon_view = ReconstructionView()
+        self.spectrum_view = PixelSpectrumView()
+        self._pixel: int | None = None  # the pixel whose spectrum is shown
         self.setCentralWidget(self.basis_panel)
         self.docks = make_docks(
             self,
@@ -93,6 +102,7 @@ class MainWindow(QMainWindow):
                 "loss": self.loss_view,
                 "weights": self.weights_view,
                 "image": self.recon_view,
+                "spectrum": self.spectrum_view,
             },
         )
         self.recent = RecentPaths(self.settings, str(Path.home()))
@@ -167,6 +177,8 @@ class MainWindow(QMainWindow):
         self.colormap_box.currentTextChanged.connect(self.set_colormap)
 
         self.basis.componentClicked.connect(self.select_component)
+        self.basis.pixelClicked.connect(self.select_pixel)
+        self.recon_view.pixelClicked.connect(self.select_pixel)
         self.basis.saveRequested.connect(self.save_basis_dialog)
         self.weights_view.componentClicked.connect(self.select_component)
         self.weights_view.imageClicked.connect(self.select_image)
@@ -258,6 +270,15 @@ class MainWindow(QMainWindow):
         self.collection_panel.set_collection(c)
         noun = "image" if c.axis_label == "image" else "band"
         self.weights_view.set_axis(c.axis_values, c.axis_label, c.names)
+        unit = c.axis.unit if c.axis is not None else ""
+        self.spectrum_view.set_axis(c.axis_values, c.n_images, c.axis_label, unit)
+        self.spectrum_view.set_mean(c.image_means)
+        if c.channels != 1:
+            self.spectrum_view.title.setText(
+                "Pixel spectra are shown for gray collections and spectral cubes, "
+                "not for colour photographs"
+            )
+        self._pixel = None
         self.recon_view.set_images(c.images, c.names, noun)
         labels = self._read_labels(c)
         if labels is not None:  # the labels file is not a skipped image: no warning about it
@@ -270,12 +291,16 @@ class MainWindow(QMainWindow):
         self.weights_view.set_labels(labels)
         self.recon_view.set_labels(labels)
         self.basis.reset()
+        spectral = c.axis_label != "image" and c.channels == 1
+        self.basis.set_component_colors(component_colors(10) if spectral else None)
         self.basis_title.setText("<b>Basis images</b> (rows of H)")
         self.loss_view.clear()
         h, w = c.image_shape
-        self.params_panel.set_data_shape(c.n_images, h * w)
+        self.params_panel.set_data_shape(c.n_images, h * w * c.channels)
         self._image, self._component = 0, 0
         self.select_image(0)
+        if c.axis_label != "image" and c.channels == 1:  # a cube: start at its centre pixel
+            self.select_pixel((h // 2) * w + w // 2)
         name = Path(c.source[0]).name if c.source else "collection"
         self.setWindowTitle(f"{name} — nmfviewer")
         n_warn = len(c.warnings)
@@ -337,7 +362,7 @@ class MainWindow(QMainWindow):
         self._drawn = update
         k = state.H.shape[0]
         first = self.basis.n_tiles != k
-        self.basis.set_basis(state.H, c.image_shape)
+        self.basis.set_basis(state.H, c.basis_shape)
         if self._is_initialisation(update):
             self.basis_title.setText(
                 f"<b>Basis images</b> (rows of H) — k = {k}, "
@@ -347,7 +372,7 @@ class MainWindow(QMainWindow):
             self.basis_title.setText(
                 f"<b>Basis images</b> (rows of H) — k = {k}, iteration {state.iteration}"
             )
-        for key in ("weights", "image", "loss"):
+        for key in ("weights", "image", "loss", "spectrum"):
             if self._showing(key):
                 self._stale.discard(key)
                 self._draw_view(key, update)
@@ -363,6 +388,9 @@ class MainWindow(QMainWindow):
         state = update.state
         if key == "weights":
             self.weights_view.set_weights(state.W, state.H.max(axis=1))
+        elif key == "spectrum":
+            if self._pixel is not None and self._pixel < state.H.shape[1]:
+                self.spectrum_view.set_factors(state.W, state.H[:, self._pixel])
         elif key == "image":
             self.recon_view.set_factors(state.W, state.H, initial=self._is_initialisation(update))
         elif key == "loss":
@@ -423,6 +451,21 @@ class MainWindow(QMainWindow):
         self.weights_view.set_selected_image(index)
         self.recon_view.set_selected_image(index)
         self.collection_panel.set_selected_image(index)
+
+    def select_pixel(self, pixel: int) -> None:
+        """Show one pixel's spectrum: X[:, pixel] (n_bands values, a strided read),
+        its model W·h and the components' parts from the update on screen."""
+        c = self.session.collection
+        if c is None or c.channels != 1 or not 0 <= pixel < c.image_shape[0] * c.image_shape[1]:
+            return  # a colour collection's images are photographs, not bands
+        self._pixel = int(pixel)
+        row, col = divmod(self._pixel, c.image_shape[1])
+        self.spectrum_view.set_pixel(self._pixel, row, col, c.to_matrix()[:, self._pixel])
+        state = self._drawn.state if self._drawn is not None else None
+        if state is not None and state.W.shape[0] == c.n_images:
+            self.spectrum_view.set_factors(state.W, state.H[:, self._pixel])
+        else:
+            self.spectrum_view.set_factors(None, None)
 
     def select_component(self, component: int) -> None:
         self._component = int(component)

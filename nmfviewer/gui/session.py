@@ -320,8 +320,8 @@ class Session(QObject):
         """Save basis image ``component`` as a PNG (full-range scaled)."""
         if self.latest is None or self.collection is None:
             raise ParameterError("there are no basis images yet; press Run first.")
-        image = np.asarray(self.latest.state.H[component]).reshape(self.collection.image_shape)
-        return save_basis_png(path, image)
+        image = np.asarray(self.latest.state.H[component]).reshape(self.collection.basis_shape)
+        return save_basis_png(path, image)  # (h, w), or (h, w, 3) in colour
 
     # -- threads -------------------------------------------------------------
     def _track(self, worker) -> None:

@@ -44,12 +44,13 @@ N, H_, W_, K = 40, 96, 96, 12
 TRIALS = 20
 FINAL = {f"basis_{j:02d}.png" for j in range(K)} | {
     "basis_montage.png",
+    "loss.png",
     "weights.csv",
     "factors.npz",
     "run.json",
 }
 _TEMP = re.compile(
-    r"^\.(basis_\d+\.png|basis_montage\.png|weights\.csv|factors\.npz|run\.json"
+    r"^\.(basis_\d+\.png|basis_montage\.png|loss\.png|weights\.csv|factors\.npz|run\.json"
     r"|\.nmfviewer-export\.json)\..+\.tmp$"
 )
 

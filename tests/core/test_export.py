@@ -71,7 +71,7 @@ def _temps(folder: Path) -> list[str]:
 def test_export_writes_every_file_and_no_temporaries(exported):
     out, written = exported
     expected = ["basis_00.png", "basis_01.png", "basis_02.png", "basis_montage.png",
-                "weights.csv", "factors.npz", "run.json"]  # fmt: skip
+                "loss.png", "weights.csv", "factors.npz", "run.json"]  # fmt: skip
     assert [p.name for p in written] == expected
     assert sorted(p.name for p in out.iterdir()) == sorted(expected)
     assert all(p.parent == out.absolute() for p in written)
@@ -394,7 +394,7 @@ def test_reexport_with_smaller_k_removes_stale_basis_images_and_temporaries(run,
     export_run(tmp_path, collection, smaller)
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == sorted(["basis_00.png", "basis_01.png", "basis_montage.png", "notes.txt",
-                            "weights.csv", "factors.npz", "run.json"])  # fmt: skip
+                            "loss.png", "weights.csv", "factors.npz", "run.json"])  # fmt: skip
 
 
 def test_bad_bit_depth_is_refused(run, tmp_path):

@@ -221,7 +221,7 @@ def test_our_earlier_export_is_replaced_and_its_extra_basis_images_removed(small
     export_run(out, small, _result(small, k=2, seed=1))
     assert sorted(os.listdir(out)) == sorted(["basis_00.png", "basis_01.png", "run.json",
                                               "basis_montage.png", "weights.csv",
-                                              "factors.npz"])  # fmt: skip
+                                              "factors.npz", "loss.png"])  # fmt: skip
 
 
 def test_inputs_of_this_run_are_never_overwritten_or_removed(tmp_path):

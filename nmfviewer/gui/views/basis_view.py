@@ -15,6 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QCursor, QPen
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QGraphicsRectItem,
     QHBoxLayout,
@@ -48,6 +49,8 @@ class BasisGrid(pg.GraphicsLayoutWidget):
 
     componentClicked = Signal(int)
     saveRequested = Signal(int)
+    #: flat pixel index (row * w + col of the full basis image) under a left click
+    pixelClicked = Signal(int)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -80,6 +83,11 @@ class BasisGrid(pg.GraphicsLayoutWidget):
         self._cmap = DEFAULT_COLORMAP
         self._lut = lookup_table(self._cmap)
         self._selected: int | None = None
+        self._channels = 1  # 3: colour basis images
+        self._badge_colors: list[tuple[int, int, int]] | None = None
+        self._shared = False  # one scale for all tiles (abundance maps compared)
+        self._levels: tuple[float, float] | None = None  # the shared scale's (min, max)
+        self._colorbar: pg.ColorBarItem | None = None
         self._menu_target = -1
         self.scene().sigMouseClicked.connect(self._on_click)
         self.scene().sigMouseMoved.connect(self._on_hover)
@@ -90,8 +98,9 @@ class BasisGrid(pg.GraphicsLayoutWidget):
         )
 
     # -- public API ------------------------------------------------------------
-    def set_basis(self, H: np.ndarray, image_shape: tuple[int, int]) -> None:
-        """H: (k, h*w) non-negative basis; image_shape: (h, w)."""
+    def set_basis(self, H: np.ndarray, image_shape: tuple[int, ...]) -> None:
+        """H: (k, h*w) non-negative basis; image_shape: (h, w), or (h, w, 3) for a
+        colour collection (H then (k, h*w*3): tiles in colour, channels scaled together)."""
         H = np.asarray(H)
         relayout = (
             self._H is None
@@ -99,6 +108,7 @@ class BasisGrid(pg.GraphicsLayoutWidget):
             or tuple(image_shape) != self._full_shape
         )
         self._H = H
+        self._channels = int(image_shape[2]) if len(image_shape) > 2 else 1
         self._full_shape = (int(image_shape[0]), int(image_shape[1]))
         self._step = max(1, -(-max(self._full_shape) // MAX_TILE))  # ceil division
         h, w = self._full_shape
@@ -130,6 +140,28 @@ class BasisGrid(pg.GraphicsLayoutWidget):
     @property
     def colormap(self) -> str:
         return self._cmap
+
+    def set_component_colors(self, colors: list[tuple[int, int, int]] | None) -> None:
+        """Colour the number badges (one RGB per component, cycling), as the pixel
+        spectrum view and spectra.png draw the components; None: black badges."""
+        self._badge_colors = colors
+        if self._H is not None:
+            self._layout()
+
+    def set_shared_scale(self, shared: bool) -> None:
+        """One value scale for every tile, with a colour bar (True), or each tile
+        stretched to its own range (False, the default)."""
+        self._shared = bool(shared)
+        if not self._shared and self._colorbar is not None:
+            self.ci.removeItem(self._colorbar)
+            self._colorbar = None
+        if self._H is not None:
+            self._render()
+
+    @property
+    def shared_levels(self) -> tuple[float, float] | None:
+        """(min, max) of the shared scale as drawn, or None when tiles have their own."""
+        return self._levels if self._shared else None
 
     def set_selected(self, component: int | None) -> None:
         self._selected = component
@@ -165,11 +197,14 @@ class BasisGrid(pg.GraphicsLayoutWidget):
             for j in range(k):
                 # white on an opaque dark badge with a light rim: readable on any tile,
                 # saturated yellow included
+                badge = (0, 0, 0)
+                if self._badge_colors:
+                    badge = self._badge_colors[j % len(self._badge_colors)]
                 label = pg.TextItem(
                     str(j),
                     color=(255, 255, 255),
                     anchor=(0, 0),
-                    fill=pg.mkBrush(0, 0, 0, 210),
+                    fill=pg.mkBrush(*badge, 210),
                     border=pg.mkPen(255, 255, 255, 110),
                 )
                 label.setPos(self.tile_rect(j).topLeft())
@@ -181,13 +216,21 @@ class BasisGrid(pg.GraphicsLayoutWidget):
         k, cols, g = H.shape[0], max(self._cols, 1), self._gap
         rows = math.ceil(k / cols)
         fh, fw = self._full_shape
-        tiles = np.asarray(H).reshape(k, fh, fw)[:, :: self._step, :: self._step]
+        colour = self._channels == 3
+        full = (k, fh, fw, 3) if colour else (k, fh, fw)
+        tiles = np.asarray(H).reshape(full)[:, :: self._step, :: self._step]
         tiles = np.asarray(tiles, dtype=np.float32)
-        lo = tiles.min(axis=(1, 2), keepdims=True)
-        span = tiles.max(axis=(1, 2), keepdims=True) - lo
+        axes = (1, 2, 3) if colour else (1, 2)  # colour: r, g, b scaled together
+        if self._shared:  # one scale: tiles compare with each other
+            lo = np.full((1,) * tiles.ndim, float(tiles.min()), np.float32)
+            span = np.full((1,) * tiles.ndim, float(tiles.max()) - float(lo.min()), np.float32)
+        else:
+            lo = tiles.min(axis=axes, keepdims=True)
+            span = tiles.max(axis=axes, keepdims=True) - lo
         span[span <= 0] = 1.0
+        self._levels = (float(lo.min()), float((lo + span).max()))
         index = ((tiles - lo) * (255.0 / span) + 0.5).clip(0, 255).astype(np.uint8)
-        rgb = self._lut[index]  # (k, h, w, 3)
+        rgb = index if colour else self._lut[index]  # (k, h, w, 3)
         canvas = np.empty((g + rows * (h + g), g + cols * (w + g), 3), np.uint8)
         canvas[:] = (BACKGROUND.red(), BACKGROUND.green(), BACKGROUND.blue())
         for j in range(k):
@@ -196,10 +239,25 @@ class BasisGrid(pg.GraphicsLayoutWidget):
             canvas[y : y + h, x : x + w] = rgb[j]
         first = self._image.image is None or self._image.image.shape != canvas.shape
         self._image.setImage(canvas, autoLevels=False, levels=(0, 255))
+        self._update_colorbar()
         if first:
             self._vb.setRange(QRectF(0, 0, canvas.shape[1], canvas.shape[0]), padding=0.01)
             self._vb.updateMatrix()  # apply now: a grab() may come before the next paint
         self._place_selection()
+
+    def _update_colorbar(self) -> None:
+        if not self._shared or self._levels is None:
+            return
+        cmap = pg.ColorMap(np.linspace(0, 1, len(self._lut)), self._lut)
+        if self._colorbar is None:
+            self._colorbar = pg.ColorBarItem(
+                values=self._levels, colorMap=cmap, interactive=False, width=14
+            )
+            self._colorbar.getAxis("right").enableAutoSIPrefix(False)
+            self.ci.addItem(self._colorbar, row=0, col=1)
+        else:
+            self._colorbar.setColorMap(cmap)
+        self._colorbar.setLevels(self._levels)
 
     def _place_selection(self) -> None:
         j = self._selected
@@ -236,6 +294,18 @@ class BasisGrid(pg.GraphicsLayoutWidget):
             return None
         return j
 
+    def pixel_at(self, scene_pos: QPointF) -> tuple[int, int, int] | None:
+        """(component, row, col) under a scene position, in full-image pixels, or None."""
+        j = self.component_at(scene_pos)
+        if j is None or self._full_shape is None:
+            return None
+        p = self._vb.mapSceneToView(scene_pos)
+        r = self.tile_rect(j)
+        h, w = self._full_shape
+        row = min(h - 1, max(0, int((p.y() - r.top()) * self._step)))
+        col = min(w - 1, max(0, int((p.x() - r.left()) * self._step)))
+        return j, row, col
+
     def _on_hover(self, scene_pos) -> None:
         j = self.component_at(scene_pos)
         if j == self._hovered:
@@ -259,6 +329,9 @@ class BasisGrid(pg.GraphicsLayoutWidget):
         if event.button() == Qt.MouseButton.LeftButton:
             self.set_selected(j)
             self.componentClicked.emit(j)
+            hit = self.pixel_at(event.scenePos())
+            if hit is not None and self._full_shape is not None:
+                self.pixelClicked.emit(hit[1] * self._full_shape[1] + hit[2])
         elif event.button() == Qt.MouseButton.RightButton:
             event.accept()
             self._menu_target = j
@@ -285,6 +358,15 @@ class BasisPanel(QWidget):
         self.colormap_box.setToolTip("Colormap of the basis tiles (each tile has its own contrast)")
         header = QHBoxLayout()
         header.addWidget(self.title, 1)
+        self.shared_scale = QCheckBox("one scale")
+        self.shared_scale.setToolTip(
+            "Draw every basis image (abundance map) on one shared value scale, with a "
+            "colour bar, so that they compare; off: each tile has its own contrast"
+        )
+        self.shared_scale.checkStateChanged.connect(
+            lambda _s: self.grid.set_shared_scale(self.shared_scale.isChecked())
+        )
+        header.addWidget(self.shared_scale)
         header.addWidget(QLabel("colormap"))
         header.addWidget(self.colormap_box)
         layout = QVBoxLayout(self)

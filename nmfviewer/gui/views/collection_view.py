@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core import count_data_hint
 from .common import ElidedLabel, thumbnail_pixmap
 
 THUMB = 64
@@ -101,6 +102,16 @@ def describe(collection) -> str:
         ("Data type", html.escape(", ".join(collection.original_dtypes)) + " → float32"),
         ("Value range", f"{lo:.4g} … {hi:.4g}"),
     ]
+    if count_data_hint(collection, "frobenius") is not None:
+        rows.append(
+            (
+                "Counts",
+                "integer counts: the <b>Kullback-Leibler</b> loss is their Poisson "
+                "likelihood (Run panel ▸ Loss)",
+            )
+        )
+    if getattr(collection, "channels", 1) == 3:
+        rows.append(("Colour", "kept: R, G, B channels (3 values per pixel)"))
     if collection.axis_values is not None and len(collection.axis_values):
         av = np.asarray(collection.axis_values)
         rows.append(

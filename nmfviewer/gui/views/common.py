@@ -62,10 +62,11 @@ def rgb_qimage(rgb: np.ndarray) -> QImage:
 
 
 def thumbnail_pixmap(image: np.ndarray, size: int) -> QPixmap:
-    """A pixmap of ``image`` (h, w) with its own contrast, fitted into size x size."""
+    """A pixmap of ``image`` (h, w), or (h, w, 3) colour with its channels scaled
+    together, with its own contrast, fitted into size x size."""
     from PySide6.QtCore import Qt
 
-    qimg = gray_qimage(to_uint8(image))
+    qimg = rgb_qimage(to_uint8(image)) if image.ndim == 3 else gray_qimage(to_uint8(image))
     scaled = qimg.scaled(
         size,
         size,

@@ -11,9 +11,12 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPushButton,
     QVBoxLayout,
 )
 
@@ -29,6 +32,7 @@ CHOICES = MappingProxyType(
             ("luminance", "convert to gray (luminance)"),
             ("mean", "convert to gray (mean)"),
             ("refuse", "refuse colour images"),
+            ("channels", "keep colour (R, G, B channels)"),
         ),
         "normalize": (
             ("none", "keep values as read"),
@@ -113,6 +117,19 @@ class LoadOptionsDialog(QDialog):
             edit.setClearButtonEnabled(True)
             self.texts[field] = edit
             form.addRow(label, edit)
+        self.axis_file = QLineEdit(options.axis_file or "")
+        self.axis_file.setPlaceholderText("from the file, or energy/wavelength/… file beside it")
+        self.axis_file.setToolTip(
+            "A text or CSV file with one value per band (e.g. energy_keV.csv): spectra are "
+            "then drawn and exported against it. Empty: the file's own axis, or a file with "
+            "a telling name (energy, wavelength, wavenumber, channel) beside the cube."
+        )
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_axis)
+        axis_row = QHBoxLayout()
+        axis_row.addWidget(self.axis_file, 1)
+        axis_row.addWidget(browse)
+        form.addRow("Band axis file", axis_row)
         note = QLabel(
             "The options apply to the next collection you open; "
             "OK reloads the current one with them."
@@ -128,12 +145,24 @@ class LoadOptionsDialog(QDialog):
         layout.addWidget(note)
         layout.addWidget(buttons)
 
+    def _browse_axis(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Band axis file", self.axis_file.text(), "Axis files (*.csv *.txt *.tsv);;All (*)"
+        )
+        if path:
+            self.axis_file.setText(path)
+
     def options(self) -> LoadOptions:
         values = {field: box.currentData() for field, box in self.boxes.items()}
         for field, edit in self.texts.items():
             values[field] = edit.text().strip() or None
         gb = self.max_memory.value()
         limit = None if gb == 0 else int(gb * GB)
+        axis_file = self.axis_file.text().strip() or None
         return replace(
-            self._base, recursive=self.recursive.isChecked(), max_memory_bytes=limit, **values
+            self._base,
+            recursive=self.recursive.isChecked(),
+            max_memory_bytes=limit,
+            axis_file=axis_file,
+            **values,
         )

@@ -47,6 +47,8 @@ class ReconstructionView(QWidget):
     set_selected_image(i); set_selected_component(j). Emits imageClicked(i)."""
 
     imageClicked = Signal(int)
+    #: flat pixel index clicked in the original, reconstruction or residual image
+    pixelClicked = Signal(int)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -86,6 +88,7 @@ class ReconstructionView(QWidget):
             item = pg.ImageItem(axisOrder="row-major")
             vb.addItem(item)
             self._items[key] = (vb, item)
+            view.scene().sigMouseClicked.connect(lambda ev, it=item: self._on_pixel_click(ev, it))
             row.addWidget(view, 1)
         self._items["residual"][1].setColorMap(pg.colormap.get(DIVERGING))
         self._shown_shape: tuple[int, int] | None = None
@@ -167,6 +170,15 @@ class ReconstructionView(QWidget):
         if self._component is not None:
             self._fill_top()
 
+    def _on_pixel_click(self, event, item) -> None:
+        if event.button() != Qt.MouseButton.LeftButton or item.image is None:
+            return
+        p = item.mapFromScene(event.scenePos())
+        h, w = item.image.shape[:2]
+        row, col = int(p.y()), int(p.x())
+        if 0 <= row < h and 0 <= col < w:
+            self.pixelClicked.emit(row * w + col)
+
     def set_selected_image(self, index: int) -> None:
         self._image = int(index)
         self._redraw()
@@ -213,6 +225,8 @@ class ReconstructionView(QWidget):
         recon = weighted_sum(self._W[self._image], self._H).reshape(original.shape)
         self.reconstructions += 1
         residual = original - recon
+        if residual.ndim == 3:  # colour: the residual's mean over r, g, b, on one diverging map
+            residual = residual.mean(axis=2)
         bound = float(np.abs(residual).max()) or 1.0
         recon_levels = levels
         note = ""

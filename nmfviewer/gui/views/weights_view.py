@@ -130,6 +130,11 @@ class WeightsView(QWidget):
         )
         self.line_plot.addItem(self._marker, ignoreBounds=True)
         self.line_plot.scene().sigMouseClicked.connect(self._on_line_click)
+        # hover readout: the band under the cursor named by its axis value, and the weight
+        self._readout = pg.TextItem("", color=(220, 220, 220), anchor=(0, 0))
+        self._readout.setParentItem(self.line_plot.getPlotItem().vb)
+        self._readout.setPos(6, 2)
+        self.line_plot.scene().sigMouseMoved.connect(self._on_line_hover)
 
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.bars_plot)
@@ -420,6 +425,30 @@ class WeightsView(QWidget):
         if self._perm is None:
             return int(np.argmin(np.abs(self._x - x)))
         return int(self._perm[int(np.clip(round(x), 0, len(self._perm) - 1))])
+
+    def readout_text(self, i: int) -> str:
+        """'652 nm (band 42): weight 0.83' for image / band i on the line."""
+        spectral = self._axis_label != "image"
+        noun = "band" if spectral else "image"
+        if self._has_values and self._perm is None:
+            where = f"{self._x[i]:.4g} {self._unit}".rstrip() + f" ({noun} {i})"
+        else:
+            name = self._names[i] if i < len(self._names) else ""
+            where = f"{noun} {i}" + (f" — {name}" if name and not spectral else "")
+        if self._W is None:
+            return where
+        value = float(self._W[i, self._component])
+        if self.is_scaled:
+            value *= float(self._basis_max[self._component])
+        return f"{where}: {'weight × basis max' if self.is_scaled else 'weight'} {value:.4g}"
+
+    def _on_line_hover(self, scene_pos) -> None:
+        vb = self.line_plot.getPlotItem().vb
+        if self._W is None or not vb.sceneBoundingRect().contains(scene_pos):
+            self._readout.setText("")
+            return
+        i = self.image_at(vb.mapSceneToView(scene_pos).x())
+        self._readout.setText("" if i is None else self.readout_text(i))
 
     def _on_line_click(self, event) -> None:
         if self._W is None or event.button() != Qt.MouseButton.LeftButton or not len(self._x):
