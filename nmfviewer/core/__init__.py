@@ -80,6 +80,10 @@ _EXPORTS: dict[str, str] = {
     "STOP_COLLAPSED": "nmf.collapse",
     "collapse_report": "nmf.collapse",
     "is_collapsed": "nmf.collapse",
+    "ComponentMatch": "nmf.match",
+    "component_energy": "nmf.match",
+    "energy_order": "nmf.match",
+    "match_components": "nmf.match",
     # export
     "export_run": "export",
     "save_basis_png": "export",
@@ -124,6 +128,7 @@ if TYPE_CHECKING:  # static analysers see the real names
     from .nmf.fit import fit, iterate_nmf, solve_W
     from .nmf.hals import choose_hals_variant
     from .nmf.initialize import initialize
+    from .nmf.match import ComponentMatch, component_energy, energy_order, match_components
     from .nmf.prepare import resolve_seed
     from .nmf.registry import SOLVER_REGISTRY, SolverInfo, get_solver, solvers_for
     from .nmf.result import FitResult, loss_of
