@@ -84,6 +84,11 @@ _EXPORTS: dict[str, str] = {
     "component_energy": "nmf.match",
     "energy_order": "nmf.match",
     "match_components": "nmf.match",
+    # component identity across runs
+    "Reference": "align",
+    "align_result": "align",
+    "alignment_record": "align",
+    "load_reference": "align",
     # export
     "export_run": "export",
     "save_basis_png": "export",
@@ -110,6 +115,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static analysers see the real names
+    from .align import Reference, align_result, alignment_record, load_reference
     from .collection import Collection, load_collection
     from .discovery import IMAGE_SUFFIXES
     from .errors import (
