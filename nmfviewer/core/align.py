@@ -55,8 +55,11 @@ class Reference:
         """LoadError unless the reference's basis images have ``n_pixels`` pixels
         (and, when both are known, the same image shape)."""
         k_ref, m_ref = self.H.shape
-        same_shape = image_shape is None or self.image_shape is None
-        if m_ref == n_pixels and (same_shape or tuple(image_shape) == self.image_shape):
+        if m_ref == n_pixels and (
+            image_shape is None
+            or self.image_shape is None
+            or tuple(image_shape) == self.image_shape
+        ):
             return
         theirs = f"{m_ref} pixels" if self.image_shape is None else _shape_text(self.image_shape)
         ours = f"{n_pixels} pixels" if image_shape is None else _shape_text(image_shape)
