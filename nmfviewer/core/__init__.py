@@ -89,6 +89,17 @@ _EXPORTS: dict[str, str] = {
     "align_result": "align",
     "alignment_record": "align",
     "load_reference": "align",
+    # choosing k
+    "RankSweep": "rank",
+    "RankRow": "rank",
+    "RankProgress": "rank",
+    "RankResult": "rank",
+    "rank": "rank",
+    "suggest_k": "rank",
+    "suggestion_rule": "rank",
+    "parse_ks": "rank",
+    "STABILITY_THRESHOLD": "rank",
+    "write_rank": "rank",
     # export
     "export_run": "export",
     "save_basis_png": "export",
@@ -140,6 +151,18 @@ if TYPE_CHECKING:  # static analysers see the real names
     from .nmf.result import FitResult, loss_of
     from .nmf.run import NMFRun, Resume, StopRule
     from .nmf.state import STOP_REASON_TEXT, STOP_REASONS, NMFState, stop_reason_text
+    from .rank import (
+        STABILITY_THRESHOLD,
+        RankProgress,
+        RankResult,
+        RankRow,
+        RankSweep,
+        parse_ks,
+        rank,
+        suggest_k,
+        suggestion_rule,
+        write_rank,
+    )
     from .params import (
         COLOR_POLICIES,
         DTYPES,
