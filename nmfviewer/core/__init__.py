@@ -76,6 +76,10 @@ _EXPORTS: dict[str, str] = {
     "choose_hals_variant": "nmf.hals",
     "initialize": "nmf.initialize",
     "NMF": "nmf.estimator",
+    "Mask": "nmf.mask",
+    "MaskError": "nmf.mask",
+    "split_holdout": "nmf.mask",
+    "loss_on": "nmf.mask",
     "CollapsedFitWarning": "nmf.collapse",
     "STOP_COLLAPSED": "nmf.collapse",
     "collapse_report": "nmf.collapse",
@@ -145,24 +149,13 @@ if TYPE_CHECKING:  # static analysers see the real names
     from .nmf.fit import fit, iterate_nmf, solve_W
     from .nmf.hals import choose_hals_variant
     from .nmf.initialize import initialize
+    from .nmf.mask import Mask, MaskError, loss_on, split_holdout
     from .nmf.match import ComponentMatch, component_energy, energy_order, match_components
     from .nmf.prepare import resolve_seed
     from .nmf.registry import SOLVER_REGISTRY, SolverInfo, get_solver, solvers_for
     from .nmf.result import FitResult, loss_of
     from .nmf.run import NMFRun, Resume, StopRule
     from .nmf.state import STOP_REASON_TEXT, STOP_REASONS, NMFState, stop_reason_text
-    from .rank import (
-        STABILITY_THRESHOLD,
-        RankProgress,
-        RankResult,
-        RankRow,
-        RankSweep,
-        parse_ks,
-        rank,
-        suggest_k,
-        suggestion_rule,
-        write_rank,
-    )
     from .params import (
         COLOR_POLICIES,
         DTYPES,
@@ -180,6 +173,18 @@ if TYPE_CHECKING:  # static analysers see the real names
         LoadOptions,
         NMFParams,
         parse_seed,
+    )
+    from .rank import (
+        STABILITY_THRESHOLD,
+        RankProgress,
+        RankResult,
+        RankRow,
+        RankSweep,
+        parse_ks,
+        rank,
+        suggest_k,
+        suggestion_rule,
+        write_rank,
     )
     from .request import DEFAULT_K, GuiRequest
     from .threads import (
