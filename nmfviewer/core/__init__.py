@@ -94,16 +94,16 @@ _EXPORTS: dict[str, str] = {
     "alignment_record": "align",
     "load_reference": "align",
     # choosing k
-    "RankSweep": "rank",
-    "RankRow": "rank",
-    "RankProgress": "rank",
-    "RankResult": "rank",
-    "rank": "rank",
-    "suggest_k": "rank",
-    "suggestion_rule": "rank",
-    "parse_ks": "rank",
-    "STABILITY_THRESHOLD": "rank",
-    "write_rank": "rank",
+    "RankSweep": "rank_sweep",
+    "RankRow": "rank_sweep",
+    "RankProgress": "rank_sweep",
+    "RankResult": "rank_sweep",
+    "rank": "rank_sweep",
+    "suggest_k": "rank_sweep",
+    "suggestion_rule": "rank_sweep",
+    "parse_ks": "rank_sweep",
+    "STABILITY_THRESHOLD": "rank_sweep",
+    "write_rank": "rank_sweep",
     # export
     "export_run": "export",
     "save_basis_png": "export",
@@ -174,7 +174,7 @@ if TYPE_CHECKING:  # static analysers see the real names
         NMFParams,
         parse_seed,
     )
-    from .rank import (
+    from .rank_sweep import (
         STABILITY_THRESHOLD,
         RankProgress,
         RankResult,

@@ -82,6 +82,8 @@ __all__ = [
 
 #: a k is "stable" when its least stable component's mean matched cosine is at least this
 STABILITY_THRESHOLD = 0.8
+#: test errors closer than this, relative to the largest, count as equal (rounding level)
+PRECISION_FLOOR = 1e-6
 #: early stopping: evaluate the held-out loss every EVAL_EVERY iterations ...
 EVAL_EVERY = 5
 #: ... and stop a fit after PATIENCE evaluations without a relative improvement of
@@ -203,7 +205,8 @@ def suggestion_rule(stability_threshold: float = STABILITY_THRESHOLD) -> str:
     """The suggestion rule in words (rank.json records it)."""
     return (
         "the smallest k whose mean test error is within one standard error (sd / sqrt(reps)) "
-        "of the lowest mean test error, among those whose least stable component has a mean "
+        f"of the lowest mean test error (or {PRECISION_FLOOR:g} of the largest, whichever is "
+        "larger: rounding level), among those whose least stable component has a mean "
         f"matched cosine >= {stability_threshold:g}; if none of them is that stable, the "
         "smallest k within one standard error; none without held-out entries"
     )
@@ -219,7 +222,9 @@ def suggest_k(
         return None
     best = min(scored, key=lambda r: r.test_error)
     sd = best.test_error_sd if math.isfinite(best.test_error_sd) else 0.0
-    limit = best.test_error + sd / math.sqrt(max(reps, 1))
+    # errors at rounding level (exactly low-rank data) count as equal
+    floor = PRECISION_FLOOR * max(r.test_error for r in scored)
+    limit = best.test_error + max(sd / math.sqrt(max(reps, 1)), floor)
     within = [r for r in scored if r.test_error <= limit]
     stable = [
         r
