@@ -1,7 +1,8 @@
 """Command line: ``nmfviewer [PATH ...]`` opens the app, ``nmfviewer fit ...`` runs headless.
 
 ``fit`` is recognised only as the *first* argument; a path literally named
-``fit`` is given as ``./fit`` (or after ``--``: ``nmfviewer -- fit``).
+``fit`` is given as ``./fit`` (or after ``--``: ``nmfviewer -- fit``). The same
+holds for ``rank`` (a cross-validated k sweep, :mod:`nmfviewer.cli_rank`).
 
 User errors (bad values, missing or unreadable inputs, unwritable output)
 exit with code 2 and one line on stderr: ``nmfviewer: error: <message>``.
@@ -429,8 +430,14 @@ def _split_at_double_dash(argv: list[str]) -> tuple[list[str], list[str]]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``nmfviewer`` and ``python -m nmfviewer``; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    headless = bool(argv) and argv[0] == "fit"
-    if headless:
+    command = argv[0] if argv and argv[0] in ("fit", "rank") else "gui"
+    headless = command != "gui"
+    if command == "rank":
+        from .cli_rank import build_rank_parser
+
+        parser, flags = build_rank_parser()
+        argv = argv[1:]
+    elif headless:
         parser, flags = build_fit_parser()
         argv = argv[1:]
     else:
@@ -442,7 +449,11 @@ def main(argv: list[str] | None = None) -> int:
         except SystemExit as exc:  # --help, --version
             return int(exc.code or 0)
         ns.paths = [*ns.paths, *(Path(p) for p in after)]
-        ns.command = "fit" if headless else "gui"
+        ns.command = command
+        if command == "rank":
+            from .cli_rank import run_rank
+
+            return run_rank(ns, _Progress(sys.stderr, enabled=not ns.quiet))
         return _run_fit(ns, flags) if headless else _run_gui(ns)
     except UsageError as exc:
         return _error(str(exc))

@@ -27,10 +27,10 @@ Fast by design:
   Its first k starts from a seeded random init ('random': the only inits that
   differ between restarts and never look at held-out entries; a seeded
   ``params.init`` such as 'nndsvdar' is used as given); each further k starts from
-  the previous k's best factors plus ``k - k_prev`` new components, each a seeded
-  random non-negative row of H and column of W at the scale of the random init.
-  The masked solver fits the new component to what the others leave unexplained
-  within a few iterations.
+  the previous k's best factors plus ``k - k_prev`` new components, each the
+  rank-one non-negative fit of the positive part of the residual on the training
+  entries (:func:`~.nmf.grow.grow`: two power iterations, two passes over X; the
+  held-out entries never enter a start).
 - **early stopping on the test error**: every ``eval_every`` iterations the
   held-out loss is evaluated (cheap: only the held-out entries of W H are formed);
   a fit stops once it has not improved by ``min_improvement`` (relative) for
@@ -92,8 +92,11 @@ PATIENCE = 4
 #: how each k after the first starts (rank.json records it)
 WARM_START = (
     "each (rep, restart) chain starts its first k from a seeded random init and every "
-    "further k from the previous k's best factors plus new seeded random components"
+    "further k from the previous k's best factors plus new components, each the rank-one "
+    "non-negative fit (two power iterations) of the positive residual on the training entries"
 )
+COLD_START = "every fit starts from a seeded random init"
+
 #: what the errors are (rank.json records it)
 ERROR_DEFINITION = (
     "loss per entry, unpenalised: 0.5 * mean squared residual (Frobenius) or the mean "
@@ -349,6 +352,9 @@ class RankSweep:
         Early stopping (see the module notes).
     stability_threshold : float, optional
         Of the suggestion rule.
+    warm_start : bool, optional
+        Start each k from the previous k's factors (default; see the notes);
+        False starts every fit from a seeded random init.
 
     Raises
     ------
@@ -371,6 +377,7 @@ class RankSweep:
         patience: int = PATIENCE,
         min_improvement: float = MIN_IMPROVEMENT,
         stability_threshold: float = STABILITY_THRESHOLD,
+        warm_start: bool = True,
     ) -> None:
         if not isinstance(params, NMFParams):
             raise ParameterError(f"params must be an NMFParams, got {type(params).__name__}.")
@@ -381,6 +388,7 @@ class RankSweep:
         self.patience = _count("patience", patience)
         self.min_improvement = float(min_improvement)
         self.stability_threshold = float(stability_threshold)
+        self.warm_start = bool(warm_start)
         X, params = prepare(X, replace(params, n_components=1, continued_at=()), check_k=False)
         self.ks = parse_ks(ks, *X.shape)
         self.X = X
@@ -419,7 +427,7 @@ class RankSweep:
                 "patience": self.patience,
                 "min_improvement": self.min_improvement,
                 "stability_threshold": self.stability_threshold,
-                "warm_start": WARM_START,
+                "warm_start": WARM_START if self.warm_start else COLD_START,
                 "error": ERROR_DEFINITION,
             },
         )
@@ -472,23 +480,23 @@ class RankSweep:
         return int(ss.generate_state(1)[0])
 
     def _start(
-        self, k: int, rep: int, restart: int, chains: dict[tuple[int, int], Any]
+        self,
+        k: int,
+        rep: int,
+        restart: int,
+        chains: dict[tuple[int, int], Any],
+        train: Mask | None,
     ) -> tuple[NMFParams, np.ndarray | None, np.ndarray | None]:
         """(params, W0, H0) of fit (k, rep, restart): a warm start from the chain's
-        previous k plus new random components, or a seeded init."""
-        from .nmf.initialize import initialize
+        previous k plus new components fitted to its residual, or a seeded init."""
+        from .nmf.grow import grow
 
         p = replace(self.params, n_components=k, seed=self._seed(rep, restart, k))
-        previous = chains.get((rep, restart))
+        previous = chains.get((rep, restart)) if self.warm_start else None
         if previous is None:
             init = p.init if p.init in SEEDED_INITS else "random"
             return replace(p, init=init), None, None
-        W_prev, H_prev = previous
-        new = k - H_prev.shape[0]
-        # the new components: a seeded random init of size `new` (sqrt(mean(X) / new) scale)
-        W_new, H_new = initialize(self.X, new, "random", seed=p.seed or 0, dtype=self.X.dtype)
-        W0 = np.ascontiguousarray(np.hstack([W_prev, W_new]), dtype=self.X.dtype)
-        H0 = np.ascontiguousarray(np.vstack([H_prev, H_new]), dtype=self.X.dtype)
+        W0, H0 = grow(self.X, *previous, k, mask=train)
         return replace(p, init="custom"), W0, H0
 
     def _fit(
@@ -501,7 +509,7 @@ class RankSweep:
         chains: dict[tuple[int, int], Any],
         done: float,
     ) -> Iterator[RankProgress | _Fit]:
-        params, W0, H0 = self._start(k, rep, restart, chains)
+        params, W0, H0 = self._start(k, rep, restart, chains, train)
         masked: dict[str, Any] = {} if train is None else {"mask": train}
         run = NMFRun(self.X, params, W0=W0, H0=H0, cancel=self._cancel, **masked)
         beta = params.beta
