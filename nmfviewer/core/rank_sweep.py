@@ -496,7 +496,8 @@ class RankSweep:
         if previous is None:
             init = p.init if p.init in SEEDED_INITS else "random"
             return replace(p, init=init), None, None
-        W0, H0 = grow(self.X, *previous, k, mask=train)
+        W_prev, H_prev = previous
+        W0, H0 = grow(self.X, W_prev, H_prev, k, mask=train)
         return replace(p, init="custom"), W0, H0
 
     def _fit(
