@@ -206,3 +206,108 @@ def test_write_rank_never_overwrites_a_file_it_did_not_write(small_result, tmp_p
         write_rank(small_result, tmp_path)
     assert (tmp_path / "rank.csv").read_text() == "my own table\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rank.csv"]
+
+
+# ---- the right k -------------------------------------------------------------------
+def planted_rms(n, m, r, noise, seed):
+    """W (n, r) @ H (r, m), uniform entries, plus Gaussian noise of `noise` times the
+    RMS of W H (5% noise: ||E||_F ~ 0.05 ||W H||_F), clipped at zero."""
+    rng = np.random.default_rng(seed)
+    X0 = rng.random((n, r)) @ rng.random((r, m))
+    E = noise * np.sqrt(np.mean(X0**2)) * rng.standard_normal(X0.shape)
+    return np.ascontiguousarray(np.maximum(X0 + E, 0), dtype=np.float32)
+
+
+def suggested(r, seed):
+    X = planted_rms(60, 80, r, 0.05, seed)
+    ks = f"{max(1, r - 2)}:{r + 3}"
+    return rank(X, ks, NMFParams(n_components=1, seed=seed), reps=3).suggested_k
+
+
+def test_planted_rank_5_is_found():
+    assert [suggested(5, seed) for seed in range(3)] == [5, 5, 5]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("r", [3, 5, 8])
+def test_planted_rank_is_found_in_9_of_10_seeds(r):
+    got = [suggested(r, seed) for seed in range(10)]
+    assert sum(k == r for k in got) >= 9, got
+
+
+def test_the_sample_cube_has_its_four_endmembers():
+    from nmfviewer._paths import sample_images_dir
+    from nmfviewer.core import load_collection
+
+    folder = sample_images_dir() / "spectral"
+    with np.load(folder / "ground_truth.npz") as truth:
+        n_endmembers = truth["endmembers"].shape[0]
+    assert n_endmembers == 4  # the README's cube
+    X = load_collection([folder / "cube.tif"]).to_matrix()
+    result = rank(X, "3:5", P, reps=2)
+    assert result.suggested_k == n_endmembers
+    row = result.row(n_endmembers)
+    assert row.stability_min > 0.95
+    # one component fewer explains clearly less of the held-out entries
+    assert result.row(3).test_error > 100 * row.test_error
+
+
+# ---- warm starts -------------------------------------------------------------------
+def test_grow_adds_the_rank_one_fit_of_the_training_residual_only():
+    from nmfviewer.core import fit
+    from nmfviewer.core.nmf.grow import grow
+    from nmfviewer.core.nmf.mask import split_holdout
+
+    X, _, _ = planted(r=2, noise=0.0, seed=6)
+    one = fit(X, NMFParams(n_components=1))
+    train, test = split_holdout(X.shape, 0.2, seed=0)
+    W0, H0 = grow(X, one.W, one.H, 2, mask=train)
+    assert W0.shape == (40, 2) and H0.shape == (2, 60) and W0.dtype == np.float32
+    np.testing.assert_array_equal(W0[:, :1], one.W)
+    assert (W0 >= 0).all() and (H0 >= 0).all() and W0[:, 1].any()
+    # the new component is the leading rank-one part of the positive training residual
+    R = np.maximum((X - one.W @ one.H) * train.dense(), 0).astype(np.float64)
+    _, S, Vt = np.linalg.svd(R)
+    cos = H0[1] @ Vt[0] / np.linalg.norm(H0[1])
+    assert abs(cos) > 0.98  # power iterations from a flat start
+    np.testing.assert_allclose(np.linalg.norm(np.outer(W0[:, 1], H0[1])), S[0], rtol=0.05)
+    assert np.sum((X - W0 @ H0) ** 2) < np.sum((X - one.W @ one.H) ** 2)
+    # held-out entries never enter the start: changing them changes nothing
+    X2 = X.copy()
+    X2[test.dense(bool)] = 123.0
+    W2, H2 = grow(X2, one.W, one.H, 2, mask=train)
+    np.testing.assert_array_equal(W2, W0)
+    np.testing.assert_array_equal(H2, H0)
+
+
+def test_warm_starts_reach_the_cold_sweeps_errors_in_fewer_iterations():
+    X = planted_rms(60, 80, 5, 0.05, 11)
+    warm = rank(X, "3:7", NMFParams(n_components=1, seed=1), reps=2)
+    cold = rank(X, "3:7", NMFParams(n_components=1, seed=1), reps=2, warm_start=False)
+    assert warm.suggested_k == cold.suggested_k == 5
+    for w, c in zip(warm.rows[:3], cold.rows[:3], strict=True):  # up to the planted rank
+        assert w.test_error < 1.01 * c.test_error
+    # beyond it the new component starts on the training residual (noise): the warm
+    # curve rises at least as fast, so its minimum stays at the planted rank
+    assert warm.row(7).test_error >= 0.99 * cold.row(7).test_error
+    assert sum(r.iterations for r in warm.rows) < sum(r.iterations for r in cold.rows)
+
+
+@pytest.mark.parametrize("beta", [2.0, 1.0, 0.0])
+def test_the_held_out_loss_is_loss_on_of_the_held_out_entries(beta):
+    from nmfviewer.core.nmf.heldout import HeldOutLoss
+    from nmfviewer.core.nmf.mask import Mask, loss_on, split_holdout
+
+    rng = np.random.default_rng(8)
+    X = rng.random((50, 70)).astype(np.float32)
+    X[X < 0.05] = 0  # zeros: KL / IS leave them out of the log terms
+    W, H = rng.random((50, 4)).astype(np.float32), rng.random((4, 70)).astype(np.float32)
+    _, test = split_holdout(X.shape, 0.15, seed=1)
+    held = HeldOutLoss(X, test, beta=beta)
+    assert held.n_entries == test.n_used
+    # W H in float32 (a GEMM) against loss_on's float64 dot products
+    assert held(W, H) == pytest.approx(loss_on(X, W, H, test, beta=beta), rel=1e-6)
+    weights = Mask.from_array(rng.random(X.shape).astype(np.float32))
+    assert HeldOutLoss(X, weights, beta=beta)(W, H) == pytest.approx(
+        loss_on(X, W, H, weights, beta=beta), rel=1e-6
+    )

@@ -4,7 +4,7 @@ The k sweep (``rank_sweep``) starts k from the previous k's factors. Each new
 component is fitted to what the others leave unexplained: the positive part of the
 residual ``R+ = max((X - W H) * w, 0)`` over the entries a mask ``w`` uses (the
 training entries: held-out ones never enter a start), approximated by a rank-one
-non-negative ``u v^T`` by two power iterations (``R+`` is non-negative, so its
+non-negative ``u v^T`` by three power iterations (``R+`` is non-negative, so its
 leading singular vectors are too, and the power iterates stay >= 0). Each
 power iteration is one pass over row blocks of X (one small GEMM and the residual
 per block; no X-sized temporary), both products of a pass taken from the same
@@ -23,7 +23,7 @@ __all__ = ["grow"]
 #: bytes of one row block of the residual
 BLOCK_BYTES = 4 << 20
 #: power iterations per new component
-POWER_STEPS = 2
+POWER_STEPS = 3
 
 
 def _pass(
