@@ -37,7 +37,7 @@ from .manifest import sha256_file
 from .names import printable
 
 if TYPE_CHECKING:
-    from .rank_sweep import RankResult
+    from .rank_result import RankResult
 
 __all__ = ["RANK_FORMAT", "rank_csv_bytes", "rank_record", "write_rank"]
 

@@ -209,3 +209,20 @@ def test_two_seeds_of_a_planted_model_match_up():
     m = match_components(a.H, b.H)
     assert (m.cosine > 0.95).all()
     assert sorted(m.slots) == [0, 1, 2, 3]
+
+
+def test_the_estimator_and_the_export_are_energy_ordered(tmp_path):
+    from nmfviewer import cli
+    from nmfviewer._paths import sample_images_dir
+    from nmfviewer.core import NMF
+
+    X = low_rank(seed=9)
+    model = NMF(n_components=5, max_iter=60, random_state=0)
+    W = model.fit_transform(X)
+    assert is_energy_ordered(W, model.components_)
+    faces = str(sample_images_dir() / "faces")
+    assert (
+        cli.main(["fit", faces, "-k", "6", "--max-iter", "20", "-q", "--out", str(tmp_path)]) == 0
+    )
+    with np.load(tmp_path / "factors.npz") as z:
+        assert is_energy_ordered(z["W"], z["H"])
