@@ -36,10 +36,11 @@ Fast by design:
   on the training residual, which is noise there, so the warm test error rises
   at least as fast as a cold start's (a sharper minimum).
 - **early stopping on the test error**: every ``eval_every`` iterations the
-  held-out loss is evaluated (cheap: only the held-out entries of W H are formed);
-  a fit stops once it has not improved by ``min_improvement`` (relative) for
-  ``patience`` evaluations, and keeps its best iterate. The run's own stop rule
-  (tol, max_iter, time budget) still applies.
+  held-out loss is evaluated (one GEMM per row block, the held-out entries picked
+  from it); a fit stops once its best held-out loss improved by at most
+  ``min_improvement`` (relative, 0.1%) over the last ``patience`` (4)
+  evaluations, and keeps its best iterate. The run's own stop rule (tol,
+  max_iter, time budget) still applies.
 
 The suggested k (:func:`suggest_k`, recorded with its rule in :class:`RankResult`
 and rank.json): the smallest k whose mean test error is within one standard
@@ -97,10 +98,11 @@ __all__ = [
     "write_rank",
 ]
 
-#: early stopping: evaluate the held-out loss every EVAL_EVERY iterations ...
+#: early stopping: evaluate the held-out loss every EVAL_EVERY iterations and stop a
+#: fit once its best improved by at most MIN_IMPROVEMENT (relative) over the last
+#: PATIENCE evaluations (0.1% over 20 iterations)
 EVAL_EVERY = 5
-#: ... and stop a fit after PATIENCE evaluations without a relative improvement of
-MIN_IMPROVEMENT = 1e-4
+MIN_IMPROVEMENT = 1e-3
 PATIENCE = 4
 #: how each k after the first starts (rank.json records it)
 WARM_START = (
@@ -334,7 +336,8 @@ class RankSweep:
         run = NMFRun(self.X, params, W0=W0, H0=H0, cancel=self._cancel, **masked)
         beta = params.beta
         n_test = max(test.n_entries, 1.0) if test is not None else 1.0
-        best_test, best_state, since = math.inf, None, 0
+        best_test, best_state = math.inf, None
+        bests: list[float] = []  # the best held-out loss after each evaluation
         last = None
         weight = float(k)
         for state in run:
@@ -343,16 +346,21 @@ class RankSweep:
                 return
             if state.iteration % self.eval_every and state.stop_reason is None:
                 continue
+            stop = False
             if test is not None:  # early stopping on the held-out loss
                 err = test(state.W, state.H) / n_test
-                if err < best_test * (1.0 - self.min_improvement) or best_state is None:
-                    best_test, best_state, since = err, state.snapshot(), 0
-                else:
-                    since += 1
+                if err < best_test or best_state is None:
+                    best_test, best_state = err, state.snapshot()
+                bests.append(best_test)
+                # stop once the best improved by less than min_improvement (relative)
+                # over the last `patience` evaluations
+                if len(bests) > self.patience:
+                    gain = bests[-1 - self.patience] - best_test
+                    stop = gain <= self.min_improvement * best_test
             inner = state.iteration / (state.iteration + 50.0)
             fraction = (done + weight * inner) / self._total
             yield RankProgress(k, rep, restart, state.iteration, fraction)
-            if since >= self.patience:
+            if stop:
                 break
         if last is None:
             return

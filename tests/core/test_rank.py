@@ -311,3 +311,28 @@ def test_the_held_out_loss_is_loss_on_of_the_held_out_entries(beta):
     assert HeldOutLoss(X, weights, beta=beta)(W, H) == pytest.approx(
         loss_on(X, W, H, weights, beta=beta), rel=1e-6
     )
+
+
+def test_the_row_holds_the_best_iterate_and_its_errors_on_the_same_entries():
+    from nmfviewer.core.nmf.mask import loss_on, split_holdout
+
+    X, _, _ = planted(r=3, seed=12)
+    result = rank(X, [3], NMFParams(n_components=1, seed=5), reps=1, holdout=0.2)
+    (row,) = result.rows
+    split_seed = int(np.random.SeedSequence(5).generate_state(1)[0])
+    train, test = split_holdout(X.shape, 0.2, split_seed)
+    assert row.test_error == pytest.approx(loss_on(X, row.W, row.H, test) / test.n_used, rel=1e-5)
+    assert row.train_error == pytest.approx(
+        loss_on(X, row.W, row.H, train) / train.n_used, rel=1e-5
+    )
+
+
+def test_early_stopping_saves_iterations_at_the_same_test_error():
+    X = planted_rms(60, 80, 4, 0.05, 13)
+    params = NMFParams(n_components=1, seed=2, max_iter=600)
+    early = rank(X, "3:5", params, reps=2)
+    full = rank(X, "3:5", params, reps=2, min_improvement=-1.0)  # never stops early
+    for e, f in zip(early.rows, full.rows, strict=True):
+        assert e.iterations < f.iterations
+        assert e.test_error < 1.01 * f.test_error
+    assert early.suggested_k == full.suggested_k == 4
