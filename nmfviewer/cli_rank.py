@@ -124,7 +124,7 @@ def run_rank(ns: argparse.Namespace, progress: Any) -> int:
     out = Path(ns.out)
     options = load_options_from_args(ns)
     params = params_from_args(ns, n_components=1)
-    parse_ks(ns.ks, sys.maxsize, sys.maxsize)  # the syntax, before any loading
+    parse_ks(ns.ks)  # the syntax (and k >= 1), before any loading
     _check_paths(ns.paths)
     _check_output_dir(out)
     previous = current_thread_choice()

@@ -166,11 +166,13 @@ def suggest_k(
     return (stable or within)[0].k
 
 
-def parse_ks(ks: Any, n_images: int, n_pixels: int) -> tuple[int, ...]:
+def parse_ks(ks: Any, n_images: int | None = None, n_pixels: int | None = None) -> tuple[int, ...]:
     """The ks of a sweep, increasing and distinct: an iterable of whole numbers or
     text 'A:B' (inclusive), 'A:B:STEP' or 'A,B,C'. ParameterError (field 'ks') when
-    a k is < 1 or above min(n_images, n_pixels)."""
-    limit = min(int(n_images), int(n_pixels))
+    a k is < 1 or above min(n_images, n_pixels) (without the shape: the syntax and
+    k >= 1 only)."""
+    known = n_images is not None and n_pixels is not None
+    limit = min(int(n_images), int(n_pixels)) if known else 20  # type: ignore[arg-type]
     values: list[int] = []
     try:
         if isinstance(ks, str):
@@ -204,7 +206,15 @@ def parse_ks(ks: Any, n_images: int, n_pixels: int) -> tuple[int, ...]:
             value=ks,
             suggestion=f"2:{min(limit, 20)}",
         )
-    bad = [k for k in values if not 1 <= k <= limit]
+    small = [k for k in values if k < 1]
+    if small:
+        raise ParameterError(
+            f"ks={ks!r} includes k={small[0]}; every k must be a whole number >= 1.",
+            field="ks",
+            value=ks,
+            suggestion=f"1:{max(values)}" if max(values) >= 1 else "2:20",
+        )
+    bad = [k for k in values if known and k > limit]
     if bad:
         raise ParameterError(
             f"ks={ks!r} includes k={bad[0]}, outside what the data allows: X has {n_images} "

@@ -18,8 +18,8 @@ from .mask import Mask, _divergence
 
 __all__ = ["HeldOutLoss"]
 
-#: entries of one W H row block (float32: 16 MiB)
-BLOCK_ENTRIES = 1 << 22
+#: entries of one W H row block (float32: 4 MiB)
+BLOCK_ENTRIES = 1 << 20
 
 
 class HeldOutLoss:
@@ -35,8 +35,9 @@ class HeldOutLoss:
 
     Notes
     -----
-    Holds, per held-out entry, its index within its row block (int32 when the
-    block allows), its value and its weight: about 16 bytes per held-out entry.
+    Holds, per held-out entry, its index within its row block (int32) and its
+    value (X's dtype), and its weight only when the mask is weighted: 8 bytes per
+    held-out entry for a binary mask in float32, plus one row block of W H.
     """
 
     def __init__(self, X: np.ndarray, mask: Mask, beta: float = 2.0) -> None:
@@ -44,7 +45,7 @@ class HeldOutLoss:
         self.beta = float(beta)
         self.eps = float(np.finfo(np.float32).eps) * float(X.max())
         rows = max(1, BLOCK_ENTRIES // max(1, m))
-        self.blocks: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.blocks: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray | None]] = []
         buf = np.empty((min(rows, n), m), dtype=np.float32)
         index_type = np.int32 if rows * m < 2**31 else np.int64
         total = 0.0
@@ -52,9 +53,9 @@ class HeldOutLoss:
             r1 = min(n, r0 + rows)
             w = mask.fill(r0, r1, buf[: r1 - r0]).ravel()
             idx = np.flatnonzero(w)
-            x = X[r0:r1].ravel()[idx].astype(np.float64)
-            weights = w[idx].astype(np.float64)
-            total += float(weights.sum())
+            x = X[r0:r1].ravel()[idx]
+            weights = None if mask.is_binary else w[idx].astype(np.float64)
+            total += float(idx.size if weights is None else weights.sum())
             self.blocks.append((r0, r1, idx.astype(index_type), x, weights))
         #: the held-out entries (the sum of their weights)
         self.n_entries = total
@@ -69,5 +70,11 @@ class HeldOutLoss:
             block = self._buf[: r1 - r0]
             np.matmul(W[r0:r1], H, out=block)
             wh = block.ravel()[idx].astype(np.float64)
-            total += _divergence(x, wh, weights, self.beta, self.eps)
+            x64 = x.astype(np.float64)
+            if weights is None and self.beta == 2:
+                d = x64 - wh
+                total += 0.5 * float(np.dot(d, d))
+            else:
+                w = np.ones_like(x64) if weights is None else weights
+                total += _divergence(x64, wh, w, self.beta, self.eps)
         return total
