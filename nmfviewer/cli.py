@@ -1,7 +1,8 @@
 """Command line: ``nmfviewer [PATH ...]`` opens the app, ``nmfviewer fit ...`` runs headless.
 
 ``fit`` is recognised only as the *first* argument; a path literally named
-``fit`` is given as ``./fit`` (or after ``--``: ``nmfviewer -- fit``).
+``fit`` is given as ``./fit`` (or after ``--``: ``nmfviewer -- fit``). The same
+holds for ``rank`` (a cross-validated k sweep, :mod:`nmfviewer.cli_rank`).
 
 User errors (bad values, missing or unreadable inputs, unwritable output)
 exit with code 2 and one line on stderr: ``nmfviewer: error: <message>``.
@@ -241,6 +242,43 @@ def _replay_mask(collection: Any, mask: Any) -> Any:
             "using the recorded one" + (" (mask.npz)" if mask is not None else " (no mask)")
         )
     return replace(collection, mask=mask)
+def _reference(ns: argparse.Namespace, manifest: Any) -> Any:
+    """The Reference of ``--align-to`` (None without one); a replay of an aligned run
+    aligns to the recorded reference again when it is still there, unchanged."""
+    from .core import load_reference
+
+    if ns.align_to is not None:
+        if not ns.align_to.strip():
+            raise UsageError("--align-to is empty; give a previous output folder")
+        return load_reference(ns.align_to)
+    record = manifest.raw.get("alignment") if manifest is not None else None
+    if not isinstance(record, dict) or not isinstance(record.get("reference"), str):
+        return None
+    path = Path(record["reference"])
+    try:
+        reference = load_reference(path)
+    except NMFViewerError:
+        reference = None
+    if reference is None or reference.sha256 != record.get("reference_sha256"):
+        _warn(
+            f"the recorded run was aligned to {path}, which is missing or changed; the "
+            "replay keeps its components in energy order (give --align-to to align)."
+        )
+        return None
+    return reference
+
+
+def _align(result: Any, reference: Any, progress: _Progress) -> tuple[Any, dict[str, Any]]:
+    """(aligned result, run.json sections) for ``--align-to``."""
+    from .core import align_result, alignment_record
+
+    if reference is None:
+        return result, {}
+    aligned, match = align_result(result, reference)
+    record = alignment_record(reference, match)
+    shown = ", ".join("new" if c is None else f"{c:.3f}" for c in record["cosine"])
+    progress.line(f"aligned to {reference.path}: matched cosines {shown}", force=True)
+    return aligned, {"alignment": record}
 
 
 def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
@@ -283,6 +321,7 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
     _check_paths(paths, ns.replay)
     _check_output_dir(out)
     check_bit_depth(bit_depth, 3 if options.color == "channels" else 1)  # before any fit
+    reference = _reference(ns, manifest)
 
     progress = _Progress(sys.stderr, enabled=not ns.quiet)
     stage = "loading the images"
@@ -302,6 +341,8 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
         if manifest is not None:  # the replay uses the mask the run used (mask.npz)
             collection = _replay_mask(collection, recorded_mask(manifest, X.shape))
         params.check_data_shape(*X.shape)  # before any progress line
+        if reference is not None:
+            reference.check_fits(X.shape[1], collection.image_shape)
         configure_blas_threads(threads, shape=X.shape, n_components=params.n_components)
         result = fit(X, params, callback=progress.iteration, mask=collection.mask)
         rate = result.n_iter / result.elapsed if result.elapsed > 0 else float("inf")
@@ -310,8 +351,9 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
             f"loss {result.loss:.6g}, {result.elapsed:.2f} s, {rate:.1f} it/s",
             force=True,
         )
+        result, extra = _align(result, reference, progress)
         stage = "exporting"
-        written = export_run(out, collection, result, bit_depth=bit_depth)
+        written = export_run(out, collection, result, bit_depth=bit_depth, extra=extra)
         # the results are kept (exported), but a model that explains nothing is no success
         collapsed = result.collapse
     except KeyboardInterrupt:
@@ -413,8 +455,14 @@ def _split_at_double_dash(argv: list[str]) -> tuple[list[str], list[str]]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``nmfviewer`` and ``python -m nmfviewer``; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    headless = bool(argv) and argv[0] == "fit"
-    if headless:
+    command = argv[0] if argv and argv[0] in ("fit", "rank") else "gui"
+    headless = command != "gui"
+    if command == "rank":
+        from .cli_rank import build_rank_parser
+
+        parser, flags = build_rank_parser()
+        argv = argv[1:]
+    elif headless:
         parser, flags = build_fit_parser()
         argv = argv[1:]
     else:
@@ -426,7 +474,11 @@ def main(argv: list[str] | None = None) -> int:
         except SystemExit as exc:  # --help, --version
             return int(exc.code or 0)
         ns.paths = [*ns.paths, *(Path(p) for p in after)]
-        ns.command = "fit" if headless else "gui"
+        ns.command = command
+        if command == "rank":
+            from .cli_rank import run_rank
+
+            return run_rank(ns, _Progress(sys.stderr, enabled=not ns.quiet))
         return _run_fit(ns, flags) if headless else _run_gui(ns)
     except UsageError as exc:
         return _error(str(exc))

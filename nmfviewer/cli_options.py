@@ -66,11 +66,17 @@ _SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _NEGATIVE_NUMBER = re.compile(r"^-\.?\d")
 
 
+#: the k sweep's settings (``nmfviewer rank``) and their options
+_RANK_FLAGS = {"ks": "--k", "reps": "--reps", "restarts": "--restarts", "holdout": "--holdout"}
+
+
 def option_flag(field: str) -> str | None:
     """The option that sets an NMFParams / LoadOptions field ('-k', '--size-policy'),
     or None when the command line has none."""
     if field == "n_components":
         return "-k"
+    if field in _RANK_FLAGS:
+        return _RANK_FLAGS[field]
     dest = _LOAD_DESTS.get(field, field)
     if dest in _PARAM_DESTS or dest in _LOAD_DESTS.values() or dest in ("threads", "bit_depth"):
         return "--" + dest.replace("_", "-")
@@ -203,15 +209,21 @@ def parse_size(text: str) -> int:
 
 
 # --------------------------------------------------------------------------- parsers
-def add_fit_options(parser: argparse.ArgumentParser) -> dict[str, str]:
-    """Add the NMF, loading and export options shared by ``fit`` and the GUI.
+def add_fit_options(
+    parser: argparse.ArgumentParser, *, leave_out: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """Add the NMF, loading and export options shared by ``fit``, ``rank`` and the GUI.
 
     Every default is None ("not given"), so the dataclass defaults apply and a
-    replay can tell which options were given. Returns {dest: option string}.
+    replay can tell which options were given. ``leave_out``: dests not to add
+    (``rank`` sweeps k and writes no basis images). Returns {dest: option string}.
     """
     added: dict[str, str] = {}
 
     def add(group, *flags, **kw):
+        dest = kw.get("dest") or flags[-1].lstrip("-").replace("-", "_")
+        if dest in leave_out:
+            return
         if getattr(kw.get("type"), "metavar", None):
             kw.setdefault("metavar", kw["type"].metavar)
         action = group.add_argument(*flags, default=kw.pop("default", None), **kw)
@@ -394,6 +406,12 @@ def build_fit_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
         type=Path,
         metavar="RUN_JSON",
         help="rerun a recorded run (its run.json); only --out may be given",
+    )
+    parser.add_argument(
+        "--align-to",
+        metavar="DIR",
+        help="put the components in the order of a previous run's (its output folder or "
+        "factors.npz), matched by cosine similarity; run.json records the matched cosines",
     )
     parser.add_argument(
         "-q",

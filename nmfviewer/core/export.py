@@ -638,6 +638,7 @@ def export_run(
     *,
     bit_depth: int = 8,
     mask: Any = None,
+    extra: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Write a run's results into ``out_dir`` (created if missing).
 
@@ -654,7 +655,8 @@ def export_run(
     ours (see the module notes); after success our basis_NN.png beyond the new
     k are removed, and so are temporaries of killed exports.
     Raises ExportError naming the folder (or the file in the way) when it
-    cannot be written, and for an empty ``out_dir``.
+    cannot be written, and for an empty ``out_dir``. ``extra`` adds sections to
+    run.json (e.g. ``{"alignment": ...}``; JSON-ready, no key run.json has).
     """
     if bit_depth not in (8, 16):
         raise ExportError(f"bit_depth={bit_depth!r} is not supported; use 8 or 16.")
@@ -702,6 +704,7 @@ def export_run(
                 basis_names,
                 inputs,
                 mask,
+                extra,
             )
     except OSError as exc:
         raise _export_error(exc, folder) from None
@@ -729,6 +732,7 @@ def _export_locked(
     basis_names: Sequence[str],
     inputs: Sequence[str | Path],
     mask: Any = None,
+    extra: dict[str, Any] | None = None,
 ) -> list[Path]:
     owners = _Ownership(folder, inputs)
     owners.check_writable([*producers, FACTORS_NAME, MANIFEST_NAME])
@@ -748,6 +752,10 @@ def _export_locked(
         )
         if MASK_NAME in staged:
             manifest["mask"] = _mask_record(mask, outputs[MASK_NAME])
+        for key, value in (extra or {}).items():
+            if key in manifest:
+                raise ValueError(f"run.json already has a section {key!r}")
+            manifest[key] = value
         staged[MANIFEST_NAME] = _stage(folder / MANIFEST_NAME, manifest_to_bytes(manifest))
         # the journal: while renaming, old and new versions of every file are ours
         # (an export killed between two renames leaves files run.json does not list)
