@@ -171,6 +171,14 @@ def render(results: dict, markdown: bool = False) -> str:
                 f"accelerated {_f(hp.get('accelerated_s'), '{:.4f}')} s/iter; sklearn cd "
                 f"{_f(hp.get('sklearn_cd_s'), '{:.4f}')} s/iter."
             )
+            one = hp.get("one_thread_cpu")
+            if one:
+                out.append(
+                    f"At 1 BLAS thread, in CPU time (robust to other load): plain HALS "
+                    f"{_f(one.get('plain_s'), '{:.4f}')} s/iter vs floor "
+                    f"{_f(one.get('floor_s'), '{:.4f}')} s "
+                    f"({_f(one.get('ratio'), '{:.2f}x')})."
+                )
         kl = p.get("kl", {})
         if kl:
             out.append(
