@@ -189,6 +189,14 @@ def render(results: dict, markdown: bool = False) -> str:
                 f"); KL reached {_f(kl.get('nmfviewer_kl'), '{:.6g}')} vs "
                 f"{_f(kl.get('sklearn_kl'), '{:.6g}')}."
             )
+            one = kl.get("one_thread_cpu")
+            if one:
+                out.append(
+                    f"KL at 1 BLAS thread, in CPU time (robust to other load): nmfviewer "
+                    f"{_f(one.get('nmfviewer_s'), '{:.4f}')} s/iter, sklearn "
+                    f"{_f(one.get('sklearn_s'), '{:.4f}')} s/iter "
+                    f"({_f(one.get('ratio'), '{:.2f}x')})."
+                )
         mem = p.get("memory", {})
         if mem:
             parts = []
