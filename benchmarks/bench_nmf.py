@@ -205,7 +205,9 @@ def hals_vs_floor(p: Problem, X, W0, H0, sklearn_cd_s: float | None, rounds: int
     acc = nmfviewer_per_iter(X, W0, H0, p.k, n_iter, variant="accelerated")
     floor = median(floors)
     plain = median(plains)
+    single = _floor_one_thread(p, X, W0, H0, n_iter, rounds)
     return {
+        "one_thread_cpu": single,
         "plain_s": plain,
         "floor_s": floor,
         "floor_best_of_s": median(floors_best),
@@ -219,6 +221,61 @@ def hals_vs_floor(p: Problem, X, W0, H0, sklearn_cd_s: float | None, rounds: int
         "floor_samples": floors,
         "gemm_layouts_median_s": layouts,
         "gflop_per_iter": 4 * X.shape[0] * X.shape[1] * p.k / 1e9,
+    }
+
+
+def _floor_one_thread(p: Problem, X, W0, H0, n_iter: int, rounds: int) -> dict:
+    """Part 2 again at one BLAS thread, in this thread's CPU time (time.thread_time).
+
+    On a shared machine the wall-clock ratio is biased: the floor is a burst of
+    ~20 GEMMs that mostly fits in one scheduler slice, plain HALS runs for about
+    a second and loses the core again and again, and at two BLAS threads every
+    GEMM waits for the thread that lost its core. One thread and CPU time take
+    both out (what is left is the other processes' share of the caches).
+    """
+    from threadpoolctl import threadpool_limits
+
+    floors, plains = [], []
+    with threadpool_limits(limits=1, user_api="blas"):
+        for r in range(rounds):
+            f = gemm_floor(X, W0, H0, repeats=5, clock=time.thread_time)
+            floors.append(f["floor_s"])
+            run = nmfviewer_per_iter(X, W0, H0, p.k, n_iter, clock=time.thread_time)
+            plains.append(run["median_s"])
+            log(
+                f"  [{p.name}] 1 BLAS thread, CPU time, round {r + 1}/{rounds}: "
+                f"floor {floors[-1]:.4g}s, plain HALS {plains[-1]:.4g}s"
+            )
+    return {
+        "plain_s": median(plains),
+        "floor_s": median(floors),
+        "ratio": median(plains) / median(floors),
+        "plain_samples": plains,
+        "floor_samples": floors,
+    }
+
+
+def _kl_one_thread(p: Problem, X, W0, H0, n_iter: int, reps: int) -> dict:
+    """Part 4 again at one BLAS thread, in this thread's CPU time (see _floor_one_thread)."""
+    from threadpoolctl import threadpool_limits
+
+    sk_s, nmf_s = [], []
+    with threadpool_limits(limits=1, user_api="blas"):
+        for rep in range(reps):
+            sk = sklearn_kl_per_iter(X, W0, H0, p.k, n_iter, clock=time.thread_time)
+            sk_s.append(sk["s_per_iter"])
+            ours = nmfviewer_kl(X, W0, H0, p.k, sk["n_iter"], clock=time.thread_time)
+            nmf_s.append(ours["s_per_iter"])
+            log(
+                f"  [{p.name}] KL at 1 BLAS thread, CPU time, rep {rep + 1}/{reps}: "
+                f"sklearn {sk_s[-1]:.4g}s, nmfviewer {nmf_s[-1]:.4g}s"
+            )
+    return {
+        "sklearn_s": median(sk_s),
+        "nmfviewer_s": median(nmf_s),
+        "ratio": median(sk_s) / median(nmf_s),
+        "sklearn_samples": sk_s,
+        "nmfviewer_samples": nmf_s,
     }
 
 
@@ -236,7 +293,9 @@ def kl_compare(p: Problem, X, W0, H0, quick: bool) -> dict:
         # as many iterations as scikit-learn's longer run, so the divergences compare
         nmf_last = nmfviewer_kl(Xs, Ws, H0, p.k, sk_last["n_iter"])
         nmf_s.append(nmf_last["s_per_iter"])
+    single = _kl_one_thread(p, Xs, Ws, H0, n_iter, 1 if quick else 2)
     return {
+        "one_thread_cpu": single,
         "rows": Xs.shape[0],
         "subset": rows is not None,
         "n_iter": sk_last["n_iter"],

@@ -51,23 +51,27 @@ def kl_divergence(X: np.ndarray, W: np.ndarray, H: np.ndarray, eps: float = 1e-1
     return total
 
 
-def _timed(fn, repeats: int) -> list[float]:
+def _timed(fn, repeats: int, clock=time.perf_counter) -> list[float]:
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return times
 
 
-def gemm_floor(X: np.ndarray, W: np.ndarray, H: np.ndarray, repeats: int = 7) -> dict:
+def gemm_floor(
+    X: np.ndarray, W: np.ndarray, H: np.ndarray, repeats: int = 7, clock=time.perf_counter
+) -> dict:
     """Time the two GEMMs of one HALS iteration alone, on X and the factors' shapes.
 
     X: (n, m); W: (n, k); H: (k, m). Two layouts are timed, into preallocated
     outputs: 'kxn' forms H Xᵀ (k, n) and Wᵀ X (k, m) from C-contiguous Wᵀ and H
     (the layout design.md recommends), 'nxk' forms X Hᵀ (n, k) and Wᵀ X from an
     (n, k) W. The floor is the faster layout of each product, median of
-    ``repeats`` calls; 'best_of' is the same with the minimum.
+    ``repeats`` calls; 'best_of' is the same with the minimum. ``clock``:
+    ``time.thread_time`` measures this thread's CPU time instead (at one BLAS
+    thread: the work, without the time other processes held the core).
     """
     n, m = X.shape
     k = H.shape[0]
@@ -88,7 +92,7 @@ def gemm_floor(X: np.ndarray, W: np.ndarray, H: np.ndarray, repeats: int = 7) ->
     samples: dict[str, list[float]] = {name: [] for name in products}
     for _ in range(repeats):  # interleave the four so drift hits all alike
         for name, fn in products.items():
-            samples[name].extend(_timed(fn, 1))
+            samples[name].extend(_timed(fn, 1, clock))
     med = {name: median(v) for name, v in samples.items()}
     best = {name: min(v) for name, v in samples.items()}
     return {

@@ -171,6 +171,14 @@ def render(results: dict, markdown: bool = False) -> str:
                 f"accelerated {_f(hp.get('accelerated_s'), '{:.4f}')} s/iter; sklearn cd "
                 f"{_f(hp.get('sklearn_cd_s'), '{:.4f}')} s/iter."
             )
+            one = hp.get("one_thread_cpu")
+            if one:
+                out.append(
+                    f"At 1 BLAS thread, in CPU time (robust to other load): plain HALS "
+                    f"{_f(one.get('plain_s'), '{:.4f}')} s/iter vs floor "
+                    f"{_f(one.get('floor_s'), '{:.4f}')} s "
+                    f"({_f(one.get('ratio'), '{:.2f}x')})."
+                )
         kl = p.get("kl", {})
         if kl:
             out.append(
@@ -181,6 +189,14 @@ def render(results: dict, markdown: bool = False) -> str:
                 f"); KL reached {_f(kl.get('nmfviewer_kl'), '{:.6g}')} vs "
                 f"{_f(kl.get('sklearn_kl'), '{:.6g}')}."
             )
+            one = kl.get("one_thread_cpu")
+            if one:
+                out.append(
+                    f"KL at 1 BLAS thread, in CPU time (robust to other load): nmfviewer "
+                    f"{_f(one.get('nmfviewer_s'), '{:.4f}')} s/iter, sklearn "
+                    f"{_f(one.get('sklearn_s'), '{:.4f}')} s/iter "
+                    f"({_f(one.get('ratio'), '{:.2f}x')})."
+                )
         mem = p.get("memory", {})
         if mem:
             parts = []

@@ -32,9 +32,19 @@ def engine():
 
 
 def sklearn_fit(
-    X, W0, H0, k: int, solver: str, tol: float, max_iter: int, beta_loss: str = "frobenius"
+    X,
+    W0,
+    H0,
+    k: int,
+    solver: str,
+    tol: float,
+    max_iter: int,
+    beta_loss: str = "frobenius",
+    clock=time.perf_counter,
 ) -> dict:
-    """One scikit-learn NMF fit from (W0, H0); returns time, n_iter, errors, factors."""
+    """One scikit-learn NMF fit from (W0, H0); returns time, n_iter, errors, factors.
+
+    ``clock=time.thread_time``: this thread's CPU time (see measure.gemm_floor)."""
     from sklearn.decomposition import NMF
 
     model = NMF(
@@ -49,9 +59,9 @@ def sklearn_fit(
     W, H = W0.copy(), H0.copy()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        t0 = time.perf_counter()
+        t0 = clock()
         W = model.fit_transform(X, W=W, H=H)
-        elapsed = time.perf_counter() - t0
+        elapsed = clock() - t0
     return {
         "time_s": elapsed,
         "n_iter": int(model.n_iter_),
@@ -63,15 +73,15 @@ def sklearn_fit(
     }
 
 
-def sklearn_kl_per_iter(X, W0, H0, k: int, n_iter: int) -> dict:
+def sklearn_kl_per_iter(X, W0, H0, k: int, n_iter: int, clock=time.perf_counter) -> dict:
     """Seconds per KL multiplicative-update iteration of scikit-learn's 'mu' (tol=0).
 
     Differential: (T(n_few + n_iter) - T(n_few)) / n_iter, so input checks and the
     final error evaluation (both once per call) cancel out.
     """
     n_few = max(2, n_iter // 5)
-    short = sklearn_fit(X, W0, H0, k, "mu", 0.0, n_few, "kullback-leibler")
-    long = sklearn_fit(X, W0, H0, k, "mu", 0.0, n_few + n_iter, "kullback-leibler")
+    short = sklearn_fit(X, W0, H0, k, "mu", 0.0, n_few, "kullback-leibler", clock)
+    long = sklearn_fit(X, W0, H0, k, "mu", 0.0, n_few + n_iter, "kullback-leibler", clock)
     per_iter = (long["time_s"] - short["time_s"]) / n_iter
     method = "differential"
     if per_iter <= 0:  # noise swamped the difference: fall back to the plain average
@@ -197,11 +207,11 @@ def nmfviewer_to_targets(
     }
 
 
-def _yield_times(gen, n_iter: int) -> list[float]:
-    """perf_counter() at the yield of iterations 0..n_iter."""
+def _yield_times(gen, n_iter: int, clock=time.perf_counter) -> list[float]:
+    """clock() (default perf_counter()) at the yield of iterations 0..n_iter."""
     stamps = []
     for state in gen:
-        stamps.append(time.perf_counter())
+        stamps.append(clock())
         if state.iteration >= n_iter:
             break
     gen.close()
@@ -218,11 +228,13 @@ def nmfviewer_per_iter(
     variant: str = "plain",
     loss: str = "frobenius",
     warmup: int = 2,
+    clock=time.perf_counter,
 ) -> dict:
     """Seconds per iteration of nmfviewer from (W0, H0), over ``n_iter`` iterations.
 
     The per-iteration figure is the median gap between consecutive yields,
     skipping the first ``warmup`` iterations; 'mean_s' is the plain average.
+    ``clock=time.thread_time``: this thread's CPU time (see measure.gemm_floor).
     """
     iterate_nmf, _, _ = engine()
     if loss == "frobenius":
@@ -230,7 +242,7 @@ def nmfviewer_per_iter(
     else:
         params = nmf_params(k, solver="mu", loss=loss, max_iter=n_iter + 1, tol=0.0)
     gen = iterate_nmf(X, params, W0=W0.copy(), H0=H0.copy())
-    stamps = _yield_times(gen, n_iter)
+    stamps = _yield_times(gen, n_iter, clock)
     gaps = np.diff(stamps)[warmup:]
     return {
         "median_s": float(median(gaps)),
@@ -240,7 +252,7 @@ def nmfviewer_per_iter(
     }
 
 
-def nmfviewer_kl(X, W0, H0, k: int, n_iter: int) -> dict:
+def nmfviewer_kl(X, W0, H0, k: int, n_iter: int, clock=time.perf_counter) -> dict:
     """KL multiplicative updates: seconds per iteration and the divergence reached.
 
     The engine evaluates the divergence every few iterations (states in between
@@ -252,7 +264,7 @@ def nmfviewer_kl(X, W0, H0, k: int, n_iter: int) -> dict:
     gen = iterate_nmf(X, params, W0=W0.copy(), H0=H0.copy())
     stamps, final, reported = [], None, None
     for state in gen:
-        stamps.append(time.perf_counter())
+        stamps.append(clock())
         if state.loss is not None:
             reported = (state.iteration, float(state.loss))
         if state.iteration >= n_iter:

@@ -171,3 +171,18 @@ def test_dot_f64_accumulates_in_float64(dtype, shape):
     # a float32 accumulation would be off by ~1e-7 relative on the large case
     big = np.full(10**6, 1.0 + 2**-20, dtype=np.float32)
     assert _kernels.dot_f64(big, big) == pytest.approx(1e6 * (1.0 + 2**-20) ** 2, rel=1e-11)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k,p", [(1, 1), (3, 7), (4, 5), (7, 300), (49, 361), (16, 4096)])
+def test_gram_into_is_the_gram_matrix(dtype, k, p):
+    F = _rng().random((k, p)).astype(dtype)
+    out = np.full((k, k), np.nan, dtype)
+    _kernels.gram_into(F, out)
+    exact = F.astype(np.float64) @ F.T.astype(np.float64)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out, exact, rtol=tol)
+    np.testing.assert_array_equal(out, out.T)  # exactly symmetric
+    ref = np.full((k, k), np.nan, dtype)
+    _kernels.gram_into.py_func(F, ref)
+    np.testing.assert_allclose(out, ref, rtol=tol)

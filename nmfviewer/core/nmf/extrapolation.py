@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ._kernels import gram_into
 from .hals import _Updater, max_inner
 from .loss import FrobeniusLoss
 from .products import HXt
@@ -98,7 +99,7 @@ def iterate_extrapolated(
         it += 1
         # H update from H_y against W_y, then extrapolate and project
         np.matmul(Wy, X, out=C)
-        np.matmul(Wy, Wy.T, out=Dy)
+        gram_into(Wy, Dy)
         np.copyto(Hn, Hy)
         up_H(Hn, C, Dy)
         np.subtract(Hn, Hacc, out=Hy)
