@@ -80,6 +80,14 @@ _EXPORTS: dict[str, str] = {
     "STOP_COLLAPSED": "nmf.collapse",
     "collapse_report": "nmf.collapse",
     "is_collapsed": "nmf.collapse",
+    # chunked stores and engines beyond memory (zarr / dask: the optional [dask] extra)
+    "convert_to_store": "convert",
+    "is_store": "store",
+    "open_store": "store",
+    "StoreMatrix": "store",
+    "StreamedEngine": "nmf.streamed",
+    "DaskEngine": "nmf.dask_engine",
+    "engine_from_spec": "nmf.dask_engine",
     # export
     "export_run": "export",
     "save_basis_png": "export",
@@ -107,6 +115,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # static analysers see the real names
     from .collection import Collection, load_collection
+    from .convert import convert_to_store
     from .discovery import IMAGE_SUFFIXES
     from .errors import (
         ExportError,
@@ -120,6 +129,7 @@ if TYPE_CHECKING:  # static analysers see the real names
     from .manifest import ManifestError, read_manifest
     from .names import printable
     from .nmf.collapse import STOP_COLLAPSED, CollapsedFitWarning, collapse_report, is_collapsed
+    from .nmf.dask_engine import DaskEngine, engine_from_spec
     from .nmf.estimator import NMF
     from .nmf.fit import fit, iterate_nmf, solve_W
     from .nmf.hals import choose_hals_variant
@@ -129,6 +139,7 @@ if TYPE_CHECKING:  # static analysers see the real names
     from .nmf.result import FitResult, loss_of
     from .nmf.run import NMFRun, Resume, StopRule
     from .nmf.state import STOP_REASON_TEXT, STOP_REASONS, NMFState, stop_reason_text
+    from .nmf.streamed import StreamedEngine
     from .params import (
         COLOR_POLICIES,
         DTYPES,
@@ -148,6 +159,7 @@ if TYPE_CHECKING:  # static analysers see the real names
         parse_seed,
     )
     from .request import DEFAULT_K, GuiRequest
+    from .store import StoreMatrix, is_store, open_store
     from .threads import (
         ThreadChoice,
         configure_blas_threads,

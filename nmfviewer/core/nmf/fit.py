@@ -18,7 +18,7 @@ from ..threads import ensure_blas_threads
 from .loss import Regularization
 from .prepare import check_X, prepare, resolve_seed
 from .result import FitResult, loss_of
-from .run import CancelToken, NMFRun, StopRule, iterate_states
+from .run import CancelToken, Engine, NMFRun, StopRule, iterate_states
 from .state import NMFState
 
 __all__ = [
@@ -74,6 +74,7 @@ def fit(
     *,
     callback: Callable[[NMFState], object] | None = None,
     cancel: CancelToken | None = None,
+    engine: Engine | None = None,
 ) -> FitResult:
     """Run NMF on X until the stop rule says so.
 
@@ -92,13 +93,16 @@ def fit(
         ``stop_reason`` set (the state is a view: call ``snapshot()`` to keep it).
     cancel : object with ``is_set()``, optional
         A ``threading.Event``; once set, the fit stops with 'cancelled'.
+    engine : StreamedEngine or DaskEngine, optional
+        Where to run (see :class:`.run.NMFRun`); X may then be a store's lazy
+        matrix (``Collection.to_matrix()`` of a store), which runs streamed by default.
 
     Returns
     -------
     FitResult
         W (n_images, k), H (k, n_pixels), the loss history and why it stopped.
     """
-    run = NMFRun(X, params, W0=W0, H0=H0, cancel=cancel)
+    run = NMFRun(X, params, W0=W0, H0=H0, cancel=cancel, engine=engine)
     ensure_blas_threads(run.X.shape, run.params.n_components)  # the API's policy, set once
     for state in run:
         if callback is not None:
