@@ -138,11 +138,12 @@ class Collection:
             "image",
         )
 
-    def to_zarr(self, store: str | Path, *, overwrite: bool = False) -> Path:
-        """Write the collection to a chunked zarr store (see :mod:`.store`)."""
+    def to_zarr(self, store: str | Path, *, overwrite: bool = False, **kw: int) -> Path:
+        """Write the collection to a chunked zarr store (see :mod:`.store`;
+        ``chunk_bytes=`` sets the chunk size)."""
         from .convert import write_collection
 
-        return write_collection(self, store, overwrite=overwrite)
+        return write_collection(self, store, overwrite=overwrite, **kw)
 
     def __repr__(self) -> str:
         h, w = self.image_shape
