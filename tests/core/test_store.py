@@ -133,7 +133,7 @@ def test_foreign_zarr_arrays(tmp_path):
     _save(tmp_path / "flat.zarr", a.reshape(6, 20), chunks=(3, 20))
     assert load_collection(tmp_path / "flat.zarr").image_shape == (1, 20)
     _save(tmp_path / "cols.zarr", a.reshape(6, 20), chunks=(6, 5))
-    with pytest.raises(LoadError, match="not in whole rows.*convert"):
+    with pytest.raises(LoadError, match=r"not in whole rows.*convert"):
         load_collection(tmp_path / "cols.zarr")
     _save(tmp_path / "4d.zarr", a.reshape(1, 6, 4, 5))
     with pytest.raises(LoadError, match=r"\(n_images, n_pixels\)"):
