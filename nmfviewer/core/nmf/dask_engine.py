@@ -76,11 +76,12 @@ def block_init(Xb: np.ndarray, Wt_b: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def block_step(
-    Xb: np.ndarray, prev: tuple[np.ndarray, Any], shared: Any, solver: str, reg: Any
+    Xb: np.ndarray, prev: Any, shared: Any, solver: str, reg: Any
 ) -> tuple[np.ndarray, np.ndarray]:
     """(new W_b^T, W_b^T X_b): one block's share of an iteration (``blocked.BlockStep``)."""
     H, B = shared
-    Wt = prev[0].copy()  # inputs are shared with the scheduler: never written
+    start = prev if isinstance(prev, np.ndarray) else prev[0]  # scattered, or a step's
+    Wt = start.copy()  # inputs are shared with the scheduler: never written
     k, r = Wt.shape
     step = BlockStep(solver, k, r, Xb.shape[1], Xb.dtype, reg)
     return Wt, step(Xb, Wt, H, B).copy()
@@ -156,7 +157,7 @@ class DaskEngine:
                     threads_per_worker=1,
                     processes=True,
                     host="127.0.0.1",
-                    dashboard_address=None,
+                    dashboard_address=":0",  # a free port: 8787 may be taken
                     silence_logs=logging.CRITICAL,  # a worker stopped at shutdown is no news
                 )
                 client = distributed.Client(self._cluster)
@@ -188,7 +189,7 @@ class DaskEngine:
             if thing is not None:
                 try:
                     thing.close()
-                except Exception:  # - closing a broken cluster: nothing to keep
+                except Exception:  # closing a broken cluster: nothing to keep
                     pass
         self._own_client = self._cluster = None
         if self.address is not None or self.n_workers is not None:
@@ -207,7 +208,7 @@ class DaskEngine:
         if self.client is not None:
             try:
                 workers = len(self.client.scheduler_info(n_workers=-1)["workers"])
-            except Exception:  # - a cluster gone after the run
+            except Exception:  # a cluster gone after the run
                 workers = 0
         return {
             "engine": self.name,
@@ -394,11 +395,10 @@ class DaskEngine:
                     out = run(prev, init)
                     self._slowest = max(self._slowest, time.monotonic() - t0)
                     return out
-                except Exception as exc:  # - any cluster failure: recover
+                except Exception as exc:  # any cluster failure: recover
                     if isinstance(exc, NMFViewerError):
                         raise
-                    prev = self._recover(it, H, half, reg, exc, ctx.update_H)
-                    init = init and it == 0
+                    prev = self._recover_until_done(it, H, half, reg, exc, ctx.update_H)
 
         half.gram_H(H)
         steps, part = attempt(self._scatter_W(self._Wt), 0, True)
@@ -413,6 +413,16 @@ class DaskEngine:
             if time.monotonic() - self._synced_at >= self.sync_seconds:
                 self._sync()
             yield tracker.state(it, self._Wt.T, H, loss)
+
+    def _recover_until_done(self, *args: Any) -> list[Any]:
+        """:meth:`_recover`, again if the cluster fails during the recovery itself."""
+        while True:
+            try:
+                return self._recover(*args)
+            except Exception as exc:
+                if isinstance(exc, NMFViewerError):
+                    raise
+                args = (*args[:4], exc, *args[5:])
 
     def _recover(
         self,
