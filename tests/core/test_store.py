@@ -159,3 +159,28 @@ def test_cli_convert_then_fit(folder, tmp_path, capsys):
     run = json.loads((tmp_path / "o" / "run.json").read_text())
     assert run["result"]["engine"]["engine"] == "streamed"
     assert run["inputs"]["source"] == [str(store.absolute())]
+
+
+def test_without_the_extra_a_store_names_the_install(folder, tmp_path, monkeypatch):
+    from nmfviewer.core import DaskEngine, NMFViewerError
+
+    store = convert_to_store(folder, tmp_path / "s.zarr")
+    monkeypatch.setitem(__import__("sys").modules, "zarr", None)  # as if not installed
+    with pytest.raises(NMFViewerError, match=r'pip install "nmfviewer\[dask\]"'):
+        load_collection(store)
+    monkeypatch.setitem(__import__("sys").modules, "distributed", None)
+    with pytest.raises(NMFViewerError, match=r'pip install "nmfviewer\[dask\]"'):
+        DaskEngine(n_workers=1).start()
+
+
+def test_zarr_and_dask_are_imported_only_when_used():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, nmfviewer.cli, nmfviewer.core.collection, nmfviewer.core.nmf.run\n"
+        "from nmfviewer.core import StreamedEngine, DaskEngine, fit\n"
+        "bad = [m for m in ('zarr', 'dask', 'distributed') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
