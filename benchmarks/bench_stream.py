@@ -37,9 +37,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.machine import describe as describe_machine
-from benchmarks.machine import result_path  # noqa: E402
-from benchmarks.problems import FULL, QUICK, make_X  # noqa: E402
-from nmfviewer.core import (  # noqa: E402
+from benchmarks.machine import result_path
+from benchmarks.problems import FULL, QUICK, make_X
+from nmfviewer.core import (
     Collection,
     DaskEngine,
     NMFParams,

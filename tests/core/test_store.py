@@ -184,3 +184,21 @@ def test_zarr_and_dask_are_imported_only_when_used():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+def test_a_full_disk_during_conversion_leaves_no_store(folder, tmp_path, monkeypatch):
+    import errno
+
+    real = zarr.Array.__setitem__
+    calls = []
+
+    def setitem(self, key, value):
+        calls.append(key)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(self, key, value)
+
+    monkeypatch.setattr(zarr.Array, "__setitem__", setitem)
+    with pytest.raises(LoadError, match=r"No space left on device.*nothing was kept"):
+        convert_to_store(folder, tmp_path / "s.zarr", chunk_bytes=480)
+    assert list(tmp_path.iterdir()) == []  # neither the store nor its .partial folder
