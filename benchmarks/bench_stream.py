@@ -102,7 +102,7 @@ def minibatch_peer(X, k: int, seconds: float, seed: int) -> dict:
     """MiniBatchNMF.partial_fit over the store's blocks for ``seconds``; its error then."""
     from sklearn.decomposition import MiniBatchNMF
 
-    model = MiniBatchNMF(n_components=k, init="nndsvda", random_state=seed, max_iter=1)
+    model = MiniBatchNMF(n_components=k, init="random", random_state=seed, max_iter=1)
     spent, epochs = 0.0, 0
     while spent < seconds:
         for r0, r1 in X.blocks():
@@ -123,7 +123,7 @@ def minibatch_peer(X, k: int, seconds: float, seed: int) -> dict:
 
 
 def ours_for(X, k: int, seconds: float, seed: int) -> dict:
-    params = NMFParams(n_components=k, init="nndsvda", seed=seed, tol=0, max_iter=10**6,
+    params = NMFParams(n_components=k, init="random", seed=seed, tol=0, max_iter=10**6,
                        time_budget=seconds, hals_variant="plain")  # fmt: skip
     run = NMFRun(X, params)
     for _ in run:
@@ -143,7 +143,10 @@ def main(argv=None) -> int:
     ap.add_argument("--iters", type=int, default=8, help="iterations timed per case")
     ap.add_argument("--dir", type=Path, default=None, help="where the stores go (a temp dir)")
     ap.add_argument("--json", type=Path, default=None, help="output file")
+    ap.add_argument("--parts", default="large,big,peer", help="which parts to run")
+    ap.add_argument("--peer-seconds", type=float, default=30.0, help="the peer's time budget")
     args = ap.parse_args(argv)
+    parts = set(args.parts.split(","))
     started = datetime.now()
     work = args.dir or Path(tempfile.mkdtemp(prefix="nmf-stream-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -161,50 +164,20 @@ def main(argv=None) -> int:
         lazy = load_collection(store).to_matrix()
         warm(lazy)
         rows = {"shape": list(X.shape), "k": k}
-        rows["memory"] = per_iteration(X, params, iters=iters)
-        rows["streamed"] = per_iteration(lazy, params, StreamedEngine(), iters)
-        for workers in (1, 2):
-            with DaskEngine(n_workers=workers) as engine:
-                rows[f"dask_{workers}"] = per_iteration(lazy, params, engine, iters)
-                rows[f"dask_{workers}"]["bytes"] = engine_bytes(engine, k, X.shape[1])
-                rows[f"dask_{workers}"]["blocks"] = len(engine.blocks)
-                tiny = Collection.from_array(np.random.default_rng(0).random((64, 64)))
-                tiny_store = tiny.to_zarr(work / "tiny.zarr", overwrite=True, chunk_bytes=4096)
-                tiny_X = load_collection(tiny_store).to_matrix()
-                tp = NMFParams(n_components=2, init="random", seed=0, tol=0, max_iter=iters)
-                over = per_iteration(tiny_X, tp, DaskEngine(engine.client, block_rows=16), iters)
-                rows[f"dask_{workers}"]["overhead_s"] = over["per_iteration_s"]
-        base = rows["memory"]["per_iteration_s"]
-        for name in ("streamed", "dask_1", "dask_2"):
-            rows[name]["vs_memory"] = rows[name]["per_iteration_s"] / base
-        results["large"] = rows
+        if "large" in parts:
+            results["large"] = large_part(X, lazy, params, rows, iters, work)
         del X
-        # -- 2. a 1-2 GB store in the page cache: streamed vs in memory
-        gb = 0.05 if args.quick else args.big_gb
-        m = 4096
-        n = int(gb * 2**30 / (4 * m))
-        big = synthetic_store(work / "big.zarr", n, m, 32)
-        lazy_big = load_collection(big).to_matrix()
-        warm(lazy_big)
-        bp = NMFParams(n_components=32, init="random", seed=0, tol=0, max_iter=max(3, iters // 2),
-                       hals_variant="plain")  # fmt: skip
-        brow = {"shape": [n, m], "gb": n * m * 4 / 2**30}
-        brow["streamed"] = per_iteration(lazy_big, bp, StreamedEngine(), bp.max_iter)
-        Xbig = np.asarray(lazy_big)
-        brow["memory"] = per_iteration(Xbig, bp, iters=bp.max_iter)
-        brow["streamed"]["vs_memory"] = (
-            brow["streamed"]["per_iteration_s"] / brow["memory"]["per_iteration_s"]
-        )
-        del Xbig
-        results["big_store"] = brow
-        # -- 3. the peer: MiniBatchNMF on the same store, error after the same seconds
-        seconds = 5.0 if args.quick else 30.0
-        results["peer"] = {
-            "seconds": seconds,
-            "store": "large",
-            "nmfviewer_streamed_hals": ours_for(lazy, k, seconds, 0),
-            "sklearn_minibatchnmf": minibatch_peer(lazy, k, seconds, 0),
-        }
+        if "big" in parts:
+            results["big_store"] = big_part(args, work, iters)
+        if "peer" in parts:
+            seconds = 5.0 if args.quick else args.peer_seconds
+            results["peer"] = {
+                "seconds": seconds,
+                "store": "large",
+                "init": "random (both)",
+                "nmfviewer_streamed_hals": ours_for(lazy, k, seconds, 0),
+                "sklearn_minibatchnmf": minibatch_peer(lazy, k, seconds, 0),
+            }
     finally:
         if args.dir is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -212,9 +185,61 @@ def main(argv=None) -> int:
     out = args.json or Path(result_path("stream", started, results["machine"]))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1, default=float) + "\n")
-    print(json.dumps({key: results[key] for key in ("large", "big_store", "peer")}, indent=1))
+    print(
+        json.dumps(
+            {key: results[key] for key in ("large", "big_store", "peer") if key in results},
+            indent=1,
+        )
+    )
     print(out)
     return 0
+
+
+def large_part(X, lazy, params, rows, iters, work):
+    """In memory, streamed, Dask on 1 and 2 workers, on the large problem."""
+    k = params.n_components
+    # alternated (memory, streamed, memory, streamed): a shared machine's load drifts
+    mem, stream = [], []
+    for _ in range(2):
+        mem.append(per_iteration(X, params, iters=iters)["per_iteration_s"])
+        stream.append(per_iteration(lazy, params, StreamedEngine(), iters)["per_iteration_s"])
+    rows["memory"] = {"per_iteration_s": min(mem), "runs": mem}
+    rows["streamed"] = {"per_iteration_s": min(stream), "runs": stream}
+    for workers in (1, 2):
+        with DaskEngine(n_workers=workers) as engine:
+            rows[f"dask_{workers}"] = per_iteration(lazy, params, engine, iters)
+            rows[f"dask_{workers}"]["bytes"] = engine_bytes(engine, k, X.shape[1])
+            rows[f"dask_{workers}"]["blocks"] = len(engine.blocks)
+            tiny = Collection.from_array(np.random.default_rng(0).random((64, 64)))
+            tiny_store = tiny.to_zarr(work / "tiny.zarr", overwrite=True, chunk_bytes=4096)
+            tiny_X = load_collection(tiny_store).to_matrix()
+            tp = NMFParams(n_components=2, init="random", seed=0, tol=0, max_iter=iters)
+            over = per_iteration(tiny_X, tp, DaskEngine(engine.client, block_rows=16), iters)
+            rows[f"dask_{workers}"]["overhead_s"] = over["per_iteration_s"]
+    base = rows["memory"]["per_iteration_s"]
+    for name in ("streamed", "dask_1", "dask_2"):
+        rows[name]["vs_memory"] = rows[name]["per_iteration_s"] / base
+    return rows
+
+
+def big_part(args, work, iters):
+    """A 1-2 GB store in the page cache: streamed vs in memory."""
+    gb = 0.05 if args.quick else args.big_gb
+    m = 4096
+    n = int(gb * 2**30 / (4 * m))
+    big = synthetic_store(work / "big.zarr", n, m, 32)
+    lazy_big = load_collection(big).to_matrix()
+    warm(lazy_big)
+    bp = NMFParams(n_components=32, init="random", seed=0, tol=0, max_iter=max(3, iters // 2),
+                   hals_variant="plain")  # fmt: skip
+    brow = {"shape": [n, m], "gb": n * m * 4 / 2**30}
+    brow["streamed"] = per_iteration(lazy_big, bp, StreamedEngine(), bp.max_iter)
+    Xbig = np.asarray(lazy_big)
+    brow["memory"] = per_iteration(Xbig, bp, iters=bp.max_iter)
+    brow["streamed"]["vs_memory"] = (
+        brow["streamed"]["per_iteration_s"] / brow["memory"]["per_iteration_s"]
+    )
+    return brow
 
 
 def engine_bytes(engine, k: int, m: int) -> dict:
