@@ -16,8 +16,10 @@ Design (the blocked iteration of :mod:`.blocked`):
   updates H and computes the loss by the trace trick. Nothing of size n x m
   or n x k crosses the network per iteration.
 - W is gathered when a run stops (:meth:`final_state`) and every
-  ``sync_seconds``; the states in between carry the W of the last gather
-  (their H and loss are current). Each gather is a checkpoint.
+  ``sync_seconds`` (or ten times as long as the last gather took, so that
+  gathers cost at most ~10% of the run whatever W's size); the states in
+  between carry the W of the last gather (their H and loss are current).
+  Each gather is a checkpoint.
 - A lost worker (killed, disconnected) or an iteration that does not finish
   in time: the engine waits for workers, loads the blocks again, restores W
   and H from the checkpoint and repeats the iterations since (the same
@@ -118,7 +120,8 @@ class DaskEngine:
         Rows per block (whole chunks of a store); default about 32 MB, at least
         two blocks per worker where X allows.
     sync_seconds : float
-        Gather W (a checkpoint, and the W the live states show) this often.
+        Gather W (a checkpoint, and the W the live states show) this often,
+        at least ten times the last gather's duration apart.
     worker_timeout : float
         Seconds to wait for a worker (at start and after a loss).
     """
@@ -354,6 +357,7 @@ class DaskEngine:
         if self._fresh is None:
             return
         it, steps, H = self._fresh
+        started = time.monotonic()
         Wt = self._Wt
         assert Wt is not None
         pieces = self.client.gather([self.client.submit(first, s, pure=False) for s in steps])
@@ -362,6 +366,7 @@ class DaskEngine:
         self._checkpoint = (it, Wt.copy(), H.copy())
         self._fresh = None
         self._synced_at = time.monotonic()
+        self._sync_every = max(self.sync_seconds, 10.0 * (self._synced_at - started))
 
     # -- the solver ------------------------------------------------------------------------------
     def iterate(
@@ -380,6 +385,7 @@ class DaskEngine:
         tracker, reg = ctx.tracker, ctx.reg
         self._checkpoint = (0, self._Wt.copy(), H.copy())
         self._synced_at = time.monotonic()
+        self._sync_every = self.sync_seconds
         self._slowest = 0.0
 
         def run(prev: list[Any], init: bool) -> tuple[list[Any], Partials]:
@@ -410,7 +416,7 @@ class DaskEngine:
             steps, part = attempt(steps, it, False)
             loss = half.step(part, H, ctx.update_H)
             self._fresh = (it, steps, H)
-            if time.monotonic() - self._synced_at >= self.sync_seconds:
+            if time.monotonic() - self._synced_at >= self._sync_every:
                 self._sync()
             yield tracker.state(it, self._Wt.T, H, loss)
 
