@@ -112,9 +112,8 @@ def test_a_killed_worker_does_not_stop_the_fit(client, data):
     X, lazy = data
     params = NMFParams(n_components=5, init="nndsvda", seed=4, tol=0, max_iter=12, dtype="float64")
     ref = fit(X, params)
-    engine = DaskEngine(
-        client, block_rows=16, sync_seconds=0.0, worker_timeout=20
-    )  # W every iteration
+    # W gathered (a checkpoint) every iteration: the recovery repeats none
+    engine = DaskEngine(client, block_rows=16, sync_seconds=0.0, worker_timeout=20)
     pids = client.run(os.getpid)
 
     def kill_one(state):
