@@ -325,6 +325,7 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
 
     progress = _Progress(sys.stderr, enabled=not ns.quiet)
     stage = "loading the images"
+    engine = None
     previous = current_thread_choice()
     try:
         collection = load_collection(paths, options, progress=progress.loading)
@@ -343,8 +344,11 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
         params.check_data_shape(*X.shape)  # before any progress line
         if reference is not None:
             reference.check_fits(X.shape[1], collection.image_shape)
+        engine = _engine(ns, X, options)
         configure_blas_threads(threads, shape=X.shape, n_components=params.n_components)
-        result = fit(X, params, callback=progress.iteration, mask=collection.mask)
+        result = fit(
+            X, params, callback=progress.iteration, mask=collection.mask, engine=engine
+        )
         rate = result.n_iter / result.elapsed if result.elapsed > 0 else float("inf")
         progress.line(
             f"stopped after {result.n_iter} iterations, {stop_reason_text(result.stop_reason)}: "
@@ -370,9 +374,67 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
         raise
     finally:
         restore_blas_threads(previous)
+        if engine is not None:
+            engine.close()  # a local cluster started for the run stops here
     _console.result(written[0].parent)  # last; a closed stdout does not change the exit code
     if collapsed is not None:
         return _error(render_error(collapsed) + f" (results kept in {written[0].parent})")
+    return 0
+
+
+def _engine(ns: argparse.Namespace, X: Any, options: Any) -> Any:
+    """The engine ``fit`` runs on: a Dask cluster (--scheduler / --cluster), streamed
+    for a store (within --max-memory), else None (in memory)."""
+    from .core import StreamedEngine, engine_from_spec
+
+    engine = engine_from_spec(getattr(ns, "scheduler", None), getattr(ns, "cluster", None))
+    if engine is not None:
+        engine.start()
+        return engine
+    if hasattr(X, "blocks"):
+        return StreamedEngine(max_memory=options.max_memory_bytes)
+    return None
+
+
+def _run_convert(argv: list[str]) -> int:
+    """``nmfviewer convert PATH ... --to STORE``."""
+    from .cli_options import build_convert_parser
+
+    parser = build_convert_parser()
+    argv, after = _split_at_double_dash(argv)
+    try:
+        ns = parser.parse_intermixed_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    paths = [*ns.paths, *(Path(p) for p in after)]
+    if not paths:
+        raise UsageError("no input given; give one or more PATHs to convert")
+    if not ns.to or not ns.to.strip():
+        raise UsageError("the store to write is missing; give --to STORE.zarr")
+    nmf_given = [a.option_strings[-1] for a in parser._actions if a.help == argparse.SUPPRESS
+                 and a.option_strings and getattr(ns, a.dest, None) is not None]
+    if nmf_given:
+        raise UsageError(f"convert takes loading options only, not {', '.join(nmf_given)}")
+    _check_paths(paths)
+    from .core import convert_to_store, load_collection
+
+    options = load_options_from_args(ns)
+    progress = _Progress(sys.stderr, enabled=not ns.quiet)
+    progress._loading_shown = True  # a conversion is long: show its progress at once
+    try:
+        store = convert_to_store(
+            paths, Path(ns.to), options, progress=progress.loading, overwrite=ns.overwrite
+        )
+    except KeyboardInterrupt:
+        _console.write_line(sys.stderr, f"{PROG}: interrupted; no store was written.")
+        return 130
+    collection = load_collection(store)
+    for note in collection.warnings:
+        _warn(note)
+    size = collection.to_matrix().nbytes / 2**30
+    n, (h, w) = collection.n_images, collection.image_shape
+    progress.line(f"wrote {n} images of {w}x{h} ({size:.2f} GB on disk) to {store}", force=True)
+    _console.result(store)
     return 0
 
 
@@ -455,6 +517,16 @@ def _split_at_double_dash(argv: list[str]) -> tuple[list[str], list[str]]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``nmfviewer`` and ``python -m nmfviewer``; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "convert":
+        try:
+            return _run_convert(argv[1:])
+        except UsageError as exc:
+            return _error(str(exc))
+        except NMFViewerError as exc:
+            return _error(render_error(exc))
+        except KeyboardInterrupt:
+            _console.write_line(sys.stderr, f"{PROG}: interrupted.")
+            return 130
     command = argv[0] if argv and argv[0] in ("fit", "rank") else "gui"
     headless = command != "gui"
     if command == "rank":

@@ -419,7 +419,49 @@ def build_fit_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
         action="store_true",
         help="no progress lines (warnings and errors still shown)",
     )
-    return parser, add_fit_options(parser)
+    flags = add_fit_options(parser)
+    _add_engine_options(parser)
+    return parser, flags
+
+
+def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """Where ``fit`` runs (run-time options: allowed with --replay, not in ``flags``)."""
+    engine = parser.add_argument_group("engine (needs the [dask] extra)")
+    engine.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on the Dask cluster of this scheduler (tcp://HOST:PORT)",
+    )
+    engine.add_argument(
+        "--cluster",
+        metavar="local:N",
+        help="run on a local Dask cluster of N worker processes, started for the run",
+    )
+
+
+def build_convert_parser() -> argparse.ArgumentParser:
+    """``nmfviewer convert PATH ... --to STORE.zarr``: the loading options only."""
+    parser = _Parser(
+        prog=f"{PROG} convert",
+        description="Convert image files to a chunked on-disk store (zarr) that fits "
+        "stream from and Dask clusters read: larger than memory is fine.",
+        epilog=f"example: {PROG} convert scans/ --to scans.zarr  |  "
+        f"{PROG} fit scans.zarr -k 16 --out results",
+    )
+    _add_common(parser)
+    parser.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="folders, files")
+    parser.add_argument("--to", metavar="STORE", help="the store to write (required)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing store once done"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    add_fit_options(parser)
+    for group in parser._action_groups:  # only the loading options apply
+        if group.title in ("NMF parameters", "export and run-time"):
+            for action in group._group_actions:
+                action.help = argparse.SUPPRESS
+            group.title = group.description = None
+    return parser
 
 
 def build_gui_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:

@@ -113,6 +113,14 @@ _EXPORTS: dict[str, str] = {
     "parse_ks": "rank_sweep",
     "STABILITY_THRESHOLD": "rank_sweep",
     "write_rank": "rank_sweep",
+    # chunked stores and engines beyond memory (zarr / dask: the optional [dask] extra)
+    "convert_to_store": "convert",
+    "is_store": "store",
+    "open_store": "store",
+    "StoreMatrix": "store",
+    "StreamedEngine": "nmf.streamed",
+    "DaskEngine": "nmf.dask_engine",
+    "engine_from_spec": "nmf.dask_engine",
     # export
     "export_run": "export",
     "check_bit_depth": "export",
@@ -145,6 +153,7 @@ if TYPE_CHECKING:  # static analysers see the real names
     from .align import Reference, align_result, alignment_record, load_reference
     from .collection import Collection, load_collection
     from .counts import count_data_hint
+    from .convert import convert_to_store
     from .discovery import IMAGE_SUFFIXES
     from .errors import (
         ExportError,
@@ -158,6 +167,7 @@ if TYPE_CHECKING:  # static analysers see the real names
     from .manifest import ManifestError, read_manifest, recorded_mask
     from .names import printable
     from .nmf.collapse import STOP_COLLAPSED, CollapsedFitWarning, collapse_report, is_collapsed
+    from .nmf.dask_engine import DaskEngine, engine_from_spec
     from .nmf.estimator import NMF
     from .nmf.fit import fit, iterate_nmf, solve_W
     from .nmf.hals import choose_hals_variant
@@ -169,6 +179,7 @@ if TYPE_CHECKING:  # static analysers see the real names
     from .nmf.result import FitResult, loss_of
     from .nmf.run import NMFRun, Resume, StopRule
     from .nmf.state import STOP_REASON_TEXT, STOP_REASONS, NMFState, stop_reason_text
+    from .nmf.streamed import StreamedEngine
     from .params import (
         COLOR_POLICIES,
         DTYPES,
@@ -202,6 +213,7 @@ if TYPE_CHECKING:  # static analysers see the real names
         write_rank,
     )
     from .request import DEFAULT_K, GuiRequest
+    from .store import StoreMatrix, is_store, open_store
     from .threads import (
         ThreadChoice,
         configure_blas_threads,

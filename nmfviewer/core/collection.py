@@ -180,6 +180,12 @@ class Collection:
             axis_values=None if axis is None else axis.values,
             axis_label=axis.label if axis is not None else ("band" if spectral else "image"),
         )
+    def to_zarr(self, store: str | Path, *, overwrite: bool = False, **kw: int) -> Path:
+        """Write the collection to a chunked zarr store (see :mod:`.store`;
+        ``chunk_bytes=`` sets the chunk size)."""
+        from .convert import write_collection
+
+        return write_collection(self, store, overwrite=overwrite, **kw)
 
     def __repr__(self) -> str:
         h, w = self.image_shape
@@ -433,6 +439,10 @@ def load_collection(
     options = options or LoadOptions()
     sources = _sources(paths)
     folder = sources[0]
+    if len(sources) == 1 and _is_store(folder):  # a chunked zarr store: opened lazily
+        from .store import open_collection
+
+        return open_collection(folder)
     found, slots, skipped, infos = _plan(options, sources, cancel, progress)
     if not slots:
         _raise_nothing_loadable(sources, found, skipped)
@@ -474,6 +484,12 @@ def load_collection(
         images = images[: len(keep)]
     kept = [slots[i] for i in keep]
     return _assemble(images, kept, found, skipped, infos, sources, options, target)
+
+
+def _is_store(path: Path) -> bool:
+    from .store import is_store
+
+    return is_store(path)
 
 
 def _sources(paths: PathsArg) -> list[Path]:

@@ -196,6 +196,8 @@ def build_manifest(
             "final_loss": _finite_or_none(result.loss),
             "reconstruction_err": _reconstruction_err(result),
             "loss_history": [_finite_or_none(v) for v in history],
+            # where it ran (streamed from a store, a Dask cluster); a replay runs locally
+            "engine": getattr(result, "engine", None) or {"engine": "memory"},
         },
         "environment": library_versions(),
         "export": dict(export or {}),

@@ -19,7 +19,7 @@ from .loss import Regularization
 from .mask import Mask
 from .prepare import check_X, prepare, resolve_seed
 from .result import FitResult, loss_of
-from .run import CancelToken, NMFRun, StopRule, iterate_states
+from .run import CancelToken, Engine, NMFRun, StopRule, iterate_states
 from .state import NMFState
 
 __all__ = [
@@ -80,6 +80,7 @@ def fit(
     callback: Callable[[NMFState], object] | None = None,
     cancel: CancelToken | None = None,
     mask: Mask | npt.ArrayLike | None = None,
+    engine: Engine | None = None,
 ) -> FitResult:
     """Run NMF on X until the stop rule says so.
 
@@ -101,13 +102,16 @@ def fit(
     mask : Mask or array_like, optional
         Fit only the entries it uses (weights in [0, 1]); the loss history is
         then the masked loss (see :class:`.run.NMFRun`).
+    engine : StreamedEngine or DaskEngine, optional
+        Where to run (see :class:`.run.NMFRun`); X may then be a store's lazy
+        matrix (``Collection.to_matrix()`` of a store), which runs streamed by default.
 
     Returns
     -------
     FitResult
         W (n_images, k), H (k, n_pixels), the loss history and why it stopped.
     """
-    run = NMFRun(X, params, W0=W0, H0=H0, cancel=cancel, mask=mask)
+    run = NMFRun(X, params, W0=W0, H0=H0, cancel=cancel, mask=mask, engine=engine)
     ensure_blas_threads(run.X.shape, run.params.n_components)  # the API's policy, set once
     for state in run:
         if callback is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -77,6 +78,8 @@ class FitResult:
     elapsed: float
     params: NMFParams
     collapse: CollapsedFitWarning | None = field(default=None, compare=False, repr=False)
+    #: where the run ran, for run.json (``Engine.describe()``); None: in memory
+    engine: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_state(

@@ -49,9 +49,9 @@ import itertools
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -75,6 +75,30 @@ class CancelToken(Protocol):
     """Anything with ``is_set()`` (a ``threading.Event``)."""
 
     def is_set(self) -> bool: ...
+
+
+class Engine(Protocol):
+    """Where a run's solver runs when not in memory (``streamed``, ``dask_engine``).
+
+    ``prepare`` checks X and params (returning X as the engine reads it and
+    params with the seed resolved); ``iterate`` has a registry solver's
+    signature; ``final_state`` gives the exact factors of a stopping state;
+    ``describe`` is recorded in run.json.
+    """
+
+    name: str
+
+    def prepare(
+        self, X: Any, params: NMFParams, *, check_k: bool = True
+    ) -> tuple[Any, NMFParams]: ...
+
+    def iterate(
+        self, X: Any, W: np.ndarray, H: np.ndarray, ctx: SolverContext
+    ) -> Generator[NMFState, None, None]: ...
+
+    def final_state(self, state: NMFState) -> NMFState: ...
+
+    def describe(self) -> dict[str, Any]: ...
 
 
 class StopRule:
@@ -211,11 +235,28 @@ class NMFRun:
         clock: Callable[[], float] = time.perf_counter,
         update_H: bool = True,
         mask: Mask | npt.ArrayLike | None = None,
+        engine: Engine | None = None,
     ) -> None:
-        X, params = prepare(X, params, check_k=update_H)
-        self.X = X
+        if engine is None and hasattr(X, "blocks") and not isinstance(X, np.ndarray):
+            from .streamed import StreamedEngine  # a lazy store: streamed by default
+
+            engine = StreamedEngine()
+        #: the engine running the solver off the in-memory path (None: in memory)
+        self.engine = engine
+        if engine is not None:
+            X_run, params = engine.prepare(X, params, check_k=update_H)
+        else:
+            X_run, params = prepare(X, params, check_k=update_H)
+        #: X as the solver reads it (an engine's lazy X passes for an array)
+        self.X: np.ndarray = X_run
         #: the run's mask (None also when the mask given uses every entry fully)
-        self.mask = _effective_mask(mask, X.shape)
+        self.mask = _effective_mask(mask, X_run.shape)
+        if self.mask is not None and engine is not None:
+            raise ParameterError(
+                "a masked fit runs in memory only; the streamed and Dask engines fit every "
+                "entry. Load the collection into memory or drop the mask.",
+                field="mask",
+            )
         self.params = params
         self._W0, self._H0 = W0, H0
         self._cancel = cancel if cancel is not None else threading.Event()
@@ -281,9 +322,12 @@ class NMFRun:
         if not self.done:
             raise RuntimeError("the run has not stopped yet; iterate it to the end first")
         assert self._last is not None
-        return FitResult.from_state(
+        result = FitResult.from_state(
             self._last, self._history, self.record, collapse=self.collapse, order=self._update_H
         )
+        if self.engine is not None:
+            result = replace(result, engine=self.engine.describe())
+        return result
 
     def __iter__(self) -> Iterator[NMFState]:
         if self._started:
@@ -313,7 +357,7 @@ class NMFRun:
     def _states(self) -> Iterator[NMFState]:
         X, p, clock, cancel = self.X, self.params, self._clock, self._cancel
         history = self._history
-        iterate = _iterate_for(p, self.mask)
+        iterate = _iterate_for(p, self.mask) if self.engine is None else self.engine.iterate
         t = clock()
         W, H = self._start_factors()
         busy = self._elapsed0 + (clock() - t)
@@ -355,6 +399,10 @@ class NMFRun:
                     # whole-run iteration and seconds (built directly: cheaper than replace)
                     state = NMFState(it, state.W, state.H, state.loss, state.rel_change, busy)
                     if reason is not None:
+                        if self.engine is not None:  # the factors of this very iteration
+                            t = clock()
+                            state = self.engine.final_state(state)
+                            busy += clock() - t
                         if state.loss is None:  # the last state shows a real loss
                             t = clock()
                             history[-1] = loss_of(X, state, p)
