@@ -165,16 +165,17 @@ def window_run(app, collection, params, timeout_s: float, idle_s: float = IDLE_S
     idle_probe.stop()
 
     draws: list[float] = []  # seconds per view update (window-side limiter, where present)
+    steps: list[float] = []  # its longest single step (one event-loop turn) per update
     limiter = getattr(win, "_redraw", None)
-    if limiter is not None and hasattr(limiter, "_draw"):
-        inner = limiter._draw
+    if limiter is not None and hasattr(limiter, "_done"):
+        inner = limiter._done
 
-        def timed(update, inner=inner):
-            t0 = time.perf_counter()
-            inner(update)
-            draws.append(time.perf_counter() - t0)
+        def timed(inner=inner, limiter=limiter):
+            inner()
+            draws.append(limiter.last_cost)
+            steps.append(getattr(limiter, "last_max_step", limiter.last_cost))
 
-        limiter._draw = timed
+        limiter._done = timed
     probe.start()
     stamps.append(time.perf_counter())
     cpu0 = time.thread_time()
@@ -214,6 +215,7 @@ def window_run(app, collection, params, timeout_s: float, idle_s: float = IDLE_S
         "view_updates_drawn": len(draws),
         "draw_ms_median": float(np.median(draws) * 1000) if draws else None,
         "draw_ms_max": float(np.max(draws) * 1000) if draws else None,
+        "draw_step_ms_max": float(np.max(steps) * 1000) if steps else None,
     }, {
         "probes": int(idle.size),
         "p50_gap_ms": float(np.percentile(idle, 50)) if idle.size else float("nan"),
@@ -225,8 +227,13 @@ def window_run(app, collection, params, timeout_s: float, idle_s: float = IDLE_S
 def run_case(app, case: Case, seconds: float, idle_s: float = IDLE_S) -> dict:
     collection = make_collection(case)
     headless(collection, params_for(case, 3))  # warms numba and BLAS
-    calib = headless(collection, params_for(case, 20))
-    max_iter = int(np.clip(seconds * calib["it_per_s"], 10, 100_000))
+    calib_iter = 20  # calibrate on a fit of ~0.3 s at least (20 iterations of a tiny
+    while True:  # problem take ~10 ms: far too noisy to size an 8 s fit on)
+        calib = headless(collection, params_for(case, calib_iter))
+        if calib["solver_s"] >= 0.3 or calib_iter >= 100_000:
+            break
+        calib_iter *= 4
+    max_iter = int(np.clip(seconds * calib["it_per_s"], 10, 200_000))
     params = params_for(case, max_iter)
     head = headless(collection, params)
     win, idle = window_run(

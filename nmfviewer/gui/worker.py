@@ -176,6 +176,20 @@ class FitWorker(QThread):
         self._running.set()
         self.launched = False  # set by whoever starts the thread (it runs once)
 
+    @property
+    def data_shape(self) -> tuple[int, int]:
+        """X's (n_images, n_pixels)."""
+        return (int(self._X.shape[0]), int(self._X.shape[1]))
+
+    @property
+    def n_components(self) -> int:
+        return int(self._params.n_components)
+
+    @property
+    def resumes(self) -> bool:
+        """This worker continues an earlier run."""
+        return self._resume is not None
+
     # -- control, from the GUI thread ---------------------------------------
     def take_update(self) -> FitUpdate | None:
         return self._mailbox.take()
