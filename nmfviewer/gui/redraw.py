@@ -25,8 +25,9 @@ from PySide6.QtCore import QObject, QTimer
 
 #: never more than this many redraws per second
 MIN_INTERVAL = 0.15
-#: redrawing may take at most this fraction of the GUI thread's time
-BUDGET = 0.15
+#: redrawing may take at most this fraction of the GUI thread's time (the GUI thread's
+#: Python work holds the GIL the solver also needs between its BLAS calls)
+BUDGET = 0.1
 #: and an update never waits longer than this
 MAX_INTERVAL = 2.0
 

@@ -38,6 +38,10 @@ from ..core import NMFParams, NMFRun, NMFState, NMFViewerError, Resume
 SNAPSHOT_INTERVAL = 0.1
 #: never spend more than this fraction of the worker's time copying snapshots
 SNAPSHOT_BUDGET = 0.1
+#: seconds between two explicit hand-overs of the GIL to the GUI thread: every BLAS call
+#: releases it anyway; on a tiny problem (thousands of iterations per second) one
+#: hand-over per iteration would mostly cost the solver a wait for the GIL to come back
+YIELD_INTERVAL = 0.002
 #: the views (and their repaint, about as long again) may take at most about
 #: 1/VIEW_COST_FACTOR of the GUI thread's time
 VIEW_COST_FACTOR = 5.0
@@ -232,9 +236,13 @@ class FitWorker(QThread):
             clock=self._clock,
         )
         states = iter(run)
+        yielded = time.perf_counter()
         try:
             for state in states:
-                time.sleep(0)  # let the GUI thread take the GIL between iterations
+                now = time.perf_counter()
+                if now - yielded >= YIELD_INTERVAL:
+                    time.sleep(0)  # let the GUI thread take the GIL between iterations
+                    yielded = now
                 if state.stop_reason is not None:
                     self._send(run, state, done=True)
                 elif not self._running.is_set():
