@@ -137,12 +137,15 @@ def window_run(app, collection, params, timeout_s: float, idle_s: float = IDLE_S
     win.params_panel.set_params(params)
 
     stamps: list[float] = []
+    cpu_stamps: list[float] = []  # the GUI thread's CPU clock at the same firings
     updates = {"n": 0}
     loop = QEventLoop()
     probe = QTimer()
     probe.setTimerType(Qt.TimerType.PreciseTimer)
     probe.setInterval(PROBE_MS)
-    probe.timeout.connect(lambda: stamps.append(time.perf_counter()))
+    probe.timeout.connect(
+        lambda: (stamps.append(time.perf_counter()), cpu_stamps.append(time.thread_time()))
+    )
     win.session.updated.connect(lambda _u: updates.__setitem__("n", updates["n"] + 1))
     win.session.runFinished.connect(lambda _reason: loop.quit())
     win.session.runFailed.connect(lambda *_a: loop.quit())
@@ -178,6 +181,7 @@ def window_run(app, collection, params, timeout_s: float, idle_s: float = IDLE_S
         limiter._done = timed
     probe.start()
     stamps.append(time.perf_counter())
+    cpu_stamps.append(time.thread_time())
     cpu0 = time.thread_time()
     if not win.start_run():
         raise RuntimeError(f"the window refused to start: {win.messages[-1:]}")
@@ -194,6 +198,9 @@ def window_run(app, collection, params, timeout_s: float, idle_s: float = IDLE_S
     win.deleteLater()
     app.processEvents()
     gaps = np.diff(np.asarray(stamps)) * 1000.0
+    # the GUI thread's own CPU time within each gap: what the window costs, whatever
+    # else the machine runs (a gap's wall time also holds waits for a core or the GIL)
+    gaps_cpu = np.diff(np.asarray(cpu_stamps)) * 1000.0
     idle = np.diff(np.asarray(idle_stamps)) * 1000.0
     it = int(state.iteration) if state is not None else 0
     solver_s = float(state.elapsed) if state is not None else float("nan")
@@ -208,6 +215,8 @@ def window_run(app, collection, params, timeout_s: float, idle_s: float = IDLE_S
         "p50_gap_ms": float(np.percentile(gaps, 50)) if gaps.size else float("nan"),
         "p99_gap_ms": float(np.percentile(gaps, 99)) if gaps.size else float("nan"),
         "max_gap_ms": float(gaps.max()) if gaps.size else float("nan"),
+        "p99_gap_cpu_ms": float(np.percentile(gaps_cpu, 99)) if gaps_cpu.size else float("nan"),
+        "max_gap_cpu_ms": float(gaps_cpu.max()) if gaps_cpu.size else float("nan"),
         "gaps_over_50ms": int((gaps > 50).sum()),
         "gaps_over_100ms": int((gaps > 100).sum()),
         # share of the fit's wall time the GUI thread spent on the CPU (its own work)
@@ -227,13 +236,18 @@ def window_run(app, collection, params, timeout_s: float, idle_s: float = IDLE_S
 def run_case(app, case: Case, seconds: float, idle_s: float = IDLE_S) -> dict:
     collection = make_collection(case)
     headless(collection, params_for(case, 3))  # warms numba and BLAS
-    calib_iter = 20  # calibrate on a fit of ~0.3 s at least (20 iterations of a tiny
-    while True:  # problem take ~10 ms: far too noisy to size an 8 s fit on)
-        calib = headless(collection, params_for(case, calib_iter))
-        if calib["solver_s"] >= 0.3 or calib_iter >= 100_000:
+    # the marginal rate between a fit of n and one of 4n iterations, once they differ by
+    # 0.3 s at least: a fit's fixed costs (its first iterations, a loaded machine's
+    # wake-ups) would otherwise size a tiny problem's "8 s" fit at a fraction of a second
+    n, short = 10, headless(collection, params_for(case, 10))
+    while True:
+        long = headless(collection, params_for(case, 4 * n))
+        gained = long["solver_s"] - short["solver_s"]
+        if gained >= 0.3 or n >= 50_000:
             break
-        calib_iter *= 4
-    max_iter = int(np.clip(seconds * calib["it_per_s"], 10, 200_000))
+        n, short = 4 * n, long
+    rate = 3 * n / max(gained, 1e-3)
+    max_iter = int(np.clip(seconds * rate, 10, 400_000))
     params = params_for(case, max_iter)
     head = headless(collection, params)
     win, idle = window_run(
@@ -265,7 +279,8 @@ def run_case(app, case: Case, seconds: float, idle_s: float = IDLE_S) -> dict:
 def render(results: dict) -> str:
     head = (
         f"{'case':<8} {'collection':<44} {'p50':>6} {'p99':>6} {'max':>6} "
-        f"{'upd':>5} {'win it/s':>9} {'head it/s':>9} {'ratio':>6} {'gui%':>5} "
+        f"{'cpu99':>6} {'cpuMax':>6} {'upd':>5} {'win it/s':>9} {'head it/s':>9} {'ratio':>6} "
+        f"{'gui%':>5} "
         f"{'idle p99':>8} {'idle max':>8}"
     )
     title = (
@@ -280,7 +295,8 @@ def render(results: dict) -> str:
         w = r["window"]
         lines.append(
             f"{name:<8} {r['description']:<44} {w['p50_gap_ms']:6.1f} {w['p99_gap_ms']:6.1f} "
-            f"{w['max_gap_ms']:6.1f} {w['updates']:5d} {w['it_per_s']:9.1f} "
+            f"{w['max_gap_ms']:6.1f} {w.get('p99_gap_cpu_ms', float('nan')):6.1f} "
+            f"{w.get('max_gap_cpu_ms', float('nan')):6.1f} {w['updates']:5d} {w['it_per_s']:9.1f} "
             f"{r['headless']['it_per_s']:9.1f} {r['throughput_ratio']:6.2f} "
             f"{100 * w['gui_thread_cpu_share']:5.1f} {r['idle']['p99_gap_ms']:8.1f} "
             f"{r['idle']['max_gap_ms']:8.1f}"
@@ -291,8 +307,9 @@ def render(results: dict) -> str:
             )
         )
     lines.append(
-        "gui%: the GUI thread's CPU time / the fit's wall time; idle: the same probe "
-        "with the window idle before the fit (the machine's baseline)"
+        "gui%: the GUI thread's CPU time / the fit's wall time; cpu99 / cpuMax: the GUI "
+        "thread's own CPU ms within a gap (p99 / max; the gap less waits for a core or the "
+        "GIL); idle: the same probe with the window idle before the fit (the machine's baseline)"
     )
     lines.append(
         f"gaps in ms between {PROBE_MS} ms probe timer firings during the fit; "
