@@ -354,7 +354,9 @@ class MainWindow(QMainWindow):
             self._stale.discard(key)
             self._draw_view(key, self._drawn)
 
-    def _draw_update(self, update) -> None:
+    def _draw_update(self, update):
+        """Draw ``update``, one view per event-loop turn (a generator: the limiter runs
+        its steps in turn, so no turn holds the GUI thread for the whole window)."""
         c = self.session.collection
         state = update.state
         if c is None or state.W.shape[0] != c.n_images:
@@ -372,13 +374,15 @@ class MainWindow(QMainWindow):
             self.basis_title.setText(
                 f"<b>Basis images</b> (rows of H) — k = {k}, iteration {state.iteration}"
             )
-        for key in ("weights", "image", "loss", "spectrum"):
+        for key in ("loss", "weights", "image", "spectrum"):
             if self._showing(key):
+                yield  # the previous view's repaint runs before this one is drawn
                 self._stale.discard(key)
                 self._draw_view(key, update)
             else:
                 self._stale.add(key)
         if first or self._component >= k:
+            yield
             self.select_component(min(self._component, k - 1))
 
     def _is_initialisation(self, update) -> bool:

@@ -30,6 +30,8 @@ from ..core import (
     NMFParams,
     ParameterError,
     Resume,
+    configure_blas_threads,
+    current_thread_choice,
     export_run,
     load_collection,
     resolve_seed,
@@ -242,11 +244,31 @@ class Session(QObject):
         if any(isinstance(t, FitWorker) and t.isRunning() for t in self._threads):
             return  # _on_thread_finished calls again
         fit.launched = True
+        self._choose_threads(fit)
         if self.run_inline:
             fit.run()
             return
         self._track(fit)
         fit.start()
+
+    def _choose_threads(self, fit: FitWorker) -> None:
+        """The core's thread policy for this run's shape, a core left for the GUI thread.
+
+        Only when the window's count is 'auto' (``nmfviewer.gui.app.run`` set it so,
+        without knowing the data yet): a count the user gave (``--threads N``) or
+        one set by whoever embeds the window stays. A continuation keeps the count
+        of the run it continues (its replay runs at one count). Called with no
+        solver thread running (threadpoolctl's limits are process-wide).
+        """
+        choice = current_thread_choice()
+        if choice is None or choice.requested != "auto" or fit.resumes:
+            return
+        configure_blas_threads(
+            "auto",
+            reserve_gui_core=True,
+            shape=fit.data_shape,
+            n_components=fit.n_components,
+        )
 
     def _end_run(self) -> None:
         """Cancel the current run (if any) and move on to a new run id."""

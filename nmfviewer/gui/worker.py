@@ -38,6 +38,10 @@ from ..core import NMFParams, NMFRun, NMFState, NMFViewerError, Resume
 SNAPSHOT_INTERVAL = 0.1
 #: never spend more than this fraction of the worker's time copying snapshots
 SNAPSHOT_BUDGET = 0.1
+#: seconds between two explicit hand-overs of the GIL to the GUI thread: every BLAS call
+#: releases it anyway; on a tiny problem (thousands of iterations per second) one
+#: hand-over per iteration would mostly cost the solver a wait for the GIL to come back
+YIELD_INTERVAL = 0.002
 #: the views (and their repaint, about as long again) may take at most about
 #: 1/VIEW_COST_FACTOR of the GUI thread's time
 VIEW_COST_FACTOR = 5.0
@@ -178,6 +182,20 @@ class FitWorker(QThread):
         self._running.set()
         self.launched = False  # set by whoever starts the thread (it runs once)
 
+    @property
+    def data_shape(self) -> tuple[int, int]:
+        """X's (n_images, n_pixels)."""
+        return (int(self._X.shape[0]), int(self._X.shape[1]))
+
+    @property
+    def n_components(self) -> int:
+        return int(self._params.n_components)
+
+    @property
+    def resumes(self) -> bool:
+        """This worker continues an earlier run."""
+        return self._resume is not None
+
     # -- control, from the GUI thread ---------------------------------------
     def take_update(self) -> FitUpdate | None:
         return self._mailbox.take()
@@ -221,9 +239,13 @@ class FitWorker(QThread):
             mask=self._mask,
         )
         states = iter(run)
+        yielded = time.perf_counter()
         try:
             for state in states:
-                time.sleep(0)  # let the GUI thread take the GIL between iterations
+                now = time.perf_counter()
+                if now - yielded >= YIELD_INTERVAL:
+                    time.sleep(0)  # let the GUI thread take the GIL between iterations
+                    yielded = now
                 if state.stop_reason is not None:
                     self._send(run, state, done=True)
                 elif not self._running.is_set():

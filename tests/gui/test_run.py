@@ -34,7 +34,8 @@ def test_run_shows_live_updates_and_a_stop_reason(loaded, qtbot):
     updates = record(s.updated)
     assert w.start_run()
     qtbot.waitUntil(lambda: len(updates) >= 3, timeout=20_000)  # live, ~10 per second
-    assert "running" in w.loss_view.status_label.text()
+    # drawn at the pace the views afford, one view per event-loop turn
+    qtbot.waitUntil(lambda: "running" in w.loss_view.status_label.text(), timeout=5_000)
     with qtbot.waitSignal(s.runFinished, timeout=10_000):
         s.stop()
     iterations = [u.state.iteration for u in updates]
@@ -150,7 +151,11 @@ def test_kl_run_shows_evaluated_losses_and_ends_with_a_real_loss(loaded, qtbot, 
     w, s = loaded, loaded.session
     params = set_params(w, loss="kl", solver="mu", **LONG)
     statuses = []
-    s.updated.connect(lambda u: statuses.append(w.loss_view.status_label.text()))
+    shown = w.loss_view.set_progress  # every status the loss view shows for an update
+    w.loss_view.set_progress = lambda *a, **k: (
+        shown(*a, **k),
+        statuses.append(w.loss_view.status_label.text()),
+    )
     assert w.start_run()
     qtbot.waitUntil(lambda: s.latest is not None and s.latest.state.iteration >= 25, timeout=20_000)
     with qtbot.waitSignal(s.runFinished, timeout=10_000):

@@ -78,6 +78,39 @@ def thumbnail_pixmap(image: np.ndarray, size: int) -> QPixmap:
     return QPixmap.fromImage(scaled)
 
 
+def range_top(current: float | None, needed: float, *, headroom: float = 1.15) -> float | None:
+    """The top of a [0, top] axis range that shows ``needed`` (the data's maximum), or
+    None to keep ``current``: the range only moves when the data leaves it or shrinks
+    below half of it, so that a live plot does not re-tick its axis on every update."""
+    if not math.isfinite(needed) or needed <= 0:
+        needed = 1.0
+    if current is not None and 0.5 * current <= needed <= current:
+        return None
+    return needed * headroom
+
+
+def log_range(
+    current: tuple[float, float] | None, lo: float, hi: float
+) -> tuple[float, float] | None:
+    """A log10 axis range [a, b] holding the data's [lo, hi] (log10 values), or None
+    to keep ``current``: as :func:`range_top`, it moves only when the data leaves it or
+    fills less than half of it; a new range has room below (a falling loss)."""
+    span = max(hi - lo, 0.05)
+    if current is not None:
+        a, b = current
+        if a <= lo and hi <= b and (b - a) <= 2 * span + 0.3:
+            return None
+    return lo - 0.3 * span - 0.05, hi + 0.05 * span + 0.05
+
+
+def set_text_once(cache: dict, key: object, text: str, apply) -> None:
+    """``apply(text)`` unless ``text`` is what was applied last for ``key``: a plot's
+    title or axis label set to the same text re-lays out and repaints the plot."""
+    if cache.get(key) != text:
+        cache[key] = text
+        apply(text)
+
+
 def grid_columns(n_tiles: int, tile_hw: tuple[int, int], area_wh: tuple[float, float]) -> int:
     """Number of columns that makes ``n_tiles`` tiles of shape (h, w) largest in the area (w, h)."""
     if n_tiles <= 0:

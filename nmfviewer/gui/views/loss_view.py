@@ -24,11 +24,13 @@ from PySide6.QtWidgets import (
 )
 
 from ..wording import INITIALISATION, STOP_REASON_TEXT, not_converged, stop_text
-from .common import ACCENT
+from .common import ACCENT, log_range, set_text_once
 
 STOP_TEXT = STOP_REASON_TEXT  # the one wording (gui/wording.py)
 #: x range shown before a run has this many iterations (no empty axis at the start)
 MIN_X_SPAN = 10
+#: the x range grows in steps (to this many times the iteration) rather than every update
+X_GROWTH = 1.5
 
 
 def relative_decrease(history: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
@@ -88,6 +90,9 @@ class LossView(QWidget):
         self._window = 10
         self._history = np.zeros(0)
         self._last: tuple | None = None  # the last set_progress arguments (for the toggle)
+        self._texts: dict = {}  # axis label as last set
+        self._x_top = float(MIN_X_SPAN)  # x range: [0, x_top]
+        self._y_range: tuple[float, float] | None = None  # log10 y range as last set
         self.plot = pg.PlotWidget(axisItems={"left": LogAxis(orientation="left")})
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
@@ -167,16 +172,39 @@ class LossView(QWidget):
     def _fit_range(self, x: np.ndarray, y: np.ndarray) -> None:
         """Log-y range over the points after the first when the initial loss towers
         above them (an nndsvda start can be 10^6 x the converged loss): the descent
-        stays readable. x (p,) iterations, y (p,) their losses, all finite and > 0."""
+        stays readable. x (p,) iterations, y (p,) their losses, all finite and > 0.
+        The range moves only when the curve leaves it (or fills under half of it)."""
+        if not len(y):
+            return
         if len(y) > 2 and y[0] > 20 * y[1:].max():
             lo, hi = np.log10(y[1:].min()), np.log10(y[1:].max())
-            pad = max(0.05 * (hi - lo), 0.02)
-            self.plot.setYRange(lo - pad, hi + 5 * pad, padding=0)
             self.off_scale.setText(f"iteration {int(x[0])}: {y[0]:.3g} (off scale) ↑")
             self.off_scale.show()
         else:
-            self.plot.enableAutoRange(axis="y")
+            lo, hi = np.log10(y.min()), np.log10(y.max())
             self.off_scale.hide()
+        self._set_y(log_range(self._y_range, float(lo), float(hi)))
+
+    def _set_y(self, y_range: tuple[float, float] | None) -> None:
+        if y_range is not None:
+            self._y_range = y_range
+            self.plot.setYRange(*y_range, padding=0)
+
+    def _set_x(self, last_it: int, max_iter: int | None) -> None:
+        """[0, x_top]: at least MIN_X_SPAN (no empty axis at the start of a run), grown
+        in steps of X_GROWTH, never past max_iter once the run gets near it."""
+        top = self._x_top
+        if last_it > top:
+            top = last_it * X_GROWTH
+        if max_iter and last_it <= max_iter:
+            top = min(top, float(max_iter))
+        top = max(top, float(MIN_X_SPAN))
+        if top != self._x_top:
+            self._x_top = top
+            self.plot.setXRange(0, top, padding=0.02)
+
+    def _set_label(self, text: str) -> None:
+        set_text_once(self._texts, "left", text, lambda t: self.plot.setLabel("left", t))
 
     def clear(self) -> None:
         """Back to the state before any run (a new collection, a fresh run)."""
@@ -186,8 +214,10 @@ class LossView(QWidget):
         self.off_scale.hide()
         self._tol_line.hide()
         self.plot.setYRange(0, 1, padding=0)  # log10: 1 … 10, nothing of a previous run
+        self._y_range = None
+        self._x_top = float(MIN_X_SPAN)
         self.plot.setXRange(0, MIN_X_SPAN, padding=0.02)
-        self.plot.setLabel("left", "loss")
+        self._set_label("loss")
         self.iteration_label.setText("iteration —")
         self.elapsed_label.setText("elapsed —")
         self.speed_label.setText("— it/s")
@@ -290,7 +320,7 @@ class LossView(QWidget):
             x, y = relative_decrease(h, self._window)
             keep = y > 0  # a log axis: a loss that rose (or stood still) is not drawn
             x, y = x[keep], y[keep]
-            self.plot.setLabel("left", "relative decrease / iteration")
+            self._set_label("relative decrease / iteration")
             self._curve.setData(x, y)
             self.off_scale.hide()
             if self._tol:
@@ -302,13 +332,10 @@ class LossView(QWidget):
                 lo, hi = np.log10(y.min()), np.log10(y.max())
                 if self._tol:
                     lo, hi = min(lo, math.log10(self._tol)), max(hi, math.log10(self._tol))
-                pad = max(0.05 * (hi - lo), 0.05)
-                self.plot.setYRange(lo - pad, hi + pad, padding=0)
-            else:
-                self.plot.enableAutoRange(axis="y")
+                self._set_y(log_range(self._y_range, float(lo), float(hi)))
         else:
             self._tol_line.hide()
-            self.plot.setLabel("left", "loss")
+            self._set_label("loss")
             x = np.flatnonzero(np.isfinite(h))  # only evaluated losses are drawn
             y = h[x]
             positive = y[y > 0]
@@ -317,7 +344,4 @@ class LossView(QWidget):
             y = np.where(y > 0, y, floor)
             self._curve.setData(x, y)
             self._fit_range(x, y)
-        if last_it < MIN_X_SPAN:  # no empty or one-point x axis at the start of a run
-            self.plot.setXRange(0, MIN_X_SPAN, padding=0.02)
-        else:
-            self.plot.enableAutoRange(axis="x")
+        self._set_x(last_it, self._last[1] if self._last else None)

@@ -5,7 +5,9 @@ For a spectral cube the "images" are the bands, so the line is the
 component's spectrum, drawn against the collection's axis values (for
 example wavelength in nm) when the file provides them.
 
-Drawing cost is bounded whatever the number of images: the line gets per-point
+Drawing cost is bounded whatever the number of images (and per update: titles,
+axis labels and ranges are only set when they change, the y ranges with some
+headroom, so a live update does not re-tick the axes each time): the line gets per-point
 markers only up to MAX_MARKERS images, and above MAX_LINE_POINTS it is drawn
 from a min/max envelope (every peak kept) of at most MAX_LINE_POINTS points.
 For a large image collection the default order is a sorted profile (weights
@@ -21,7 +23,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QSplitter, QVBoxLayout, QWidget
 
-from .common import ACCENT, label_colors
+from .common import ACCENT, label_colors, range_top, set_text_once
 
 BAR_COLOR = (90, 160, 230)
 #: per-point markers up to this many images (more would be a solid block)
@@ -76,7 +78,11 @@ class WeightsView(QWidget):
         self._component = 0
         self._k = 0
         self._basis_max: np.ndarray | None = None
-        self._fresh = True  # no weights shown yet: ranges are the neutral ones
+        self._texts: dict = {}  # titles and axis labels as last set
+        self._bars_top: float | None = None  # y range of the bars: [0, top]
+        self._line_top: float | None = None  # y range of the line: [0, top]
+        self._line_x: tuple[float, float] | None = None  # x range of the line
+        self._follow = True  # the line's ranges follow the data (until the user zooms)
         self._perm: np.ndarray | None = None  # position -> image (None: by index)
         self._pos: np.ndarray | None = None  # image -> position
         self._bar_brush = pg.mkBrush(BAR_COLOR)
@@ -122,6 +128,7 @@ class WeightsView(QWidget):
         self.line_plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.line_plot.showGrid(x=True, y=True, alpha=0.2)
         self.line_plot.setClipToView(True)
+        self.line_plot.getViewBox().sigRangeChangedManually.connect(self._on_user_range)
         self._curves: list[pg.PlotDataItem] = []
         self._legend = self.line_plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
         self._legend.hide()
@@ -201,21 +208,24 @@ class WeightsView(QWidget):
         self._perm = self._pos = None
         self._bars.setOpts(x=[], height=[], brushes=None, brush=self._bar_brush)
         self.bars_plot.getAxis("bottom").setTicks([[], []])  # no components yet: no ticks
-        self.bars_plot.setLabel("left", "weight")
+        self._set_label(self.bars_plot, "left", "weight")
         # neutral ranges until the first weights arrive (nothing of the last collection)
         self.bars_plot.setRange(xRange=(-0.6, 0.6), yRange=(0, 1), padding=0)
         for curve in self._curves:
             curve.setData([], [])
         self._legend.clear()
         self._legend.hide()
-        self.line_plot.setLabel("left", "weight")
-        self.line_plot.setLabel(
-            "bottom", self._axis_label if self._has_values else f"{self._axis_label} index"
+        self._set_label(self.line_plot, "left", "weight")
+        self._set_label(
+            self.line_plot,
+            "bottom",
+            self._axis_label if self._has_values else f"{self._axis_label} index",
         )
         n = len(self._x)
         x0, x1 = (float(self._x.min()), float(self._x.max())) if n else (0.0, 1.0)
         self.line_plot.setRange(xRange=(x0, x1 if x1 > x0 else x0 + 1), yRange=(0, 1), padding=0.02)
-        self._fresh = True  # the first weights switch auto-ranging back on
+        self._bars_top = self._line_top = self._line_x = None  # the first weights set them
+        self._follow = True
         self._marker.setValue(x0)
         self._titles()
 
@@ -227,10 +237,6 @@ class WeightsView(QWidget):
         k = self._W.shape[1]
         self._component = min(self._component, k - 1)
         self._image = min(self._image, self._W.shape[0] - 1)
-        if self._fresh:
-            self._fresh = False
-            self.bars_plot.enableAutoRange(axis="y")
-            self.line_plot.enableAutoRange()
         if k != self._k:  # ranges and ticks only change with k
             self._k = k
             self.bars_plot.setXRange(-0.6, k - 0.4, padding=0)
@@ -301,12 +307,22 @@ class WeightsView(QWidget):
         label = ""
         if self._labels is not None and 0 <= self._image < len(self._labels):
             label = f" [{self._labels[self._image] or 'no label'}]"
-        self.bars_plot.setTitle(
+        self._set_title(
+            self.bars_plot,
             f"Weights of {noun} {self._image}{where}" + (f" — {name}" if name else "") + label,
-            size="10pt",
         )
         what = "Spectrum" if spectral else "Weight across images"
-        self.line_plot.setTitle(f"{what} of component {self._component}", size="10pt")
+        self._set_title(self.line_plot, f"{what} of component {self._component}")
+
+    def _set_title(self, plot, text: str) -> None:
+        key = (id(plot), "title")
+        set_text_once(self._texts, key, text, lambda t: plot.setTitle(t, size="10pt"))
+
+    def _set_label(self, plot, axis: str, text: str) -> None:
+        set_text_once(self._texts, (id(plot), axis), text, lambda t: plot.setLabel(axis, t))
+
+    def _on_user_range(self, *_args) -> None:
+        self._follow = False  # the user zoomed or panned: leave the line's ranges alone
 
     def _redraw(self) -> None:
         self._redraw_bars()
@@ -328,8 +344,12 @@ class WeightsView(QWidget):
         if self.is_scaled:
             heights = heights * self._basis_max
         label = "weight × basis max" if self.is_scaled else "weight"
-        self.bars_plot.setLabel("left", label)
+        self._set_label(self.bars_plot, "left", label)
         self._bars.setOpts(x=np.arange(k), height=heights, width=0.8, brushes=brushes)
+        top = range_top(self._bars_top, float(heights.max()) if k else 0.0)
+        if top is not None:
+            self._bars_top = top
+            self.bars_plot.setYRange(0, top, padding=0)
 
     def _set_curves(self, count: int) -> None:
         while len(self._curves) > count:
@@ -348,7 +368,7 @@ class WeightsView(QWidget):
         if self.is_scaled:  # same scale as the bars: one image's bar equals its point
             line = line * self._basis_max[self._component]
         label = "weight × basis max" if self.is_scaled else "weight"
-        self.line_plot.setLabel("left", label)
+        self._set_label(self.line_plot, "left", label)
         order = self.order.currentData()
         if order == "weight":
             perm = np.argsort(-line, kind="stable")
@@ -360,14 +380,17 @@ class WeightsView(QWidget):
         if perm is None:
             self._pos = None
             xs = self._x
-            self.line_plot.setLabel(
-                "bottom", self._axis_label if self._has_values else f"{self._axis_label} index"
+            self._set_label(
+                self.line_plot,
+                "bottom",
+                self._axis_label if self._has_values else f"{self._axis_label} index",
             )
         else:
             self._pos = np.empty(n, dtype=int)
             self._pos[perm] = np.arange(n)
             xs = np.arange(n, dtype=float)
-            self.line_plot.setLabel(
+            self._set_label(
+                self.line_plot,
                 "bottom",
                 "rank (largest weight first)"
                 if order == "weight"
@@ -399,6 +422,16 @@ class WeightsView(QWidget):
             if groups > 1:
                 self._legend.addItem(curve, self._label_names[g])
         self._legend.setVisible(groups > 1)
+        if self._follow and n:
+            span = (float(xs.min()), float(xs.max()))
+            if span != self._line_x:
+                self._line_x = span
+                x0, x1 = span
+                self.line_plot.setXRange(x0, x1 if x1 > x0 else x0 + 1, padding=0.02)
+            top = range_top(self._line_top, float(ys.max()))
+            if top is not None:
+                self._line_top = top
+                self.line_plot.setYRange(0, top, padding=0)
         self._place_marker()
 
     def _place_marker(self) -> None:
