@@ -18,6 +18,7 @@ DOCKS = (
     ("loss", "Loss"),
     ("weights", "Weights"),
     ("image", "Image and reconstruction"),
+    ("choose_k", "Choose k"),
 )
 
 
@@ -26,7 +27,7 @@ def make_docks(window: QMainWindow, widgets: dict[str, QWidget]) -> dict[str, QD
     docks = {}
     for key, title in DOCKS:
         widget = widgets[key]
-        if key == "run":  # a long form: scroll rather than squeeze
+        if key in ("run", "choose_k"):  # long forms: scroll rather than squeeze
             scroll = QScrollArea()
             scroll.setWidgetResizable(True)
             scroll.setWidget(widget)
@@ -56,6 +57,8 @@ def default_layout(
     window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, d["loss"])
     window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, d["weights"])
     window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, d["image"])
+    window.tabifyDockWidget(d["weights"], d["choose_k"])  # a tab beside the weights
+    d["weights"].raise_()
     if size is None:
         screen = window.screen().availableGeometry()
         size = (

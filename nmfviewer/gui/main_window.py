@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from .._paths import sample_images_dir
 from ..core import IMAGE_SUFFIXES, NMFViewerError, labels_folder, read_labels
+from .choose_k import wire_choose_k
 from .dialogs import about, ask_user, error_text, open_message
 from .layout import RecentPaths, default_layout, make_docks, propose_export_dir
 from .menus import build_menus
@@ -27,6 +28,7 @@ from .quick_start import show_quick_start
 from .redraw import RedrawLimiter
 from .session import FINISHED, PAUSED, RUNNING, Session
 from .views.basis_view import BasisPanel
+from .views.choose_k_view import ChooseKView
 from .views.collection_view import CollectionPanel
 from .views.common import COLORMAPS, DEFAULT_COLORMAP
 from .views.load_options import LoadOptionsDialog
@@ -84,6 +86,7 @@ class MainWindow(QMainWindow):
         self.loss_view = LossView()
         self.weights_view = WeightsView()
         self.recon_view = ReconstructionView()
+        self.choose_k_view = ChooseKView()
         self.setCentralWidget(self.basis_panel)
         self.docks = make_docks(
             self,
@@ -93,12 +96,14 @@ class MainWindow(QMainWindow):
                 "loss": self.loss_view,
                 "weights": self.weights_view,
                 "image": self.recon_view,
+                "choose_k": self.choose_k_view,
             },
         )
         self.recent = RecentPaths(self.settings, str(Path.home()))
         self.actions = build_menus(self, self.docks.values())
         self._make_status_bar()
         self._connect()
+        self.choose_k = wire_choose_k(self)
         default_layout(self, self.docks)
         self._default_geometry = self.saveGeometry()
         self._default_state = self.saveState()
@@ -305,6 +310,17 @@ class MainWindow(QMainWindow):
         except NMFViewerError as exc:
             self.show_error("Cannot start", exc)
             return False
+
+    def adopt_k(self, k: int) -> bool:
+        """Set k in the Run panel and fit it fully (from the Choose-k dock)."""
+        self.choose_k.stop()
+        self.params_panel.k.setValue(int(k))
+        return self.start_run()
+
+    def fit_mask(self):
+        """The Mask the fits use: the collection's own (or None)."""
+        c = self.session.collection
+        return getattr(c, "mask", None) if c is not None else None
 
     def continue_run(self, n_iter: int) -> None:
         try:

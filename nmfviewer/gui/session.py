@@ -320,6 +320,11 @@ class Session(QObject):
         return save_basis_png(path, image)
 
     # -- threads -------------------------------------------------------------
+    def track(self, worker) -> None:
+        """Keep another background worker (a QThread with ``cancel()``, e.g. the
+        Choose-k dock's) stopped and waited for by :meth:`shutdown`."""
+        self._track(worker)
+
     def _track(self, worker) -> None:
         self._threads.add(worker)
         # a bound method of this QObject: delivered in the GUI thread (queued)
