@@ -279,6 +279,7 @@ def wire_choose_k(window) -> ChooseK:
     controller.message.connect(lambda text: window.statusBar().showMessage(text, 10000))
     controller.error.connect(window.show_error)
     view.adoptRequested.connect(window.adopt_k)
+    controller.stabilityReady.connect(window.set_stability)
     export = window.actions.export_sweep
     export.setEnabled(False)
     controller.sweepFinished.connect(lambda result: export.setEnabled(bool(result.rows)))

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -22,6 +23,7 @@ from .._paths import sample_images_dir
 from ..core import IMAGE_SUFFIXES, NMFViewerError, labels_folder, read_labels
 from .choose_k import wire_choose_k
 from .dialogs import about, ask_user, error_text, open_message
+from .identity import ComponentSlots, stability_per_tile, tile_notes
 from .layout import RecentPaths, default_layout, make_docks, propose_export_dir
 from .menus import build_menus
 from .quick_start import show_quick_start
@@ -77,6 +79,10 @@ class MainWindow(QMainWindow):
         self._redraw = RedrawLimiter(self._draw_update, self)
         self._drawn = None  # the update on screen
         self._stale: set[str] = set()  # docks whose view missed updates while hidden
+        self.slots = ComponentSlots()  # components keep their tiles from run to run
+        self._stability_row = None  # restarts (RankRow) whose stability badges are shown
+        self._pending_stability = None  # the sweep's row of an adopted k, for its run
+        self._tile_stability: np.ndarray | None = None
 
         self.basis_panel = BasisPanel()
         self.basis, self.basis_title = self.basis_panel.grid, self.basis_panel.title
@@ -260,6 +266,8 @@ class MainWindow(QMainWindow):
         self._redraw.cancel()
         self._drawn = None
         self._stale.clear()
+        self.slots.reset()
+        self._stability_row = self._pending_stability = self._tile_stability = None
         self.collection_panel.set_collection(c)
         noun = "image" if c.axis_label == "image" else "band"
         self.weights_view.set_axis(c.axis_values, c.axis_label, c.names)
@@ -315,6 +323,7 @@ class MainWindow(QMainWindow):
         """Set k in the Run panel and fit it fully (from the Choose-k dock)."""
         self.choose_k.stop()
         self.params_panel.k.setValue(int(k))
+        self._pending_stability = self.choose_k.row_for(int(k))
         return self.start_run()
 
     def fit_mask(self):
@@ -350,10 +359,13 @@ class MainWindow(QMainWindow):
         state = update.state
         if c is None or state.W.shape[0] != c.n_images:
             return
+        update = self.slots.align(update, done=update.done)
+        state = update.state
         self._drawn = update
         k = state.H.shape[0]
         first = self.basis.n_tiles != k
         self.basis.set_basis(state.H, c.image_shape)
+        self._show_tile_notes(state.H, done=update.done)
         if self._is_initialisation(update):
             self.basis_title.setText(
                 f"<b>Basis images</b> (rows of H) — k = {k}, "
@@ -371,6 +383,22 @@ class MainWindow(QMainWindow):
                 self._stale.add(key)
         if first or self._component >= k:
             self.select_component(min(self._component, k - 1))
+
+    def _show_tile_notes(self, H, *, done: bool) -> None:
+        """Matched cosines (and stability badges) after the tiles' numbers."""
+        row, k = self._stability_row, H.shape[0]
+        if row is not None and (done or self._tile_stability is None):
+            self._tile_stability = stability_per_tile(row, H)
+        stability = self._tile_stability if row is not None else None
+        if stability is not None and len(stability) != k:
+            stability = None
+        self.basis.set_notes(tile_notes(self.slots.cosine, stability, k))
+
+    def set_stability(self, row) -> None:
+        """Show the per-component stability of restarts (a RankRow at the run's k)."""
+        self._stability_row, self._tile_stability = row, None
+        if self._drawn is not None:
+            self._show_tile_notes(self._drawn.state.H, done=True)
 
     def _is_initialisation(self, update) -> bool:
         return update.state.iteration == 0 and update.state.stop_reason is None
@@ -410,7 +438,10 @@ class MainWindow(QMainWindow):
 
     def _on_run_started(self, _run_id: int) -> None:
         params = self.session.run_params
+        self.slots.begin_run()
         if self.session.latest is None:  # a fresh run (a continuation keeps its curve)
+            self._stability_row, self._tile_stability = self._pending_stability, None
+            self._pending_stability = None
             self._redraw.cancel()
             self._drawn = None
             self.loss_view.clear()
@@ -506,7 +537,7 @@ class MainWindow(QMainWindow):
 
     def save_basis_to(self, component: int, path) -> bool:
         try:
-            saved = self.session.save_basis(component, path)
+            saved = self.session.save_basis(self.slots.engine_index(component), path)
         except NMFViewerError as exc:
             self.show_error("Could not save the basis image", exc)
             return False

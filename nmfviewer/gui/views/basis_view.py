@@ -71,6 +71,7 @@ class BasisGrid(pg.GraphicsLayoutWidget):
         )
         self._vb.addItem(self._hint, ignoreBounds=True)
         self._labels: list[pg.TextItem] = []
+        self._notes: tuple[str, ...] = ()  # per tile, after its number (set_notes)
         self._H: np.ndarray | None = None
         self._shape: tuple[int, int] | None = None  # tile shape as drawn
         self._full_shape: tuple[int, int] | None = None  # basis image shape
@@ -121,6 +122,16 @@ class BasisGrid(pg.GraphicsLayoutWidget):
         self._vb.setRange(QRectF(-1, -1, 2, 2), padding=0)
         self._vb.updateMatrix()
 
+    def set_notes(self, notes) -> None:
+        """A short text after each tile's number (e.g. its matched cosine); () for none."""
+        self._notes = tuple(notes)
+        for j, label in enumerate(self._labels):
+            label.setText(self._label_text(j))
+
+    def _label_text(self, j: int) -> str:
+        note = self._notes[j] if j < len(self._notes) else ""
+        return f"{j} {note}" if note else str(j)
+
     def set_colormap(self, name: str) -> None:
         self._cmap = name
         self._lut = lookup_table(name)
@@ -166,7 +177,7 @@ class BasisGrid(pg.GraphicsLayoutWidget):
                 # white on an opaque dark badge with a light rim: readable on any tile,
                 # saturated yellow included
                 label = pg.TextItem(
-                    str(j),
+                    self._label_text(j),
                     color=(255, 255, 255),
                     anchor=(0, 0),
                     fill=pg.mkBrush(0, 0, 0, 210),
