@@ -76,6 +76,10 @@ _EXPORTS: dict[str, str] = {
     "choose_hals_variant": "nmf.hals",
     "initialize": "nmf.initialize",
     "NMF": "nmf.estimator",
+    "Mask": "nmf.mask",
+    "MaskError": "nmf.mask",
+    "split_holdout": "nmf.mask",
+    "loss_on": "nmf.mask",
     "CollapsedFitWarning": "nmf.collapse",
     "STOP_COLLAPSED": "nmf.collapse",
     "collapse_report": "nmf.collapse",
@@ -133,6 +137,7 @@ if TYPE_CHECKING:  # static analysers see the real names
     from .nmf.fit import fit, iterate_nmf, solve_W
     from .nmf.hals import choose_hals_variant
     from .nmf.initialize import initialize
+    from .nmf.mask import Mask, MaskError, loss_on, split_holdout
     from .nmf.prepare import resolve_seed
     from .nmf.registry import SOLVER_REGISTRY, SolverInfo, get_solver, solvers_for
     from .nmf.result import FitResult, loss_of

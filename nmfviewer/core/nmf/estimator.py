@@ -222,7 +222,12 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     # ---- fitting -----------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
     def fit_transform(
-        self, X: Any, y: Any = None, W: np.ndarray | None = None, H: np.ndarray | None = None
+        self,
+        X: Any,
+        y: Any = None,
+        W: np.ndarray | None = None,
+        H: np.ndarray | None = None,
+        mask: Any = None,
     ) -> np.ndarray:
         """Fit the model to X and return W.
 
@@ -234,6 +239,10 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             Initial W for init='custom' (or init=None), with H.
         H : ndarray (k, n_features), optional
             Initial H for init='custom' (or init=None), with W.
+        mask : Mask or array-like (n_samples, n_features), optional
+            Fit only the entries it uses (1 use, 0 ignore, or weights in
+            [0, 1]; see ``nmfviewer.core.Mask``); ``reconstruction_err_`` is
+            then over those entries.
 
         Returns
         -------
@@ -241,7 +250,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """
         X = self._check_X(X, reset=True, method="fit")
         params = self._params(X, W, H)
-        result = fit(X, params, W, H, callback=self._verbose_callback())
+        result = fit(X, params, W, H, callback=self._verbose_callback(), mask=mask)
         self.result_ = result
         if result.collapse is not None:  # e.g. alpha so large every factor is 0
             warnings.warn(result.collapse, stacklevel=2)
@@ -252,8 +261,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return result.W
 
     def fit(self, X: Any, y: Any = None, **params: Any) -> NMF:
-        """Fit the model to X (n_samples, n_features); ``params`` (W, H) go to
-        :meth:`fit_transform`. Returns the fitted estimator."""
+        """Fit the model to X (n_samples, n_features); ``params`` (W, H, mask) go
+        to :meth:`fit_transform`. Returns the fitted estimator."""
         self.fit_transform(X, **params)
         return self
 

@@ -16,6 +16,7 @@ from ..errors import ParameterError
 from ..params import NMFParams
 from ..threads import ensure_blas_threads
 from .loss import Regularization
+from .mask import Mask
 from .prepare import check_X, prepare, resolve_seed
 from .result import FitResult, loss_of
 from .run import CancelToken, NMFRun, StopRule, iterate_states
@@ -38,6 +39,8 @@ def iterate_nmf(
     params: NMFParams,
     W0: np.ndarray | None = None,
     H0: np.ndarray | None = None,
+    *,
+    mask: Mask | npt.ArrayLike | None = None,
 ) -> Iterator[NMFState]:
     """Validate X, initialise and yield NMFState for iteration 0, 1, 2, ... forever.
 
@@ -53,6 +56,8 @@ def iterate_nmf(
     H0 : ndarray, shape (k, n_pixels), optional
         Required for init='custom'; given with another init they start the
         run from them.
+    mask : Mask or array_like, optional
+        Fit only the entries it uses (see :class:`.run.NMFRun`).
 
     Returns
     -------
@@ -63,7 +68,7 @@ def iterate_nmf(
         stops, use :func:`fit` or :class:`NMFRun`.
     """
     X, params = prepare(X, params)
-    return iterate_states(X, params, W0, H0)
+    return iterate_states(X, params, W0, H0, mask=mask)
 
 
 def fit(
@@ -74,6 +79,7 @@ def fit(
     *,
     callback: Callable[[NMFState], object] | None = None,
     cancel: CancelToken | None = None,
+    mask: Mask | npt.ArrayLike | None = None,
 ) -> FitResult:
     """Run NMF on X until the stop rule says so.
 
@@ -92,13 +98,16 @@ def fit(
         ``stop_reason`` set (the state is a view: call ``snapshot()`` to keep it).
     cancel : object with ``is_set()``, optional
         A ``threading.Event``; once set, the fit stops with 'cancelled'.
+    mask : Mask or array_like, optional
+        Fit only the entries it uses (weights in [0, 1]); the loss history is
+        then the masked loss (see :class:`.run.NMFRun`).
 
     Returns
     -------
     FitResult
         W (n_images, k), H (k, n_pixels), the loss history and why it stopped.
     """
-    run = NMFRun(X, params, W0=W0, H0=H0, cancel=cancel)
+    run = NMFRun(X, params, W0=W0, H0=H0, cancel=cancel, mask=mask)
     ensure_blas_threads(run.X.shape, run.params.n_components)  # the API's policy, set once
     for state in run:
         if callback is not None:

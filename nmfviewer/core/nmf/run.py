@@ -59,8 +59,9 @@ from ._track import Tracker
 from .collapse import STOP_COLLAPSED, CollapsedFitWarning, collapse_report
 from .initialize import initialize
 from .loss import Regularization
+from .mask import Mask, as_mask
 from .prepare import prepare
-from .registry import SolverContext, get_solver
+from .registry import Iterate, SolverContext, get_solver
 from .result import FitResult, loss_of
 from .state import NMFState
 
@@ -179,6 +180,11 @@ class NMFRun:
         Only time spent computing counts (not time the consumer holds a state).
     update_H : bool, optional
         False keeps H0 fixed and solves for W only, from W0 (``solve_W``).
+    mask : Mask or array_like, optional
+        Fit only the entries the mask uses (weights in [0, 1], see
+        :mod:`.mask`); the losses, the history and the stop rule are then the
+        masked loss (``masked.py``). A mask that uses every entry runs the
+        unmasked solver (the same iterates).
 
     Notes
     -----
@@ -199,9 +205,12 @@ class NMFRun:
         cancel: CancelToken | None = None,
         clock: Callable[[], float] = time.perf_counter,
         update_H: bool = True,
+        mask: Mask | npt.ArrayLike | None = None,
     ) -> None:
         X, params = prepare(X, params, check_k=update_H)
         self.X = X
+        #: the run's mask (None also when the mask given uses every entry fully)
+        self.mask = _effective_mask(mask, X.shape)
         self.params = params
         self._W0, self._H0 = W0, H0
         self._cancel = cancel if cancel is not None else threading.Event()
@@ -297,7 +306,7 @@ class NMFRun:
     def _states(self) -> Iterator[NMFState]:
         X, p, clock, cancel = self.X, self.params, self._clock, self._cancel
         history = self._history
-        iterate = get_solver(p.solver).iterate
+        iterate = _iterate_for(p, self.mask)
         t = clock()
         W, H = self._start_factors()
         busy = self._elapsed0 + (clock() - t)
@@ -360,6 +369,22 @@ class NMFRun:
                 solver.close()
 
 
+def _effective_mask(mask: Mask | npt.ArrayLike | None, shape: tuple[int, ...]) -> Mask | None:
+    checked = as_mask(mask, (shape[0], shape[1]))
+    if checked is None or (checked.is_binary and checked.n_missing == 0):
+        return None
+    return checked
+
+
+def _iterate_for(params: NMFParams, mask: Mask | None) -> Iterate:
+    """The solver's iterate: the registry's, or its masked form (``masked.py``)."""
+    if mask is None:
+        return get_solver(params.solver).iterate
+    from .masked import masked_solver
+
+    return masked_solver(params.solver, mask)
+
+
 def _seed(params: NMFParams) -> int:
     """The seed of params as :func:`.prepare.prepare` resolved it (never None here)."""
     if params.seed is None:
@@ -385,13 +410,15 @@ def iterate_states(
     params: NMFParams,
     W0: np.ndarray | None = None,
     H0: np.ndarray | None = None,
+    mask: Mask | npt.ArrayLike | None = None,
 ) -> Iterator[NMFState]:
     """The solver's raw states for iteration 0, 1, 2, ... forever (no stop rule).
 
     X and params as :func:`.prepare.prepare` returns them; W0 (n_images, k),
-    H0 (k, n_pixels) as for :class:`NMFRun`. Initialisation runs on the first
-    ``next()``.
+    H0 (k, n_pixels) and mask as for :class:`NMFRun`. Initialisation runs on
+    the first ``next()``.
     """
+    iterate = _iterate_for(params, _effective_mask(mask, X.shape))
     W, H = initialize(
         X,
         params.n_components,
@@ -402,4 +429,4 @@ def iterate_states(
         H0=H0,
         beta=params.beta,
     )
-    yield from get_solver(params.solver).iterate(X, W, H, solver_context(X, params))
+    yield from iterate(X, W, H, solver_context(X, params))
