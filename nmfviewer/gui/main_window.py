@@ -35,6 +35,7 @@ from .views.collection_view import CollectionPanel
 from .views.common import COLORMAPS, DEFAULT_COLORMAP
 from .views.load_options import LoadOptionsDialog
 from .views.loss_view import LossView
+from .views.mask_tool import MaskBar, MaskTool, combine_masks, hidden_pixels
 from .views.params_panel import ParamsPanel
 from .views.reconstruction_view import ReconstructionView
 from .views.weights_view import WeightsView
@@ -93,6 +94,9 @@ class MainWindow(QMainWindow):
         self.weights_view = WeightsView()
         self.recon_view = ReconstructionView()
         self.choose_k_view = ChooseKView()
+        self.mask_tool = MaskTool(self.recon_view.original_viewbox, self)
+        self.mask_bar = MaskBar(self.mask_tool)
+        self.recon_view.add_tool_row(self.mask_bar)
         self.setCentralWidget(self.basis_panel)
         self.docks = make_docks(
             self,
@@ -272,6 +276,8 @@ class MainWindow(QMainWindow):
         noun = "image" if c.axis_label == "image" else "band"
         self.weights_view.set_axis(c.axis_values, c.axis_label, c.names)
         self.recon_view.set_images(c.images, c.names, noun)
+        self.mask_tool.set_shape(c.image_shape)
+        self.mask_tool.set_own_mask(hidden_pixels(getattr(c, "mask", None), c.image_shape))
         labels = self._read_labels(c)
         if labels is not None:  # the labels file is not a skipped image: no warning about it
             shown = tuple(
@@ -314,7 +320,7 @@ class MainWindow(QMainWindow):
     def start_run(self) -> bool:
         try:
             params = self.params_panel.params()
-            return self.session.start(params)
+            return self.session.start(params, mask=self.fit_mask())
         except NMFViewerError as exc:
             self.show_error("Cannot start", exc)
             return False
@@ -327,9 +333,16 @@ class MainWindow(QMainWindow):
         return self.start_run()
 
     def fit_mask(self):
-        """The Mask the fits use: the collection's own (or None)."""
+        """The Mask the fits use: the collection's own and the regions drawn on the
+        image (excluded in every image), or None. Raises MaskError when it hides too much."""
         c = self.session.collection
-        return getattr(c, "mask", None) if c is not None else None
+        if c is None:
+            return None
+        return combine_masks(
+            getattr(c, "mask", None),
+            self.mask_tool.excluded(),
+            (c.n_images, c.image_shape[0] * c.image_shape[1]),
+        )
 
     def continue_run(self, n_iter: int) -> None:
         try:

@@ -77,6 +77,7 @@ class Session(QObject):
         self.collection: Collection | None = None
         self.latest: FitUpdate | None = None
         self.run_params: NMFParams | None = None
+        self.run_mask = None  # the Mask of the current run (None: every entry)
         self.run_state = IDLE
         self.exported = False
         self._load_fn = load_fn
@@ -151,8 +152,11 @@ class Session(QObject):
         self.loadFailed.emit(message, details)
 
     # -- running -------------------------------------------------------------
-    def start(self, params: NMFParams, *, ask: bool = True) -> bool:
+    def start(self, params: NMFParams, *, ask: bool = True, mask=None) -> bool:
         """Start a new run from scratch; the previous run (if any) is discarded.
+
+        mask: a core Mask of the entries the fit uses (None: all); a continuation
+        keeps it.
 
         Raises ParameterError when ``params`` do not fit the collection.
         """
@@ -164,9 +168,10 @@ class Session(QObject):
             return False
         self._end_run()
         self.run_params = resolve_seed(params)
+        self.run_mask = mask
         self.latest = None
         self.exported = False
-        self._launch(FitWorker(self._run_id, X, self.run_params, clock=self._clock))
+        self._launch(FitWorker(self._run_id, X, self.run_params, clock=self._clock, mask=mask))
         return True
 
     def continue_run(self, n_iter: int) -> None:
@@ -191,6 +196,7 @@ class Session(QObject):
                 so_far.params,
                 resume=resume,
                 clock=self._clock,
+                mask=self.run_mask,
             )
         )
 
