@@ -31,6 +31,7 @@ _EXPORTS = (
     "configure_blas_threads",
     "fit",
     "load_collection",
+    "rank",
 )
 
 __all__ = ["__version__", *_EXPORTS]
@@ -63,4 +64,5 @@ if TYPE_CHECKING:  # static analysers see the real names
         configure_blas_threads,
         fit,
         load_collection,
+        rank,
     )

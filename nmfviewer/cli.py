@@ -229,6 +229,45 @@ def _from_run_json(exc: NMFViewerError, manifest_path: Path) -> NMFViewerError:
     return exc
 
 
+def _reference(ns: argparse.Namespace, manifest: Any) -> Any:
+    """The Reference of ``--align-to`` (None without one); a replay of an aligned run
+    aligns to the recorded reference again when it is still there, unchanged."""
+    from .core import load_reference
+
+    if ns.align_to is not None:
+        if not ns.align_to.strip():
+            raise UsageError("--align-to is empty; give a previous output folder")
+        return load_reference(ns.align_to)
+    record = manifest.raw.get("alignment") if manifest is not None else None
+    if not isinstance(record, dict) or not isinstance(record.get("reference"), str):
+        return None
+    path = Path(record["reference"])
+    try:
+        reference = load_reference(path)
+    except NMFViewerError:
+        reference = None
+    if reference is None or reference.sha256 != record.get("reference_sha256"):
+        _warn(
+            f"the recorded run was aligned to {path}, which is missing or changed; the "
+            "replay keeps its components in energy order (give --align-to to align)."
+        )
+        return None
+    return reference
+
+
+def _align(result: Any, reference: Any, progress: _Progress) -> tuple[Any, dict[str, Any]]:
+    """(aligned result, run.json sections) for ``--align-to``."""
+    from .core import align_result, alignment_record
+
+    if reference is None:
+        return result, {}
+    aligned, match = align_result(result, reference)
+    record = alignment_record(reference, match)
+    shown = ", ".join("new" if c is None else f"{c:.3f}" for c in record["cosine"])
+    progress.line(f"aligned to {reference.path}: matched cosines {shown}", force=True)
+    return aligned, {"alignment": record}
+
+
 def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
     from .core import (
         export_run,
@@ -261,6 +300,7 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
         bit_depth = ns.bit_depth or 8
     _check_paths(paths, ns.replay)
     _check_output_dir(out)
+    reference = _reference(ns, manifest)
 
     progress = _Progress(sys.stderr, enabled=not ns.quiet)
     stage = "loading the images"
@@ -275,6 +315,8 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
         stage = "fitting"
         X = collection.to_matrix()
         params.check_data_shape(*X.shape)  # before any progress line
+        if reference is not None:
+            reference.check_fits(X.shape[1], collection.image_shape)
         configure_blas_threads(threads, shape=X.shape, n_components=params.n_components)
         result = fit(X, params, callback=progress.iteration)
         rate = result.n_iter / result.elapsed if result.elapsed > 0 else float("inf")
@@ -283,8 +325,9 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
             f"loss {result.loss:.6g}, {result.elapsed:.2f} s, {rate:.1f} it/s",
             force=True,
         )
+        result, extra = _align(result, reference, progress)
         stage = "exporting"
-        written = export_run(out, collection, result, bit_depth=bit_depth)
+        written = export_run(out, collection, result, bit_depth=bit_depth, extra=extra)
         # the results are kept (exported), but a model that explains nothing is no success
         collapsed = result.collapse
     except KeyboardInterrupt:

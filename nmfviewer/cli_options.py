@@ -342,6 +342,12 @@ def build_fit_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
         help="rerun a recorded run (its run.json); only --out may be given",
     )
     parser.add_argument(
+        "--align-to",
+        metavar="DIR",
+        help="put the components in the order of a previous run's (its output folder or "
+        "factors.npz), matched by cosine similarity; run.json records the matched cosines",
+    )
+    parser.add_argument(
         "-q",
         "--quiet",
         action="store_true",

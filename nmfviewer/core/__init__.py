@@ -87,6 +87,26 @@ _EXPORTS: dict[str, str] = {
     # the scree: a hint for k
     "Scree": "scree",
     "scree": "scree",
+    "ComponentMatch": "nmf.match",
+    "component_energy": "nmf.match",
+    "energy_order": "nmf.match",
+    "match_components": "nmf.match",
+    # component identity across runs
+    "Reference": "align",
+    "align_result": "align",
+    "alignment_record": "align",
+    "load_reference": "align",
+    # choosing k
+    "RankSweep": "rank_sweep",
+    "RankRow": "rank_sweep",
+    "RankProgress": "rank_sweep",
+    "RankResult": "rank_sweep",
+    "rank": "rank_sweep",
+    "suggest_k": "rank_sweep",
+    "suggestion_rule": "rank_sweep",
+    "parse_ks": "rank_sweep",
+    "STABILITY_THRESHOLD": "rank_sweep",
+    "write_rank": "rank_sweep",
     # export
     "export_run": "export",
     "save_basis_png": "export",
@@ -119,6 +139,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static analysers see the real names
+    from .align import Reference, align_result, alignment_record, load_reference
     from .collection import Collection, load_collection
     from .discovery import IMAGE_SUFFIXES
     from .errors import (
@@ -138,6 +159,7 @@ if TYPE_CHECKING:  # static analysers see the real names
     from .nmf.hals import choose_hals_variant
     from .nmf.initialize import initialize
     from .nmf.mask import Mask, MaskError, loss_on, split_holdout
+    from .nmf.match import ComponentMatch, component_energy, energy_order, match_components
     from .nmf.prepare import resolve_seed
     from .nmf.registry import SOLVER_REGISTRY, SolverInfo, get_solver, solvers_for
     from .nmf.result import FitResult, loss_of
@@ -160,6 +182,18 @@ if TYPE_CHECKING:  # static analysers see the real names
         LoadOptions,
         NMFParams,
         parse_seed,
+    )
+    from .rank_sweep import (
+        STABILITY_THRESHOLD,
+        RankProgress,
+        RankResult,
+        RankRow,
+        RankSweep,
+        parse_ks,
+        rank,
+        suggest_k,
+        suggestion_rule,
+        write_rank,
     )
     from .request import DEFAULT_K, GuiRequest
     from .scree import Scree, scree

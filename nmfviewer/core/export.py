@@ -593,6 +593,7 @@ def export_run(
     result: Any,
     *,
     bit_depth: int = 8,
+    extra: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Write a run's results into ``out_dir`` (created if missing).
 
@@ -604,7 +605,8 @@ def export_run(
     ours (see the module notes); after success our basis_NN.png beyond the new
     k are removed, and so are temporaries of killed exports.
     Raises ExportError naming the folder (or the file in the way) when it
-    cannot be written, and for an empty ``out_dir``.
+    cannot be written, and for an empty ``out_dir``. ``extra`` adds sections to
+    run.json (e.g. ``{"alignment": ...}``; JSON-ready, no key run.json has).
     """
     if bit_depth not in (8, 16):
         raise ExportError(f"bit_depth={bit_depth!r} is not supported; use 8 or 16.")
@@ -635,7 +637,15 @@ def export_run(
     try:
         with folder_lock(folder):
             return _export_locked(
-                folder, producers, npz_args, collection, result, bit_depth, basis_names, inputs
+                folder,
+                producers,
+                npz_args,
+                collection,
+                result,
+                bit_depth,
+                basis_names,
+                inputs,
+                extra,
             )
     except OSError as exc:
         raise _export_error(exc, folder) from None
@@ -650,6 +660,7 @@ def _export_locked(
     bit_depth: int,
     basis_names: Sequence[str],
     inputs: Sequence[str | Path],
+    extra: dict[str, Any] | None = None,
 ) -> list[Path]:
     owners = _Ownership(folder, inputs)
     owners.check_writable([*producers, FACTORS_NAME, MANIFEST_NAME])
@@ -667,6 +678,10 @@ def _export_locked(
         manifest = build_manifest(
             collection, result, outputs=outputs, export={"bit_depth": bit_depth}
         )
+        for key, value in (extra or {}).items():
+            if key in manifest:
+                raise ValueError(f"run.json already has a section {key!r}")
+            manifest[key] = value
         staged[MANIFEST_NAME] = _stage(folder / MANIFEST_NAME, manifest_to_bytes(manifest))
         # the journal: while renaming, old and new versions of every file are ours
         # (an export killed between two renames leaves files run.json does not list)

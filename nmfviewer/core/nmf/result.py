@@ -11,6 +11,7 @@ import numpy.typing as npt
 from ..params import NMFParams
 from .collapse import CollapsedFitWarning
 from .loss import Regularization, objective
+from .match import energy_order
 from .state import NMFState
 
 
@@ -42,7 +43,9 @@ class FitResult:
     W : ndarray, shape (n_images, k)
         The weights; owns its memory.
     H : ndarray, shape (k, n_pixels)
-        The basis images, flattened; owns its memory.
+        The basis images, flattened; owns its memory. The components are in
+        energy order (``||w_j|| * ||h_j||``, largest first: ``match.energy_order``)
+        when the result is built by :meth:`from_state` (every run's result).
     n_iter : int
         Iterations of the whole run (a continued run counts all its segments).
     loss : float
@@ -83,6 +86,8 @@ class FitResult:
         params: NMFParams,
         X: np.ndarray | None = None,
         collapse: CollapsedFitWarning | None = None,
+        *,
+        order: bool = True,
     ) -> FitResult:
         """The result whose last state is ``state``.
 
@@ -100,6 +105,9 @@ class FitResult:
             Needed only when ``state.loss`` is None, to evaluate it.
         collapse : CollapsedFitWarning, optional
             The driver's report of a collapsed model (``NMFRun.collapse``).
+        order : bool, optional
+            Put the components in energy order (default). False keeps the
+            state's order (a W solved for a fixed H, ``solve_W``).
         """
         history = np.array(loss_history, dtype=np.float64)
         loss = state.loss
@@ -112,9 +120,12 @@ class FitResult:
                 f"loss_history has shape {history.shape}, expected ({state.iteration + 1},)"
             )
         history[-1] = loss
+        perm: np.ndarray | slice = energy_order(state.W, state.H) if order else slice(None)
+        W = np.array(state.W[:, perm], order="C", copy=True)
+        H = np.array(state.H[perm], order="C", copy=True)
         return cls(
-            W=np.array(state.W, order="C", copy=True),
-            H=np.array(state.H, order="C", copy=True),
+            W=W,
+            H=H,
             n_iter=int(state.iteration),
             loss=float(loss),
             loss_history=history,

@@ -36,7 +36,11 @@ afresh, replaces that entry of the history). The run's record
 (:attr:`NMFRun.record`, ``FitResult.params``) lists the continuation points in
 ``NMFParams.continued_at`` with the total ``max_iter``: running that record
 from the start replays the segments exactly, so a replay gives the same
-factors as the continued run.
+factors as the continued run. Results are in energy order
+(``match.energy_order``), so a continuation starts from energy-ordered factors:
+the driver puts the factors in that order at every continuation point, of a
+resumed run and of its replay alike (a no-op on a result's factors), and the
+replay's iterates stay those of the continued run.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ from .collapse import STOP_COLLAPSED, CollapsedFitWarning, collapse_report
 from .initialize import initialize
 from .loss import Regularization
 from .mask import Mask, as_mask
+from .match import energy_order
 from .prepare import prepare
 from .registry import Iterate, SolverContext, get_solver
 from .result import FitResult, loss_of
@@ -226,7 +231,7 @@ class NMFRun:
         if resume is not None:
             if W0 is not None or H0 is not None:
                 raise ParameterError("give the start factors as W0 / H0 or in resume, not both.")
-            self._W0, self._H0 = resume.W, resume.H
+            self._W0, self._H0 = _energy_ordered(resume.W, resume.H)
             start = int(resume.iteration)
             end = start + int(resume.n_iter)
             self._plan: list[tuple[int, int | None]] = [(start, end)]
@@ -276,7 +281,9 @@ class NMFRun:
         if not self.done:
             raise RuntimeError("the run has not stopped yet; iterate it to the end first")
         assert self._last is not None
-        return FitResult.from_state(self._last, self._history, self.record, collapse=self.collapse)
+        return FitResult.from_state(
+            self._last, self._history, self.record, collapse=self.collapse, order=self._update_H
+        )
 
     def __iter__(self) -> Iterator[NMFState]:
         if self._started:
@@ -314,6 +321,7 @@ class NMFRun:
             final = index == len(self._plan) - 1
             if index > 0:  # a continuation point: restart from the factors reached
                 t = clock()
+                W, H = _energy_ordered(W, H)  # as the result continued from was
                 W, H = initialize(
                     X, p.n_components, "custom", seed=_seed(p), dtype=X.dtype, W0=W, H0=H
                 )
@@ -367,6 +375,16 @@ class NMFRun:
                     yield state
             finally:
                 solver.close()
+
+
+def _energy_ordered(W: np.ndarray, H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """W (n_images, k) and H (k, n_pixels) in energy order (copies); factors that
+    do not fit together are returned as they are (``initialize`` says what is wrong)."""
+    W, H = np.asarray(W), np.asarray(H)
+    if W.ndim != 2 or H.ndim != 2 or W.shape[1] != H.shape[0]:
+        return W, H
+    order = energy_order(W, H)
+    return W[:, order], H[order]
 
 
 def _effective_mask(mask: Mask | npt.ArrayLike | None, shape: tuple[int, ...]) -> Mask | None:
