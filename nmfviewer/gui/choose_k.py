@@ -15,8 +15,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from .. import core
-from ..core import Collection, NMFParams, ParameterError
+from ..core import Collection, NMFParams, NMFViewerError, ParameterError, write_rank
 from .sweep_worker import ScreeWorker, SweepWorker
 from .views.choose_k_view import ChooseKView, SweepRequest
 
@@ -262,7 +261,7 @@ class ChooseK(QObject):
         """rank.csv, rank.json and rank.png of the last sweep into ``folder``."""
         if self.result is None or not self.result.rows:
             raise ParameterError("there is no sweep to export; press Sweep in Choose k first.")
-        return core.write_rank(self.result, folder)
+        return write_rank(self.result, folder)
 
 
 def wire_choose_k(window) -> ChooseK:
@@ -302,7 +301,7 @@ def export_sweep_dialog(window, controller: ChooseK) -> None:
 def export_sweep_to(window, controller: ChooseK, folder: str | Path) -> bool:
     try:
         written = controller.export(folder)
-    except core.NMFViewerError as exc:
+    except NMFViewerError as exc:
         window.show_error("Export failed", exc)
         return False
     window.statusBar().showMessage(f"Exported {len(written)} files to {folder}", 10000)

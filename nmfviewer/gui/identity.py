@@ -27,7 +27,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from .. import core
+from ..core import energy_order, match_components
 
 #: pixels used by the live match (a stride of the basis images)
 MATCH_PIXELS = 4096
@@ -89,18 +89,40 @@ class ComponentSlots:
             self._last = np.array(update.state.H, dtype=np.float32)
         return update
 
+    def export_order(self, update) -> tuple[np.ndarray | None, dict | None]:
+        """How to export the run of ``update`` (the session's latest, engine order) in
+        the tiles' order: a permutation of its energy-ordered result and a run.json
+        section recording it; (None, None) when the tiles show the energy order."""
+        if update is None or self.order is None or len(self.order) != update.state.H.shape[0]:
+            return None, None
+        energy = energy_order(update.state.W, update.state.H)  # result row -> engine
+        rank_of = np.empty_like(energy)
+        rank_of[energy] = np.arange(energy.size)  # engine -> result row
+        order = rank_of[self.order]  # tile -> result row
+        if np.array_equal(order, np.arange(order.size)):
+            return None, None
+        cosine = self.cosine if self.cosine is not None else np.full(order.size, np.nan)
+        section = {
+            "note": "components in the window's tile order (matched to the previous run "
+            "on the collection); a replay gives them in energy order: energy_rank[j] is "
+            "tile j's position there",
+            "energy_rank": [int(i) for i in order],
+            "matched_cosine": [None if not np.isfinite(c) else round(float(c), 6) for c in cosine],
+        }
+        return order, {"window_order": section}
+
     def _match(self, W: np.ndarray, H: np.ndarray, *, full: bool) -> None:
         if self._ref is None:
             # the first run: the engine's order while it runs, energy order at its end
             k = H.shape[0]
-            self.order = core.energy_order(W, H) if full else np.arange(k)
+            self.order = energy_order(W, H) if full else np.arange(k)
             self.cosine = None
             return
         ref, new = self._ref, np.asarray(H)
         if not full and new.shape[1] > MATCH_PIXELS:
             step = -(-new.shape[1] // MATCH_PIXELS)  # ceil division
             ref, new = ref[:, ::step], new[:, ::step]
-        match = core.match_components(ref, new)
+        match = match_components(ref, new)
         self.order = match.order()
         self.cosine = np.asarray(match.cosine, dtype=float)[self.order]
 
@@ -110,7 +132,7 @@ def stability_per_tile(row, H: np.ndarray) -> np.ndarray:
     the shown components H (k, m): each is matched to the row's best restart
     (``row.H``) and takes that component's ``component_stability``; nan without a
     partner. (k,) float."""
-    match = core.match_components(np.asarray(row.H), np.asarray(H))
+    match = match_components(np.asarray(row.H), np.asarray(H))
     stability = np.asarray(row.component_stability, dtype=float)
     out = np.full(H.shape[0], np.nan)
     partnered = match.slots < stability.size

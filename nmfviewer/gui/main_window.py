@@ -527,7 +527,8 @@ class MainWindow(QMainWindow):
 
     def export_to(self, folder) -> bool:
         try:
-            written = self.session.export(folder)
+            order, extra = self.slots.export_order(self.session.latest)
+            written = self.session.export(folder, order=order, extra=extra)
         except NMFViewerError as exc:
             self.show_error(
                 "Export failed",

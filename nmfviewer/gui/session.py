@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -309,12 +310,20 @@ class Session(QObject):
         X = self.collection.to_matrix() if u.state.loss is None and self.collection else None
         return FitResult.from_state(u.state, u.loss_history, u.params or self.run_params, X)
 
-    def export(self, out_dir: str | Path) -> list[Path]:
-        """Write the results like ``nmfviewer fit`` does; ExportError on failure."""
+    def export(self, out_dir: str | Path, *, order=None, extra=None) -> list[Path]:
+        """Write the results like ``nmfviewer fit`` does; ExportError on failure.
+
+        order: (k,) permutation of the result's (energy-ordered) components to
+        export in (the window's tile order); extra: sections added to run.json.
+        """
         if self.run_state in (RUNNING, PAUSED):
             raise ParameterError("a run is in progress; stop it (or let it finish) to export.")
         assert self.collection is not None or self.latest is None
-        written = export_run(out_dir, self.collection, self.result())
+        result = self.result()
+        if order is not None:
+            order = np.asarray(order, dtype=np.intp)
+            result = replace(result, W=result.W[:, order].copy(), H=result.H[order].copy())
+        written = export_run(out_dir, self.collection, result, extra=extra)
         self.exported = True
         return written
 

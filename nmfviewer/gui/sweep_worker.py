@@ -20,8 +20,7 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import QThread, Signal
 
-from .. import core
-from ..core import NMFParams, NMFViewerError, scree
+from ..core import NMFParams, NMFViewerError, RankProgress, RankRow, RankSweep, scree
 
 #: seconds between two progress reports of a sweep
 PROGRESS_INTERVAL = 0.1
@@ -105,8 +104,7 @@ class SweepWorker(QThread):
 
     def run(self) -> None:  # QThread API
         try:
-            RankProgress, RankRow = core.RankProgress, core.RankRow
-            sweep = core.RankSweep(self._X, self.ks, self._params, cancel=self._cancel, **self._kw)
+            sweep = RankSweep(self._X, self.ks, self._params, cancel=self._cancel, **self._kw)
             for item in sweep:
                 time.sleep(0)  # let the GUI thread take the GIL between steps
                 if isinstance(item, RankRow):

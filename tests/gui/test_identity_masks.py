@@ -3,6 +3,8 @@ from the fit."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from nmfviewer.core import Mask
@@ -43,7 +45,7 @@ def test_first_run_is_shown_in_energy_order(loaded, qtbot):
     assert tile_notes(w) == ["0", "1", "2", "3"]  # nothing to match yet
 
 
-def test_components_keep_their_tiles_after_a_rerun_with_another_seed(loaded, qtbot):
+def test_components_keep_their_tiles_after_a_rerun_with_another_seed(loaded, qtbot, tmp_path):
     w = loaded
     set_params(w, seed=0)
     first = run(w, qtbot)
@@ -60,6 +62,19 @@ def test_components_keep_their_tiles_after_a_rerun_with_another_seed(loaded, qtb
     j = 0
     assert w.slots.engine_index(j) != j or np.array_equal(engine[0], second.H[0])
     np.testing.assert_array_equal(engine[w.slots.engine_index(j)], second.H[j])
+    # the export holds the components in the tiles' order, and run.json says so
+    assert w.export_to(tmp_path / "out")
+    with np.load(tmp_path / "out" / "factors.npz") as z:
+        np.testing.assert_array_equal(z["H"], second.H)
+        np.testing.assert_array_equal(z["W"], second.W)
+    record = json.loads((tmp_path / "out" / "run.json").read_text())
+    energy = np.linalg.norm(second.W, axis=0) * np.linalg.norm(second.H, axis=1)
+    if np.all(np.diff(energy) <= 0):  # the tiles happen to be in energy order
+        assert "window_order" not in record
+    else:
+        order = record["window_order"]["energy_rank"]
+        assert sorted(order) == [0, 1, 2, 3] and order != [0, 1, 2, 3]
+        assert list(np.argsort(-energy, kind="stable")) == sorted(range(4), key=order.__getitem__)
 
 
 def test_components_keep_their_tiles_after_continue_and_a_larger_k(loaded, qtbot):
