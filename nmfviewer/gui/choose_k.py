@@ -135,6 +135,7 @@ class ChooseK(QObject):
         self._id += 1
         self.result = None
         self.view.clear()
+        self.view.set_request(request)
         self._launch(worker, checking=False)
         self.view.set_status(
             f"Sweeping k = {request.ks[0]} … {request.ks[-1]}, {request.reps} repeat(s), "
@@ -238,7 +239,7 @@ class ChooseK(QObject):
             text = f"Stopped after {done} k." + (
                 f" Suggested so far: k = {result.suggested_k}." if result.suggested_k else ""
             )
-        self.view.set_status(text + " Double-click a k (or press Adopt) to fit it fully.")
+        self.view.set_status(text + " Double-click a k (or Adopt) to fit it fully.")
         self.sweepFinished.emit(result)
         self.message.emit(text)
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QScrollArea, QWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QScrollArea, QTabBar, QWidget
 
 MAX_RECENT = 8
 DEFAULT_SIZE = (1480, 940)  # window size the layout is designed for (and screenshots use)
@@ -78,6 +78,21 @@ def default_layout(
         [d["loss"], d["weights"]], [int(330 * sy), int(570 * sy)], Qt.Orientation.Vertical
     )
     window.resizeDocks([d["image"]], [int(300 * sy)], Qt.Orientation.Vertical)
+
+
+def hide_stale_tab_bars(window: QMainWindow, d: dict[str, QDockWidget]) -> None:
+    """Hide the dock tab bars a re-layout left behind (Qt keeps a tab group's old bar
+    visible at its old place after restoreState + tabify). A bar in use sits right
+    under the front dock of its group."""
+    window.layout().activate()
+    anchors = {
+        (dock.geometry().left(), dock.geometry().bottom() + 1)
+        for dock in d.values()
+        if dock.isVisible() and not dock.isFloating()
+    }
+    for bar in window.findChildren(QTabBar, options=Qt.FindChildOption.FindDirectChildrenOnly):
+        if (bar.geometry().left(), bar.geometry().top()) not in anchors:
+            bar.hide()
 
 
 class RecentPaths:

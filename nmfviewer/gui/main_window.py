@@ -24,7 +24,13 @@ from ..core import IMAGE_SUFFIXES, NMFViewerError, labels_folder, read_labels
 from .choose_k import wire_choose_k
 from .dialogs import about, ask_user, error_text, open_message
 from .identity import ComponentSlots, stability_per_tile, tile_notes
-from .layout import RecentPaths, default_layout, make_docks, propose_export_dir
+from .layout import (
+    RecentPaths,
+    default_layout,
+    hide_stale_tab_bars,
+    make_docks,
+    propose_export_dir,
+)
 from .menus import build_menus
 from .quick_start import show_quick_start
 from .redraw import RedrawLimiter
@@ -595,6 +601,7 @@ class MainWindow(QMainWindow):
         """Docks back where they start; size: window size (None: fit to the screen)."""
         self.restoreState(self._default_state)
         default_layout(self, self.docks, size)
+        hide_stale_tab_bars(self, self.docks)
 
     def _restore_settings(self) -> None:
         geometry = self.settings.value("geometry")

@@ -64,7 +64,9 @@ def test_sweep_to_completion_grows_the_curves_and_suggests_a_k(loaded, qtbot):
     assert result.suggested_k == 4
     assert view.suggested_k == 4 and view.shown_k == 4
     assert view.thumbs.count() == 4
-    assert "suggested k = 4" in view._suggest_text.textItem.toPlainText()
+    mark = view.suggested_mark
+    assert mark.isVisible() and mark.value() == 4
+    assert mark.label.textItem.toPlainText() == "suggested k = 4"
     assert view.progress.value() == 1000 and view.sweep_button.isEnabled()
     assert w.actions.export_sweep.isEnabled()
 

@@ -96,7 +96,7 @@ def test_hidden_docks_skip_updates_and_catch_up_when_shown(loaded, qtbot):
     w.docks["weights"].show()
     w.docks["weights"].raise_()  # it shares a tab group with Choose k
     qtbot.waitUntil(lambda: w.weights_view._W is not None, timeout=2000)
-    np.testing.assert_array_equal(w.weights_view._W, w.session.latest.state.W)
+    np.testing.assert_array_equal(w.weights_view._W, w._drawn.state.W)
 
 
 # -- §4: honest progress ----------------------------------------------------------

@@ -32,9 +32,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .common import ACCENT, BACKGROUND, thumbnail_pixmap
+from .common import ACCENT, BACKGROUND, ElidedLabel, thumbnail_pixmap
 
-THUMB = 44  # thumbnail size in pixels
+THUMB = 40  # thumbnail size in pixels
 TEST_COLOUR = (230, 159, 0)
 TRAIN_COLOUR = (86, 180, 233)
 STABLE_COLOUR = (0, 158, 115)
@@ -92,10 +92,16 @@ class ChooseKView(QWidget):
         self._elbow: int | None = None
 
         # -- the scree: an instant hint ---------------------------------------
-        self.scree_plot = _plot("singular value")
+        self.scree_plot = _plot("log σ")
         self.scree_plot.setLogMode(y=True)
-        self.scree_plot.setLabel("bottom", "index (k)")
-        self.scree_plot.setFixedHeight(118)
+        self.scree_plot.getAxis("left").setStyle(showValues=False)  # the shape is the hint
+        self.scree_plot.getAxis("left").setWidth(24)
+        self.scree_plot.setFixedHeight(84)
+        self.scree_plot.setMinimumWidth(110)
+        self.scree_plot.setToolTip(
+            "Singular values of X (log scale) against their index; the dashed line is the "
+            "elbow, after which they level off"
+        )
         self._scree_curve = self.scree_plot.plot(
             pen=pg.mkPen(SCREE_COLOUR, width=1.5), symbol="o", symbolSize=4,
             symbolBrush=SCREE_COLOUR, symbolPen=None,
@@ -106,7 +112,8 @@ class ChooseKView(QWidget):
         self._elbow_line.hide()
         self.scree_plot.addItem(self._elbow_line, ignoreBounds=True)
         self.scree_label = QLabel("Scree of X: load a collection.")
-        self.scree_label.setWordWrap(True)
+        # no word wrap anywhere in this view: a height-for-width layout would make the
+        # dock's scroll area size it by its preferred height and scroll
         self.scree_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
         # -- the sweep's controls ---------------------------------------------
@@ -133,13 +140,12 @@ class ChooseKView(QWidget):
         self.progress.setTextVisible(True)
         self.progress.setFormat("")
         self.progress.setMaximumHeight(16)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.status = ElidedLabel("")  # one line; the whole text is its tooltip
 
         # -- the curves ---------------------------------------------------------
         self.error_plot = _plot("error")
-        self.error_plot.addLegend(offset=(-6, 6), labelTextSize="8pt")
+        self.error_plot.addLegend(offset=(6, -6), labelTextSize="8pt")  # bottom left
+        self.error_plot.setMinimumHeight(150)
         self._test = self.error_plot.plot(
             pen=pg.mkPen(TEST_COLOUR, width=2), symbol="o", symbolSize=6,
             symbolBrush=TEST_COLOUR, symbolPen=None, name="test error (held out)",
@@ -150,36 +156,48 @@ class ChooseKView(QWidget):
             pen=pg.mkPen(TRAIN_COLOUR, width=1.5, style=Qt.PenStyle.DashLine), symbol="t",
             symbolSize=6, symbolBrush=TRAIN_COLOUR, symbolPen=None, name="training error",
         )  # fmt: skip
-        self.stability_plot = _plot("stability")
-        self.stability_plot.addLegend(offset=(-6, -6), labelTextSize="8pt")
-        self.stability_plot.setLabel("bottom", "k (components)")
-        self.stability_plot.setYRange(0, 1.02, padding=0)
-        self.stability_plot.setXLink(self.error_plot)
-        self._stable_mean = self.stability_plot.plot(
+        # stability on a right-hand axis of the same plot (a second ViewBox, x linked)
+        plot = self.error_plot
+        plot.setLabel("bottom", "k (components)")
+        plot.showAxis("right")
+        self._stability_vb = pg.ViewBox(enableMouse=False, enableMenu=False)
+        plot.scene().addItem(self._stability_vb)
+        right = plot.getAxis("right")
+        right.linkToView(self._stability_vb)
+        right.setLabel("stability", color=STABLE_COLOUR)
+        right.setWidth(40)
+        self._stability_vb.setXLink(plot)
+        self._stability_vb.setYRange(0.5, 1.01, padding=0)
+        plot.getViewBox().sigResized.connect(self._sync_stability_view)
+        self._stable_mean = pg.PlotDataItem(
             pen=pg.mkPen(STABLE_COLOUR, width=2), symbol="s", symbolSize=6,
-            symbolBrush=STABLE_COLOUR, symbolPen=None, name="mean matched cosine",
+            symbolBrush=STABLE_COLOUR, symbolPen=None,
         )  # fmt: skip
-        self._stable_min = self.stability_plot.plot(
+        self._stable_min = pg.PlotDataItem(
             pen=pg.mkPen(STABLE_COLOUR, width=1, style=Qt.PenStyle.DotLine), symbol="x",
-            symbolSize=6, symbolBrush=STABLE_COLOUR, symbolPen=STABLE_COLOUR, name="minimum",
+            symbolSize=6, symbolBrush=STABLE_COLOUR, symbolPen=STABLE_COLOUR,
         )  # fmt: skip
-        self._marks = []
-        self._cursor = []
-        for plot in (self.error_plot, self.stability_plot):
-            mark = pg.InfiniteLine(angle=90, pen=pg.mkPen(ACCENT, width=2))
-            mark.hide()
-            plot.addItem(mark, ignoreBounds=True)
-            self._marks.append(mark)
-            cursor = pg.InfiniteLine(
-                angle=90, pen=pg.mkPen(255, 255, 255, 90, width=1, style=Qt.PenStyle.DashLine)
-            )
-            cursor.hide()
-            plot.addItem(cursor, ignoreBounds=True)
-            self._cursor.append(cursor)
-            plot.scene().sigMouseMoved.connect(lambda pos, p=plot: self._on_hover(p, pos))
-            plot.scene().sigMouseClicked.connect(lambda ev, p=plot: self._on_click(p, ev))
-        self._suggest_text = pg.TextItem("", color=ACCENT, anchor=(0, 0))
-        self.error_plot.addItem(self._suggest_text, ignoreBounds=True)
+        for item, name in (
+            (self._stable_mean, "stability (mean cosine)"),
+            (self._stable_min, "stability (min)"),
+        ):
+            self._stability_vb.addItem(item)
+            plot.plotItem.legend.addItem(item, name)
+        self.suggested_mark = pg.InfiniteLine(
+            angle=90,
+            pen=pg.mkPen(ACCENT, width=2),
+            label="suggested",
+            labelOpts={"position": 0.5, "color": ACCENT, "anchors": [(1, 0.5), (1, 0.5)]},
+        )
+        self.suggested_mark.hide()
+        plot.addItem(self.suggested_mark, ignoreBounds=True)
+        self._cursor = pg.InfiniteLine(
+            angle=90, pen=pg.mkPen(255, 255, 255, 90, width=1, style=Qt.PenStyle.DashLine)
+        )
+        self._cursor.hide()
+        plot.addItem(self._cursor, ignoreBounds=True)
+        plot.scene().sigMouseMoved.connect(lambda pos: self._on_hover(plot, pos))
+        plot.scene().sigMouseClicked.connect(lambda ev: self._on_click(plot, ev))
 
         # -- the basis images of the k under the cursor ----------------------------
         self.thumb_label = QLabel("Basis images of a k appear here (hover over the curves).")
@@ -192,7 +210,7 @@ class ChooseKView(QWidget):
         self.thumbs.setGridSize(QSize(THUMB + 6, THUMB + 20))
         self.thumbs.setUniformItemSizes(True)
         self.thumbs.setMinimumHeight(THUMB + 26)
-        self.thumbs.setMaximumHeight(2 * (THUMB + 20) + 8)
+        self.thumbs.setMaximumHeight(THUMB + 26)  # one row; scroll for more
         self.adopt_button = QPushButton("Adopt k")
         self.adopt_button.setToolTip(
             "Set this k in the Run panel and fit it fully (or double-click a k on the curves)"
@@ -212,27 +230,30 @@ class ChooseKView(QWidget):
         self.clear()
 
     def _build_layout(self) -> None:
-        controls = QGridLayout()  # two short rows: the dock stays narrow
+        controls = QGridLayout()  # three short rows beside the scree: the dock stays small
         controls.setHorizontalSpacing(4)
         controls.setVerticalSpacing(2)
-        for i, (text, box) in enumerate(
-            (
-                ("k from", self.k_from),
-                ("to", self.k_to),
-                ("reps", self.reps),
-                ("restarts", self.restarts),
-                ("held out", self.holdout),
-            )
-        ):
-            row, col = divmod(i, 3)
+        pairs = (
+            ("k from", self.k_from),
+            ("to", self.k_to),
+            ("reps", self.reps),
+            ("restarts", self.restarts),
+            ("held out", self.holdout),
+        )
+        for i, (text, box) in enumerate(pairs):
+            row, col = divmod(i, 2)
             label = QLabel(text)
             label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             controls.addWidget(label, row, 2 * col)
             controls.addWidget(box, row, 2 * col + 1)
         buttons = QHBoxLayout()
+        buttons.setSpacing(2)
         buttons.addWidget(self.sweep_button)
         buttons.addWidget(self.stop_button)
-        buttons.addWidget(self.progress, 1)
+        controls.addLayout(buttons, 2, 2, 1, 2)
+        top = QHBoxLayout()
+        top.addWidget(self.scree_plot, 1)
+        top.addLayout(controls)
         thumbs_header = QHBoxLayout()
         thumbs_header.addWidget(self.thumb_label, 1)
         thumbs_header.addWidget(self.adopt_button)
@@ -245,12 +266,10 @@ class ChooseKView(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(3)
         layout.addWidget(self.scree_label)
-        layout.addWidget(self.scree_plot)
-        layout.addLayout(controls)
-        layout.addLayout(buttons)
+        layout.addLayout(top)
+        layout.addWidget(self.progress)
         layout.addWidget(self.status)
-        layout.addWidget(self.error_plot, 3)
-        layout.addWidget(self.stability_plot, 2)
+        layout.addWidget(self.error_plot, 1)
         layout.addLayout(thumbs_header)
         layout.addWidget(self.thumbs)
         layout.addLayout(check)
@@ -264,16 +283,15 @@ class ChooseKView(QWidget):
         for item in (self._test, self._train, self._stable_mean, self._stable_min):
             item.setData([], [])
         self._test_bars.setData(x=np.zeros(0), y=np.zeros(0), height=np.zeros(0))
-        for line in (*self._marks, *self._cursor):
-            line.hide()
-        self._suggest_text.setText("")
+        self.suggested_mark.hide()
+        self._cursor.hide()
         self.thumbs.clear()
         self.thumb_label.setText("Basis images of a k appear here (hover over the curves).")
         self.adopt_button.setEnabled(False)
         self.adopt_button.setText("Adopt k")
         self.progress.setValue(0)
         self.progress.setFormat("")
-        self.status.setText("Pick a k range and press Sweep.")
+        self.status.setFullText("Pick a k range and press Sweep.")
         self.set_running(False)
 
     def clear_scree(self, text: str = "Scree of X: load a collection.") -> None:
@@ -292,8 +310,8 @@ class ChooseKView(QWidget):
         self._elbow_line.setPos(self._elbow + 0.5)  # between the kept values and the floor
         self._elbow_line.show()
         self.scree_label.setText(
-            f"<b>Scree of X</b>: the singular values level off after <b>k ≈ {self._elbow}</b>"
-            " — a hint; the sweep below tests it."
+            f"<b>Scree of X</b>: levels off after <b>k ≈ {self._elbow}</b> (a hint; "
+            "the sweep tests it)"
         )
 
     @property
@@ -310,6 +328,14 @@ class ChooseKView(QWidget):
             box.setMaximum(max(1, int(max_k)))
         if self.k_to.value() > max_k:
             self.k_to.setValue(max_k)
+
+    def set_request(self, request: SweepRequest) -> None:
+        """Show the settings of a sweep started elsewhere (k range, reps, restarts...)."""
+        if request.ks:
+            self.set_range(min(request.ks), max(request.ks))
+        self.reps.setValue(request.reps)
+        self.restarts.setValue(request.restarts)
+        self.holdout.setValue(request.holdout)
 
     def set_range(self, k_from: int, k_to: int) -> None:
         self.k_from.setValue(int(k_from))
@@ -332,7 +358,7 @@ class ChooseKView(QWidget):
         self.progress.setFormat(text or f"{100 * fraction:.0f} %")
 
     def set_status(self, text: str) -> None:
-        self.status.setText(text)
+        self.status.setFullText(text)
 
     @property
     def rows(self) -> dict[int, object]:
@@ -347,17 +373,14 @@ class ChooseKView(QWidget):
 
     def set_result(self, suggested_k: int | None, rule: str = "", complete: bool = True) -> None:
         self._suggested = suggested_k
+        mark = self.suggested_mark
         if suggested_k is None:
-            for mark in self._marks:
-                mark.hide()
-            self._suggest_text.setText("")
+            mark.hide()
         else:
-            for mark in self._marks:
-                mark.setPos(suggested_k)
-                mark.show()
-                mark.setToolTip(rule)
-            self._suggest_text.setText(f"suggested k = {suggested_k}")
-            self._place_suggest_text()
+            mark.show()  # (a hidden line's label does not update)
+            mark.setPos(suggested_k)
+            mark.label.setFormat(f"suggested k = {suggested_k}")
+            mark.setToolTip(rule)
             self.show_k(suggested_k, pin=True)
         self.error_plot.setToolTip(f"Suggested k: {rule}" if rule else "")
 
@@ -375,9 +398,8 @@ class ChooseKView(QWidget):
             return
         if pin:
             self._pinned_k = k
-        for cursor in self._cursor:
-            cursor.setPos(k)
-            cursor.show()
+        self._cursor.setPos(k)
+        self._cursor.show()
         if k == self._shown_k:
             return
         self._shown_k = k
@@ -390,11 +412,14 @@ class ChooseKView(QWidget):
                 item.setText(f"{j} · {float(stability[j]):.2f}")
                 item.setToolTip(f"component {j}: matched cosine over restarts {stability[j]:.3f}")
             self.thumbs.addItem(item)
-        test = float(row.test_error)
-        self.thumb_label.setText(
-            f"<b>k = {k}</b>: test error {test:.4g}, stability {float(row.stability_mean):.2f}"
-            f" (min {float(row.stability_min):.2f})"
-        )
+        parts = [f"<b>k = {k}</b>"]
+        if np.isfinite(row.test_error):
+            parts.append(f"test error {float(row.test_error):.4g}")
+        if np.isfinite(row.stability_mean):
+            parts.append(
+                f"stability {float(row.stability_mean):.2f} (min {float(row.stability_min):.2f})"
+            )
+        self.thumb_label.setText(" · ".join(parts))
         self.adopt_button.setText(f"Adopt k = {k}")
         self.adopt_button.setEnabled(True)
         self.kHovered.emit(k)
@@ -408,23 +433,35 @@ class ChooseKView(QWidget):
             return np.array([float(getattr(r, name)) for r in rows], dtype=float)
 
         test, sd = column("test_error"), column("test_error_sd")
-        self._test.setData(ks, test, connect="finite")
+
+        def draw(item, values: np.ndarray) -> np.ndarray:
+            finite = np.isfinite(values)  # nan: not measured (e.g. one fit per k)
+            item.setData(ks[finite], values[finite])
+            return values[finite]
+
+        draw(self._test, test)
         finite = np.isfinite(test) & np.isfinite(sd)
         self._test_bars.setData(x=ks[finite], y=test[finite], height=2 * sd[finite])
-        self._train.setData(ks, column("train_error"), connect="finite")
-        self._stable_mean.setData(ks, column("stability_mean"), connect="finite")
-        self._stable_min.setData(ks, column("stability_min"), connect="finite")
+        self._test_bars.setVisible(bool(finite.any()))  # empty bars would pull in y = 0
+        draw(self._train, column("train_error"))
+        draw(self._stable_mean, column("stability_mean"))
+        lowest = draw(self._stable_min, column("stability_min"))
+        floor = min(0.5, np.floor(lowest.min() * 10) / 10) if lowest.size else 0.5
+        self._stability_vb.setYRange(max(floor, 0.0), 1.01, padding=0)
         lo, hi = self.k_from.value(), self.k_to.value()
         if ks.size:
             lo, hi = min(lo, ks.min()), max(hi, ks.max())
         self.error_plot.setXRange(lo - 0.5, hi + 0.5, padding=0)
-        self._place_suggest_text()
+        step = 1 if hi - lo <= 12 else 2 if hi - lo <= 30 else 5  # whole ks only
+        first = int(np.ceil(lo / step) * step)
+        ticks = [(k, str(k)) for k in range(first, int(hi) + 1, step)]
+        self.error_plot.getAxis("bottom").setTicks([ticks, []])
 
-    def _place_suggest_text(self) -> None:
-        if self._suggested is None:
-            return
-        vr = self.error_plot.getViewBox().viewRange()
-        self._suggest_text.setPos(self._suggested + 0.1, vr[1][1])
+    def _sync_stability_view(self) -> None:
+        """Keep the stability ViewBox on top of the error plot's."""
+        main = self.error_plot.getViewBox()
+        self._stability_vb.setGeometry(main.sceneBoundingRect())
+        self._stability_vb.linkedViewChanged(main, self._stability_vb.XAxis)
 
     def _thumbnails(self, k: int) -> list[QIcon]:
         icons = self._icons.get(k)
