@@ -93,6 +93,9 @@ _EXPORTS: dict[str, str] = {
     "STOP_COLLAPSED": "nmf.collapse",
     "collapse_report": "nmf.collapse",
     "is_collapsed": "nmf.collapse",
+    # the scree: a hint for k
+    "Scree": "scree",
+    "scree": "scree",
     "ComponentMatch": "nmf.match",
     "component_energy": "nmf.match",
     "energy_order": "nmf.match",
@@ -139,8 +142,14 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    submodule = importlib.import_module(f"{__name__}.{module}")
+    value = getattr(submodule, name)
     globals()[name] = value  # resolve once
+    # a module named like its function (scree.scree): importing it bound the module
+    # to the package's attribute; the exported function takes that name back
+    short = module.rpartition(".")[2]
+    if _EXPORTS.get(short) == module:
+        globals()[short] = getattr(submodule, short)
     return value
 
 
@@ -214,6 +223,7 @@ if TYPE_CHECKING:  # static analysers see the real names
     )
     from .request import DEFAULT_K, GuiRequest
     from .store import StoreMatrix, is_store, open_store
+    from .scree import Scree, scree
     from .threads import (
         ThreadChoice,
         configure_blas_threads,

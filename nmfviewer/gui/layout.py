@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QScrollArea, QWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QScrollArea, QTabBar, QWidget
 
 MAX_RECENT = 8
 DEFAULT_SIZE = (1480, 940)  # window size the layout is designed for (and screenshots use)
@@ -19,6 +19,7 @@ DOCKS = (
     ("weights", "Weights"),
     ("image", "Image and reconstruction"),
     ("spectrum", "Pixel spectrum"),
+    ("choose_k", "Choose k"),
 )
 
 
@@ -27,7 +28,7 @@ def make_docks(window: QMainWindow, widgets: dict[str, QWidget]) -> dict[str, QD
     docks = {}
     for key, title in DOCKS:
         widget = widgets[key]
-        if key == "run":  # a long form: scroll rather than squeeze
+        if key in ("run", "choose_k"):  # long forms: scroll rather than squeeze
             scroll = QScrollArea()
             scroll.setWidgetResizable(True)
             scroll.setWidget(widget)
@@ -59,6 +60,8 @@ def default_layout(
     window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, d["image"])
     # the pixel spectrum under the weights (tabs would leave stale tab bars on re-layout)
     window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, d["spectrum"])
+    window.tabifyDockWidget(d["weights"], d["choose_k"])  # a tab beside the weights
+    d["weights"].raise_()
     if size is None:
         screen = window.screen().availableGeometry()
         size = (
@@ -80,6 +83,21 @@ def default_layout(
         Qt.Orientation.Vertical,
     )
     window.resizeDocks([d["image"]], [int(300 * sy)], Qt.Orientation.Vertical)
+
+
+def hide_stale_tab_bars(window: QMainWindow, d: dict[str, QDockWidget]) -> None:
+    """Hide the dock tab bars a re-layout left behind (Qt keeps a tab group's old bar
+    visible at its old place after restoreState + tabify). A bar in use sits right
+    under the front dock of its group."""
+    window.layout().activate()
+    anchors = {
+        (dock.geometry().left(), dock.geometry().bottom() + 1)
+        for dock in d.values()
+        if dock.isVisible() and not dock.isFloating()
+    }
+    for bar in window.findChildren(QTabBar, options=Qt.FindChildOption.FindDirectChildrenOnly):
+        if (bar.geometry().left(), bar.geometry().top()) not in anchors:
+            bar.hide()
 
 
 class RecentPaths:

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -26,17 +27,27 @@ from ..core import (
     labels_folder,
     read_labels,
 )
+from .choose_k import wire_choose_k
 from .dialogs import about, ask_user, error_text, open_message
-from .layout import RecentPaths, default_layout, make_docks, propose_export_dir
+from .identity import ComponentSlots, stability_per_tile, tile_notes
+from .layout import (
+    RecentPaths,
+    default_layout,
+    hide_stale_tab_bars,
+    make_docks,
+    propose_export_dir,
+)
 from .menus import build_menus
 from .quick_start import show_quick_start
 from .redraw import RedrawLimiter
 from .session import FINISHED, PAUSED, RUNNING, Session
 from .views.basis_view import BasisPanel
+from .views.choose_k_view import ChooseKView
 from .views.collection_view import CollectionPanel
 from .views.common import COLORMAPS, DEFAULT_COLORMAP
 from .views.load_options import LoadOptionsDialog
 from .views.loss_view import LossView
+from .views.mask_tool import MaskBar, MaskTool, combine_masks, hidden_pixels
 from .views.params_panel import ParamsPanel
 from .views.reconstruction_view import ReconstructionView
 from .views.spectrum_view import PixelSpectrumView
@@ -82,6 +93,10 @@ class MainWindow(QMainWindow):
         self._redraw = RedrawLimiter(self._draw_update, self)
         self._drawn = None  # the update on screen
         self._stale: set[str] = set()  # docks whose view missed updates while hidden
+        self.slots = ComponentSlots()  # components keep their tiles from run to run
+        self._stability_row = None  # restarts (RankRow) whose stability badges are shown
+        self._pending_stability = None  # the sweep's row of an adopted k, for its run
+        self._tile_stability: np.ndarray | None = None
 
         self.basis_panel = BasisPanel()
         self.basis, self.basis_title = self.basis_panel.grid, self.basis_panel.title
@@ -93,6 +108,10 @@ class MainWindow(QMainWindow):
         self.recon_view = ReconstructionView()
         self.spectrum_view = PixelSpectrumView()
         self._pixel: int | None = None  # the pixel whose spectrum is shown
+        self.choose_k_view = ChooseKView()
+        self.mask_tool = MaskTool(self.recon_view.original_viewbox, self)
+        self.mask_bar = MaskBar(self.mask_tool)
+        self.recon_view.add_tool_row(self.mask_bar)
         self.setCentralWidget(self.basis_panel)
         self.docks = make_docks(
             self,
@@ -103,12 +122,14 @@ class MainWindow(QMainWindow):
                 "weights": self.weights_view,
                 "image": self.recon_view,
                 "spectrum": self.spectrum_view,
+                "choose_k": self.choose_k_view,
             },
         )
         self.recent = RecentPaths(self.settings, str(Path.home()))
         self.actions = build_menus(self, self.docks.values())
         self._make_status_bar()
         self._connect()
+        self.choose_k = wire_choose_k(self)
         default_layout(self, self.docks)
         self._default_geometry = self.saveGeometry()
         self._default_state = self.saveState()
@@ -267,6 +288,8 @@ class MainWindow(QMainWindow):
         self._redraw.cancel()
         self._drawn = None
         self._stale.clear()
+        self.slots.reset()
+        self._stability_row = self._pending_stability = self._tile_stability = None
         self.collection_panel.set_collection(c)
         noun = "image" if c.axis_label == "image" else "band"
         self.weights_view.set_axis(c.axis_values, c.axis_label, c.names)
@@ -280,6 +303,8 @@ class MainWindow(QMainWindow):
             )
         self._pixel = None
         self.recon_view.set_images(c.images, c.names, noun)
+        self.mask_tool.set_shape(c.image_shape)
+        self.mask_tool.set_own_mask(hidden_pixels(getattr(c, "mask", None), c.image_shape))
         labels = self._read_labels(c)
         if labels is not None:  # the labels file is not a skipped image: no warning about it
             shown = tuple(
@@ -326,10 +351,29 @@ class MainWindow(QMainWindow):
     def start_run(self) -> bool:
         try:
             params = self.params_panel.params()
-            return self.session.start(params)
+            return self.session.start(params, mask=self.fit_mask())
         except NMFViewerError as exc:
             self.show_error("Cannot start", exc)
             return False
+
+    def adopt_k(self, k: int) -> bool:
+        """Set k in the Run panel and fit it fully (from the Choose-k dock)."""
+        self.choose_k.stop()
+        self.params_panel.k.setValue(int(k))
+        self._pending_stability = self.choose_k.row_for(int(k))
+        return self.start_run()
+
+    def fit_mask(self):
+        """The Mask the fits use: the collection's own and the regions drawn on the
+        image (excluded in every image), or None. Raises MaskError when it hides too much."""
+        c = self.session.collection
+        if c is None:
+            return None
+        return combine_masks(
+            getattr(c, "mask", None),
+            self.mask_tool.excluded(),
+            (c.n_images, c.to_matrix().shape[1]),  # h*w, or h*w*3 in colour
+        )
 
     def continue_run(self, n_iter: int) -> None:
         try:
@@ -361,10 +405,13 @@ class MainWindow(QMainWindow):
         state = update.state
         if c is None or state.W.shape[0] != c.n_images:
             return
+        update = self.slots.align(update, done=update.done)
+        state = update.state
         self._drawn = update
         k = state.H.shape[0]
         first = self.basis.n_tiles != k
         self.basis.set_basis(state.H, c.basis_shape)
+        self._show_tile_notes(state.H, done=update.done)
         if self._is_initialisation(update):
             self.basis_title.setText(
                 f"<b>Basis images</b> (rows of H) — k = {k}, "
@@ -384,6 +431,22 @@ class MainWindow(QMainWindow):
         if first or self._component >= k:
             yield
             self.select_component(min(self._component, k - 1))
+
+    def _show_tile_notes(self, H, *, done: bool) -> None:
+        """Matched cosines (and stability badges) after the tiles' numbers."""
+        row, k = self._stability_row, H.shape[0]
+        if row is not None and (done or self._tile_stability is None):
+            self._tile_stability = stability_per_tile(row, H)
+        stability = self._tile_stability if row is not None else None
+        if stability is not None and len(stability) != k:
+            stability = None
+        self.basis.set_notes(tile_notes(self.slots.cosine, stability, k))
+
+    def set_stability(self, row) -> None:
+        """Show the per-component stability of restarts (a RankRow at the run's k)."""
+        self._stability_row, self._tile_stability = row, None
+        if self._drawn is not None:
+            self._show_tile_notes(self._drawn.state.H, done=True)
 
     def _is_initialisation(self, update) -> bool:
         return update.state.iteration == 0 and update.state.stop_reason is None
@@ -426,7 +489,10 @@ class MainWindow(QMainWindow):
 
     def _on_run_started(self, _run_id: int) -> None:
         params = self.session.run_params
+        self.slots.begin_run()
         if self.session.latest is None:  # a fresh run (a continuation keeps its curve)
+            self._stability_row, self._tile_stability = self._pending_stability, None
+            self._pending_stability = None
             self._redraw.cancel()
             self._drawn = None
             self.loss_view.clear()
@@ -514,7 +580,8 @@ class MainWindow(QMainWindow):
 
     def export_to(self, folder) -> bool:
         try:
-            written = self.session.export(folder)
+            order, extra = self.slots.export_order(self.session.latest)
+            written = self.session.export(folder, order=order, extra=extra)
         except NMFViewerError as exc:
             self.show_error(
                 "Export failed",
@@ -537,7 +604,7 @@ class MainWindow(QMainWindow):
 
     def save_basis_to(self, component: int, path) -> bool:
         try:
-            saved = self.session.save_basis(component, path)
+            saved = self.session.save_basis(self.slots.engine_index(component), path)
         except NMFViewerError as exc:
             self.show_error("Could not save the basis image", exc)
             return False
@@ -581,6 +648,7 @@ class MainWindow(QMainWindow):
         """Docks back where they start; size: window size (None: fit to the screen)."""
         self.restoreState(self._default_state)
         default_layout(self, self.docks, size)
+        hide_stale_tab_bars(self, self.docks)
 
     def _restore_settings(self) -> None:
         geometry = self.settings.value("geometry")

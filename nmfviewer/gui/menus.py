@@ -27,6 +27,7 @@ class Actions:
     reset_layout: QAction
     about: QAction
     quick_start: QAction
+    export_sweep: QAction
 
 
 def _action(window, text, shortcut=None, tip=None) -> QAction:
@@ -68,6 +69,13 @@ def build_menus(window: QMainWindow, docks) -> Actions:
         "Write basis PNGs, montage, weights.csv, factors.npz and run.json",
     )
     file_menu.addAction(export)
+    export_sweep = _action(
+        window,
+        "Export &k sweep…",
+        None,
+        "Write rank.csv, rank.json and rank.png of the Choose-k sweep",
+    )
+    file_menu.addAction(export_sweep)
     file_menu.addSeparator()
     quit_ = _action(window, "&Quit", QKeySequence.StandardKey.Quit)
     file_menu.addAction(quit_)
@@ -84,7 +92,10 @@ def build_menus(window: QMainWindow, docks) -> Actions:
 
     view_menu = bar.addMenu("&View")
     for dock in docks:
-        view_menu.addAction(dock.toggleViewAction())
+        toggle = dock.toggleViewAction()
+        # a dock shown from the menu comes to the front of its tab group
+        toggle.triggered[()].connect(lambda d=dock, t=toggle: d.raise_() if t.isChecked() else None)
+        view_menu.addAction(toggle)
     view_menu.addSeparator()
     cmap_menu = view_menu.addMenu("Basis &colormap")
     group = QActionGroup(window)
@@ -123,4 +134,5 @@ def build_menus(window: QMainWindow, docks) -> Actions:
         reset_layout,
         about,
         quick_start,
+        export_sweep,
     )

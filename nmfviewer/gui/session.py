@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,7 @@ class Session(QObject):
         self.collection: Collection | None = None
         self.latest: FitUpdate | None = None
         self.run_params: NMFParams | None = None
+        self.run_mask = None  # the Mask of the current run (None: every entry)
         self.run_state = IDLE
         self.exported = False
         self._load_fn = load_fn
@@ -153,8 +155,11 @@ class Session(QObject):
         self.loadFailed.emit(message, details)
 
     # -- running -------------------------------------------------------------
-    def start(self, params: NMFParams, *, ask: bool = True) -> bool:
+    def start(self, params: NMFParams, *, ask: bool = True, mask=None) -> bool:
         """Start a new run from scratch; the previous run (if any) is discarded.
+
+        mask: a core Mask of the entries the fit uses (None: all); a continuation
+        keeps it.
 
         Raises ParameterError when ``params`` do not fit the collection.
         """
@@ -166,12 +171,10 @@ class Session(QObject):
             return False
         self._end_run()
         self.run_params = resolve_seed(params)
+        self.run_mask = mask
         self.latest = None
         self.exported = False
-        worker = FitWorker(
-            self._run_id, X, self.run_params, clock=self._clock, mask=self.collection.mask
-        )
-        self._launch(worker)
+        self._launch(FitWorker(self._run_id, X, self.run_params, clock=self._clock, mask=mask))
         return True
 
     def continue_run(self, n_iter: int) -> None:
@@ -196,7 +199,7 @@ class Session(QObject):
                 so_far.params,
                 resume=resume,
                 clock=self._clock,
-                mask=self.collection.mask,
+                mask=self.run_mask,
             )
         )
 
@@ -329,12 +332,20 @@ class Session(QObject):
         X = self.collection.to_matrix() if u.state.loss is None and self.collection else None
         return FitResult.from_state(u.state, u.loss_history, u.params or self.run_params, X)
 
-    def export(self, out_dir: str | Path) -> list[Path]:
-        """Write the results like ``nmfviewer fit`` does; ExportError on failure."""
+    def export(self, out_dir: str | Path, *, order=None, extra=None) -> list[Path]:
+        """Write the results like ``nmfviewer fit`` does; ExportError on failure.
+
+        order: (k,) permutation of the result's (energy-ordered) components to
+        export in (the window's tile order); extra: sections added to run.json.
+        """
         if self.run_state in (RUNNING, PAUSED):
             raise ParameterError("a run is in progress; stop it (or let it finish) to export.")
         assert self.collection is not None or self.latest is None
-        written = export_run(out_dir, self.collection, self.result())
+        result = self.result()
+        if order is not None:
+            order = np.asarray(order, dtype=np.intp)
+            result = replace(result, W=result.W[:, order].copy(), H=result.H[order].copy())
+        written = export_run(out_dir, self.collection, result, extra=extra)
         self.exported = True
         return written
 
@@ -346,6 +357,11 @@ class Session(QObject):
         return save_basis_png(path, image)  # (h, w), or (h, w, 3) in colour
 
     # -- threads -------------------------------------------------------------
+    def track(self, worker) -> None:
+        """Keep another background worker (a QThread with ``cancel()``, e.g. the
+        Choose-k dock's) stopped and waited for by :meth:`shutdown`."""
+        self._track(worker)
+
     def _track(self, worker) -> None:
         self._threads.add(worker)
         # a bound method of this QObject: delivered in the GUI thread (queued)

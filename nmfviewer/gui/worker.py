@@ -163,12 +163,14 @@ class FitWorker(QThread):
         *,
         resume: Resume | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        mask=None,
         parent=None,
         mask=None,
     ):
         super().__init__(parent)
         self._mask = mask  # the collection's Mask (None: every entry)
         self.run_id = run_id
+        self._mask = mask  # a core Mask (entries the fit uses) or None
         self._X = X
         self._params = params
         self._W0 = W0
@@ -234,6 +236,7 @@ class FitWorker(QThread):
             W0=self._W0,
             H0=self._H0,
             resume=self._resume,
+            mask=self._mask,
             cancel=self._cancel,
             clock=self._clock,
             mask=self._mask,

@@ -94,7 +94,7 @@ def test_export_writes_what_fit_writes(loaded, tmp_path, qtbot):
     assert {"weights.csv", "factors.npz", "run.json", "basis_montage.png"} <= names
     assert {"basis_00.png", "basis_01.png", "basis_02.png"} <= names
     with np.load(out / "factors.npz") as f:
-        np.testing.assert_allclose(f["H"], loaded.session.latest.state.H)
+        np.testing.assert_allclose(f["H"], loaded.basis._H)  # as the tiles show them
     assert not loaded.session.has_unsaved_results
 
 
@@ -174,7 +174,7 @@ def test_selecting_images_and_components_updates_the_views(loaded, qtbot):
     assert "relative error" in w.recon_view.title.text()
     w.select_component(2)
     top = w.recon_view.top_images(2)
-    W = w.session.latest.state.W
+    W = w._drawn.state.W  # the weights as shown (components in their tiles' order)
     assert W[top[0], 2] == W[:, 2].max()
     assert w.recon_view.top_list.count() == min(12, 20)
     assert w.recon_view.top_list.item(0).data(Qt.ItemDataRole.UserRole) == top[0]

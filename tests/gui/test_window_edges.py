@@ -94,8 +94,9 @@ def test_hidden_docks_skip_updates_and_catch_up_when_shown(loaded, qtbot):
     qtbot.wait(50)
     assert w.weights_view._W is None  # never drawn while hidden
     w.docks["weights"].show()
+    w.docks["weights"].raise_()  # it shares a tab group with Choose k
     qtbot.waitUntil(lambda: w.weights_view._W is not None, timeout=2000)
-    np.testing.assert_array_equal(w.weights_view._W, w.session.latest.state.W)
+    np.testing.assert_array_equal(w.weights_view._W, w._drawn.state.W)
 
 
 # -- §4: honest progress ----------------------------------------------------------

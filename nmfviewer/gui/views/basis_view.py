@@ -57,6 +57,7 @@ class TileNumbers(QGraphicsItem):
         self._bounds = QRectF()
         self._fill = QBrush(QColor(0, 0, 0, 210))
         self._fills: list[QBrush] = []
+        self._texts: list[str] = []  # per badge; its number when missing
         self._rim = QPen(QColor(255, 255, 255, 110))
         self._rim.setCosmetic(True)
         self._text = QPen(QColor(255, 255, 255))
@@ -75,6 +76,11 @@ class TileNumbers(QGraphicsItem):
         self._fills = [QBrush(QColor(*c, 210)) for c in colors] if colors else []
         self.update()
 
+    def set_texts(self, texts: list[str]) -> None:
+        """The badges' texts (e.g. '3 0.98'); badges beyond them show their number."""
+        self._texts = list(texts)
+        self.update()
+
     @property
     def count(self) -> int:
         return len(self._corners)
@@ -91,7 +97,7 @@ class TileNumbers(QGraphicsItem):
         metrics = QFontMetricsF(painter.font())
         height = metrics.height() + 2
         for j, corner in enumerate(self._corners):
-            text = str(j)
+            text = self._texts[j] if j < len(self._texts) else str(j)
             at = to_device.map(corner)
             box = QRectF(at.x(), at.y(), metrics.horizontalAdvance(text) + 6, height)
             painter.setPen(self._rim)
@@ -138,6 +144,7 @@ class BasisGrid(pg.GraphicsLayoutWidget):
         self._numbers = TileNumbers()
         self._numbers.setZValue(5)
         self._vb.addItem(self._numbers, ignoreBounds=True)
+        self._notes: tuple[str, ...] = ()  # per tile, after its number (set_notes)
         self._H: np.ndarray | None = None
         self._shape: tuple[int, int] | None = None  # tile shape as drawn
         self._full_shape: tuple[int, int] | None = None  # basis image shape
@@ -192,6 +199,21 @@ class BasisGrid(pg.GraphicsLayoutWidget):
         self._hint.show()
         self._vb.setRange(QRectF(-1, -1, 2, 2), padding=0)
         self._vb.updateMatrix()
+
+    def set_notes(self, notes) -> None:
+        """A short text after each tile's number (e.g. its matched cosine); () for none."""
+        notes = tuple(notes)
+        if notes != self._notes:  # called on every update: repaint only on a change
+            self._notes = notes
+            self._numbers.set_texts([self._label_text(j) for j in range(len(notes))])
+
+    def badge_texts(self) -> list[str]:
+        """The text on each tile's badge, in tile order (number, then its note)."""
+        return [self._label_text(j) for j in range(self._numbers.count)]
+
+    def _label_text(self, j: int) -> str:
+        note = self._notes[j] if j < len(self._notes) else ""
+        return f"{j} {note}" if note else str(j)
 
     def set_colormap(self, name: str) -> None:
         self._cmap = name

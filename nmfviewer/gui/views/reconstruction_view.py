@@ -118,6 +118,7 @@ class ReconstructionView(QWidget):
 
         left = QVBoxLayout()
         left.setSpacing(2)
+        self._left = left  # add_tool_row puts a row of tools under the title
         left.addWidget(self.title)
         left.addWidget(self.canvas, 1)
         layout = QHBoxLayout(self)
@@ -128,6 +129,15 @@ class ReconstructionView(QWidget):
         self._refresh_title()
 
     # -- public API ------------------------------------------------------------
+    @property
+    def original_viewbox(self) -> pg.ViewBox:
+        """The ViewBox showing the original image (image coordinates: x column, y row)."""
+        return self._items["original"][0]
+
+    def add_tool_row(self, widget: QWidget) -> None:
+        """Show ``widget`` under the title (e.g. the exclusion-region tools)."""
+        self._left.insertWidget(1, widget)
+
     def set_images(self, images: np.ndarray, names: tuple[str, ...], noun: str = "image") -> None:
         """images: (n, h, w) float32, the collection; noun: 'image' or 'band'."""
         self._noun = noun
