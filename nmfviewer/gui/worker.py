@@ -165,10 +165,8 @@ class FitWorker(QThread):
         clock: Callable[[], float] = time.perf_counter,
         mask=None,
         parent=None,
-        mask=None,
     ):
         super().__init__(parent)
-        self._mask = mask  # the collection's Mask (None: every entry)
         self.run_id = run_id
         self._mask = mask  # a core Mask (entries the fit uses) or None
         self._X = X
@@ -239,7 +237,6 @@ class FitWorker(QThread):
             mask=self._mask,
             cancel=self._cancel,
             clock=self._clock,
-            mask=self._mask,
         )
         states = iter(run)
         yielded = time.perf_counter()
