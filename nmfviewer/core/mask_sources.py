@@ -38,11 +38,14 @@ def collection_mask(
 ) -> tuple[Mask | None, list[str]]:
     """(the mask of a collection's images, warnings); NaN marks in images become 0.
 
-    images: (n, h, w) float32, written in place (NaN marks zeroed).
+    images: (n, h, w) or, in colour, (n, h, w, 3) float32, written in place (NaN
+    marks zeroed); the mask is over ``images.reshape(n, -1)`` (a mask file's pixel
+    hides all three channels of a colour pixel).
     """
-    n, h, w = images.shape
-    m = h * w
-    X = images.reshape(n, m)
+    n, h, w = images.shape[:3]
+    channels = images.shape[3] if images.ndim == 4 else 1
+    X = images.reshape(n, -1)
+    m = X.shape[1]
     observed: np.ndarray | None = None
     sources: list[str] = []
     warnings: list[str] = []
@@ -66,6 +69,8 @@ def collection_mask(
     from_file: np.ndarray | None = None
     if options.mask_file is not None:
         from_file, notes = read_mask_file(Path(options.mask_file), names, (h, w))
+        if channels > 1:  # pixel-major r, g, b (Collection.to_matrix)
+            from_file = np.repeat(from_file, channels, axis=-1)
         warnings.extend(notes)
         sources.append(f"mask file {options.mask_file}")
     if observed is None and from_file is None:
