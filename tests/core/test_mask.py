@@ -138,6 +138,7 @@ def test_split_holdout_is_a_partition_with_the_asked_fraction():
     # within a mask: its hidden entries stay hidden and are never held out
     within = Mask.from_array(np.random.default_rng(0).random(shape) > 0.2)
     train2, test2 = split_holdout(shape, 0.25, seed=1, within=within)
+    assert within.holdout(0.25, seed=1)[1].sha256() == test2.sha256()
     w = within.dense(bool)
     assert not (test2.dense(bool) & ~w).any()
     assert ((train2.dense(bool) | test2.dense(bool)) == w).all()
@@ -283,9 +284,7 @@ def test_estimator_takes_a_mask():
 
 
 def test_accelerated_masked_hals_never_increases_and_goes_further_per_iteration():
-    X = _planted(50, 80, r=5) + 0.05 * np.random.default_rng(3).random((50, 80)).astype(
-        np.float32
-    )
+    X = _planted(50, 80, r=5) + 0.05 * np.random.default_rng(3).random((50, 80)).astype(np.float32)
     mask = split_holdout(X.shape, 0.3, seed=1)[0]
     ends = {}
     for variant in ("plain", "accelerated"):

@@ -3,11 +3,11 @@
 OpenBLAS picks its kernels by CPU; a DYNAMIC_ARCH build (numpy's wheels) can be
 told to use another with OPENBLAS_CORETYPE. Kernels round differently (FMA or
 not, other blocking), and so do thread counts: a test that passes only with
-this machine's kernel fails on the next one. Here the recovery tests and a
-monotone-loss test run in subprocesses under the native kernel and an older
-one (Haswell: AVX2, as on many desktops; Sandybridge: no FMA, when the native
-one is Haswell), at 1 and 2 BLAS threads; the swimmer test covers float32
-and float64. Skipped when the BLAS is not a DYNAMIC_ARCH OpenBLAS.
+this machine's kernel fails on the next one. Here the recovery tests (with
+and without a mask) and a monotone-loss test run in subprocesses under the
+native kernel and an older one (Haswell: AVX2, as on many desktops;
+Sandybridge: no FMA, when the native one is Haswell), at 1 and 2 BLAS threads;
+the swimmer test covers float32 and float64. Skipped when the BLAS is not a DYNAMIC_ARCH OpenBLAS.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ TESTS = [
     "tests/core/test_nmf_recovery.py::test_spectral_endmembers_recovered",
     "tests/core/test_nmf_solvers.py::test_loss_never_increases_float32",
     "tests/core/test_nmf_solvers.py::test_default_stop_is_converged_and_matches_a_long_run",
+    "tests/core/test_mask.py::test_hidden_entries_of_a_planted_matrix_are_recovered",
 ]
 _PROBE = (
     "import json, numpy, threadpoolctl;"

@@ -289,6 +289,11 @@ class Mask:
             total += np.count_nonzero(b > 0, axis=0)
         return total
 
+    def holdout(self, fraction: float, seed: int) -> tuple[Mask, Mask]:
+        """(train, test) held-out entries drawn among this mask's used entries
+        (:func:`split_holdout` with ``within=self``)."""
+        return split_holdout(self.shape, fraction, seed, within=self)
+
     def hidden_columns(self) -> np.ndarray:
         """Indices of the pixels no image uses (weight 0 in every row)."""
         if self.kind == "columns":
