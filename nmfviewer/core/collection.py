@@ -596,8 +596,12 @@ def _assemble(
 
 
 def _one_cube(kept: list[_Slot]) -> bool:
-    """All images are the pages (bands) of one multi-page file."""
-    return len({id(s.info) for s in kept}) == 1 and len(kept[0].info.pages) > 1
+    """All images are the pages (bands) of one multi-page TIFF, or of one file whose
+    metadata gives a band axis (a .npy stack is a stack of images)."""
+    info = kept[0].info
+    if len({id(s.info) for s in kept}) != 1 or len(info.pages) < 2:
+        return False
+    return info.backend == "tiff" or info.axis_values is not None
 
 
 def _band_axis(
