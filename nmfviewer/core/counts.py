@@ -22,11 +22,13 @@ COUNTS_HINT = (
     "loss is their Poisson likelihood, so bright channels do not dominate the fit "
     "as they do under least squares"
 )
-_INTEGER_KINDS = ("uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64")
+# 8-bit stacks are nearly always pictures: counts come as 16 bits or more
+_INTEGER_KINDS = ("uint16", "uint32", "uint64", "int16", "int32", "int64")
 
 
 def looks_like_counts(collection: Any) -> bool:
-    """True for a spectral cube read from integers (photon or X-ray counts).
+    """True for a spectral cube read from 16-bit or wider integers (photon or
+    X-ray counts).
 
     Colour photographs and image collections are not counted: 8-bit pictures are
     integers too, but their noise is not Poisson in the values stored.

@@ -319,7 +319,8 @@ def _draw_panel(img: Any, box: tuple[int, int, int, int], panel: Panel) -> None:
                     ld.line([(a - 3 * s, c), (a + 3 * s, c)], fill=color, width=s)
         for seg in _polyline_segments(px, py):
             if len(seg) > 1:
-                ld.line(seg, fill=color, width=2 * s, joint="curve")
+                # round joints look best but cost a disc per vertex: only for short lines
+                ld.line(seg, fill=color, width=2 * s, joint="curve" if len(seg) < 400 else None)
             elif not ser.markers:
                 ld.ellipse([seg[0][0] - s, seg[0][1] - s, seg[0][0] + s, seg[0][1] + s], color)
         if ser.markers:
@@ -414,7 +415,7 @@ def plot_png_bytes(
         _draw_panel(img, (6 * s, y, width * s, y + panel_height * s), panel)
     img = img.resize((width, total), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=True)
+    img.save(buf, format="PNG", compress_level=6)  # optimize=True: 2x slower, 5% smaller
     return buf.getvalue()
 
 
