@@ -266,7 +266,8 @@ class StoreImages:
     def reshape(self, *shape: Any) -> StoreMatrix:
         if len(shape) == 1 and isinstance(shape[0], tuple):
             shape = shape[0]
-        if tuple(shape) != self.X.shape:
+        n, m = self.X.shape
+        if tuple(shape) not in ((n, m), (n, -1)):
             raise ValueError(f"a store's images reshape to {self.X.shape} only, not {shape}")
         return self.X
 
