@@ -229,14 +229,24 @@ def _finish(
 ) -> Collection:
     from .mask_sources import collection_mask
 
-    mask, mask_notes = collection_mask(images, names, options)  # NaN marks -> mask, zeros
-    warnings = [*warnings, *mask_notes]
-    images.flags.writeable = False
-    value_range = (float(images.min()), float(images.max()))
-    # float32 pairwise summation along contiguous rows: 4x faster than a float64
-    # accumulation and within ~1e-7 of it (measured on 200 x 512 x 512)
-    means = images.reshape(images.shape[0], -1).mean(axis=1).astype(np.float64)
-    means.flags.writeable = False
+    if not isinstance(images, np.ndarray):  # a store being written (convert_to_store)
+        stats = images.X.stats()  # type: ignore[attr-defined]
+        value_range = (float(stats.min), float(stats.max))
+        if options.nonfinite == "mask" or options.saturation is not None or options.mask_file:
+            warnings = [
+                *warnings,
+                "a store keeps no mask: give the mask options again when fitting it in memory",
+            ]
+        mask, means = None, None
+    else:
+        mask, mask_notes = collection_mask(images, names, options)  # NaN marks -> mask, 0
+        warnings = [*warnings, *mask_notes]
+        images.flags.writeable = False
+        value_range = (float(images.min()), float(images.max()))
+        # float32 pairwise summation along contiguous rows: 4x faster than a float64
+        # accumulation and within ~1e-7 of it (measured on 200 x 512 x 512)
+        means = images.reshape(images.shape[0], -1).mean(axis=1).astype(np.float64)
+        means.flags.writeable = False
     return Collection(
         images=images,
         names=tuple(names),

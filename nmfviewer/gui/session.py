@@ -158,8 +158,10 @@ class Session(QObject):
     def start(self, params: NMFParams, *, ask: bool = True, mask=None) -> bool:
         """Start a new run from scratch; the previous run (if any) is discarded.
 
-        mask: a core Mask of the entries the fit uses (None: all); a continuation
-        keeps it.
+        mask: a core Mask of the entries the fit uses (the window passes the
+        collection's own mask combined with the regions drawn on the image); None
+        uses the collection's own mask (``Collection.mask``, None: every entry). A
+        continuation keeps the run's mask.
 
         Raises ParameterError when ``params`` do not fit the collection.
         """
@@ -171,6 +173,8 @@ class Session(QObject):
             return False
         self._end_run()
         self.run_params = resolve_seed(params)
+        if mask is None:
+            mask = getattr(self.collection, "mask", None)
         self.run_mask = mask
         self.latest = None
         self.exported = False
@@ -358,7 +362,7 @@ class Session(QObject):
 
     # -- threads -------------------------------------------------------------
     def track(self, worker) -> None:
-        """Keep another background worker (a QThread with ``cancel()``, e.g. the
+        """Keep another background worker (a Qt thread object with ``cancel()``, e.g. the
         Choose-k dock's) stopped and waited for by :meth:`shutdown`."""
         self._track(worker)
 
