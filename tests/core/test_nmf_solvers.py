@@ -192,7 +192,9 @@ def test_time_budget_and_cancel():
 
     X = low_rank(dtype=np.float32)
     r = fit(X, NMFParams(n_components=3, tol=0.0, max_iter=10**6, time_budget=0.2))
-    assert r.stop_reason == "time_budget" and r.n_iter > 1
+    # on the real clock: stopped by the budget once it was spent (how many iterations
+    # fit in 0.2 s depends on the machine's load: test_nmf_run counts them on a fake clock)
+    assert r.stop_reason == "time_budget" and r.elapsed >= 0.2
     cancel = threading.Event()
     seen = []
 
