@@ -343,7 +343,8 @@ def test_export_to_an_unwritable_folder_keeps_the_results(window, image_dir, tmp
     window.params_panel.set_params(NMFParams(n_components=3, max_iter=5, seed=0))
     with qtbot.waitSignal(s.runFinished, timeout=20_000):
         assert window.start_run()
-    H = np.array(s.latest.state.H)
+    H_state = np.array(s.latest.state.H)
+    H = np.array(s.result().H)  # exports hold the result: components in energy order
     target = Path("/sys/nmfviewer-export-test")
     assert not window.export_to(target)
     assert str(target) in window.messages[-1] and "choose another folder" in window.messages[-1]
