@@ -126,7 +126,7 @@ class DaskEngine:
             raise NMFViewerError(
                 f"cannot reach the Dask scheduler at {self.address} ({exc}); start one with "
                 "`dask scheduler` and workers with `dask worker ADDRESS`, or run on a local "
-                "cluster (--cluster local:N)."
+                "cluster instead."
             ) from None
         self.client = self._own_client = client
         self._wait_for_workers()
@@ -421,7 +421,9 @@ class DaskEngine:
 def engine_from_spec(scheduler: str | None, cluster: str | None) -> DaskEngine | None:
     """The engine of the command line's ``--scheduler ADDRESS`` / ``--cluster local:N``."""
     if scheduler is not None and cluster is not None:
-        raise ParameterError("give --scheduler or --cluster, not both.")
+        raise ParameterError(
+            "give a scheduler address or a local cluster, not both.", field="scheduler"
+        )
     if scheduler is not None:
         address = scheduler if "://" in scheduler else f"tcp://{scheduler}"
         return DaskEngine(address=address)
