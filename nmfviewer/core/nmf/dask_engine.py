@@ -44,7 +44,8 @@ import numpy as np
 from ..errors import NMFViewerError, ParameterError
 from ..params import NMFParams
 from ..store import require
-from .blocked import BlockStep, HalfStep, Partials, check_blocked_params
+from .blocked import HalfStep, Partials, check_blocked_params
+from .dask_tasks import block_init, block_step, first, group_sum, load_block
 from .prepare import resolve_seed
 from .streamed import ArrayMatrix, as_blocks, squared_norm
 
@@ -56,50 +57,6 @@ if TYPE_CHECKING:
 BLOCK_BYTES = 32 << 20
 #: seconds to wait for a scheduler to answer
 CONNECT_SECONDS = 5.0
-
-
-# -- worker side (module-level: the workers import them) -------------------------------
-_OPEN: dict[str, Any] = {}
-
-
-def load_block(path: str, r0: int, r1: int, dtype: str) -> np.ndarray:
-    """Rows r0:r1 of the store at ``path`` (opened once per worker process)."""
-    from ..store import open_store
-
-    X = _OPEN.get(path)
-    if X is None:
-        X = _OPEN[path] = open_store(path)[0]
-    return X.read(r0, r1, np.dtype(dtype))
-
-
-def block_init(Xb: np.ndarray, Wt_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(W_b^T, W_b^T X_b) for the start factors."""
-    return Wt_b, Wt_b @ Xb
-
-
-def block_step(
-    Xb: np.ndarray, prev: Any, shared: Any, solver: str, reg: Any
-) -> tuple[np.ndarray, np.ndarray]:
-    """(new W_b^T, W_b^T X_b): one block's share of an iteration (``blocked.BlockStep``)."""
-    H, B = shared
-    start = prev if isinstance(prev, np.ndarray) else prev[0]  # scattered, or a step's
-    Wt = start.copy()  # inputs are shared with the scheduler: never written
-    k, r = Wt.shape
-    step = BlockStep(solver, k, r, Xb.shape[1], Xb.dtype, reg)
-    return Wt, step(Xb, Wt, H, B).copy()
-
-
-def group_sum(*results: tuple[np.ndarray, np.ndarray]) -> Partials:
-    """The float64 sums of a group of blocks, in block order."""
-    Wt, C = results[0]
-    part = Partials.zeros(*C.shape)
-    for Wt, C in results:
-        part.add(C, Wt)
-    return part
-
-
-def first(pair: tuple[np.ndarray, Any]) -> np.ndarray:
-    return pair[0]
 
 
 # -- client side ----------------------------------------------------------------------------
@@ -169,7 +126,7 @@ class DaskEngine:
             raise NMFViewerError(
                 f"cannot reach the Dask scheduler at {self.address} ({exc}); start one with "
                 "`dask scheduler` and workers with `dask worker ADDRESS`, or run on a local "
-                "cluster (--cluster local:N)."
+                "cluster instead."
             ) from None
         self.client = self._own_client = client
         self._wait_for_workers()
@@ -464,7 +421,9 @@ class DaskEngine:
 def engine_from_spec(scheduler: str | None, cluster: str | None) -> DaskEngine | None:
     """The engine of the command line's ``--scheduler ADDRESS`` / ``--cluster local:N``."""
     if scheduler is not None and cluster is not None:
-        raise ParameterError("give --scheduler or --cluster, not both.")
+        raise ParameterError(
+            "give a scheduler address or a local cluster, not both.", field="scheduler"
+        )
     if scheduler is not None:
         address = scheduler if "://" in scheduler else f"tcp://{scheduler}"
         return DaskEngine(address=address)

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._kernels import gram_into
 from .hals import _Updater, max_inner
 from .loss import FrobeniusLoss
 from .products import HXt
@@ -99,7 +98,9 @@ def iterate_extrapolated(
         it += 1
         # H update from H_y against W_y, then extrapolate and project
         np.matmul(Wy, X, out=C)
-        gram_into(Wy, Dy)
+        # BLAS here, not _kernels.gram_into: see the report of round 3 in
+        # benchmarks/README.md (the best-state rule is sensitive to rounding)
+        np.matmul(Wy, Wy.T, out=Dy)
         np.copyto(Hn, Hy)
         up_H(Hn, C, Dy)
         np.subtract(Hn, Hacc, out=Hy)
