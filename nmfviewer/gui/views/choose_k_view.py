@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from .common import ACCENT, BACKGROUND, ElidedLabel, thumbnail_pixmap
-from .sweep_curves import SweepCurves
+from .sweep_curves import LEGEND, SweepCurves
 
 THUMB = 40  # thumbnail size in pixels
 SCREE_COLOUR = (200, 200, 200)
@@ -157,10 +157,10 @@ class ChooseKView(QWidget):
         self.thumbs.setResizeMode(QListView.ResizeMode.Adjust)
         self.thumbs.setMovement(QListView.Movement.Static)
         self.thumbs.setIconSize(QSize(THUMB, THUMB))
-        self.thumbs.setGridSize(QSize(THUMB + 6, THUMB + 20))
+        self.thumbs.setGridSize(QSize(THUMB + 8, THUMB + 20))
         self.thumbs.setUniformItemSizes(True)
-        self.thumbs.setMinimumHeight(THUMB + 26)
-        self.thumbs.setMaximumHeight(THUMB + 26)  # one row; scroll for more
+        one_row = THUMB + 20 + 2 * self.thumbs.frameWidth()
+        self.thumbs.setFixedHeight(one_row)  # one row shown; scroll for more
         self.adopt_button = QPushButton("Adopt k")
         self.adopt_button.setToolTip(
             "Set this k in the Run panel and fit it fully (or double-click a k on the curves)"
@@ -219,6 +219,10 @@ class ChooseKView(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
+        key = QLabel(LEGEND)
+        key.setTextFormat(Qt.TextFormat.RichText)
+        key.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        layout.addWidget(key)
         layout.addWidget(self.error_plot, 1)
         layout.addLayout(thumbs_header)
         layout.addWidget(self.thumbs)
@@ -346,10 +350,13 @@ class ChooseKView(QWidget):
         self.thumbs.clear()
         for j, icon in enumerate(self._thumbnails(k)):
             item = QListWidgetItem(icon, str(j))
+            item.setToolTip(f"component {j}")
             stability = getattr(row, "component_stability", None)
             if stability is not None and len(stability) > j and np.isfinite(stability[j]):
-                item.setText(f"{j} · {float(stability[j]):.2f}")
-                item.setToolTip(f"component {j}: matched cosine over restarts {stability[j]:.3f}")
+                item.setText(f"{float(stability[j]):.2f}")
+                item.setToolTip(
+                    f"component {j}: stability {stability[j]:.3f} (matched cosine over restarts)"
+                )
             self.thumbs.addItem(item)
         parts = [f"<b>k = {k}</b>"]
         if np.isfinite(row.test_error):

@@ -16,6 +16,24 @@ TRAIN_COLOUR = (86, 180, 233)
 STABLE_COLOUR = (0, 158, 115)
 
 
+def _swatch(colour: tuple[int, int, int], text: str) -> str:
+    r, g, b = colour
+    return f'<span style="color: rgb({r}, {g}, {b})">{text}</span>'
+
+
+#: the curves' key, one line of rich text shown above the plot (a legend inside the
+#: plot would cover the curves wherever it went)
+LEGEND = " &nbsp; ".join(
+    (
+        _swatch(TEST_COLOUR, "● test error"),
+        _swatch(TRAIN_COLOUR, "▼ training error"),
+        _swatch(STABLE_COLOUR, "■ stability"),
+        _swatch(STABLE_COLOUR, "× its min"),
+        _swatch((ACCENT.red(), ACCENT.green(), ACCENT.blue()), "│ suggested k"),
+    )
+)
+
+
 class SweepCurves(pg.PlotWidget):
     """set_rows(rows, k_range); set_suggested(k, rule); set_cursor(k); clear().
 
@@ -39,16 +57,15 @@ class SweepCurves(pg.PlotWidget):
         self.setLabel("bottom", "k (components)")
         self.getAxis("left").setWidth(48)
         self.setMinimumHeight(150)
-        legend = self.addLegend(offset=(6, -6), labelTextSize="8pt")  # bottom left
         self.test = self.plot(
             pen=pg.mkPen(TEST_COLOUR, width=2), symbol="o", symbolSize=6,
-            symbolBrush=TEST_COLOUR, symbolPen=None, name="test error (held out)",
+            symbolBrush=TEST_COLOUR, symbolPen=None,
         )  # fmt: skip
         self.test_bars = pg.ErrorBarItem(pen=pg.mkPen(TEST_COLOUR, width=1), beam=0.25)
         self.addItem(self.test_bars)
         self.train = self.plot(
             pen=pg.mkPen(TRAIN_COLOUR, width=1.5, style=Qt.PenStyle.DashLine), symbol="t",
-            symbolSize=6, symbolBrush=TRAIN_COLOUR, symbolPen=None, name="training error",
+            symbolSize=6, symbolBrush=TRAIN_COLOUR, symbolPen=None,
         )  # fmt: skip
         # stability on a right-hand axis: a second ViewBox with the same x
         self.showAxis("right")
@@ -69,18 +86,9 @@ class SweepCurves(pg.PlotWidget):
             pen=pg.mkPen(STABLE_COLOUR, width=1, style=Qt.PenStyle.DotLine), symbol="x",
             symbolSize=6, symbolBrush=STABLE_COLOUR, symbolPen=STABLE_COLOUR,
         )  # fmt: skip
-        for item, name in (
-            (self.stable_mean, "stability (mean cosine)"),
-            (self.stable_min, "stability (min)"),
-        ):
+        for item in (self.stable_mean, self.stable_min):
             self.stability_vb.addItem(item)
-            legend.addItem(item, name)
-        self.suggested_mark = pg.InfiniteLine(
-            angle=90,
-            pen=pg.mkPen(ACCENT, width=2),
-            label="suggested",
-            labelOpts={"position": 0.5, "color": ACCENT, "anchors": [(1, 0.5), (1, 0.5)]},
-        )
+        self.suggested_mark = pg.InfiniteLine(angle=90, pen=pg.mkPen(ACCENT, width=2))
         self.suggested_mark.hide()
         self.addItem(self.suggested_mark, ignoreBounds=True)
         self.cursor = pg.InfiniteLine(
@@ -138,10 +146,9 @@ class SweepCurves(pg.PlotWidget):
         if k is None:
             mark.hide()
             return
-        mark.show()  # (a hidden line's label does not update)
         mark.setPos(k)
-        mark.label.setFormat(f"suggested k = {k}")
-        mark.setToolTip(rule)
+        mark.setToolTip(f"suggested k = {k}: {rule}")
+        mark.show()
 
     def set_cursor(self, k: int | None) -> None:
         if k is None:
