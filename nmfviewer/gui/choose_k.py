@@ -163,7 +163,7 @@ class ChooseK(QObject):
                 reps=1,
                 restarts=restarts,
                 holdout=0.0,
-                mask=self._mask(),
+                mask=self.session.run_mask,  # the run's own (the regions may have changed)
             )
         except ParameterError as exc:
             self.error.emit("Cannot check stability", exc, "")

@@ -440,7 +440,19 @@ class MainWindow(QMainWindow):
         stability = self._tile_stability if row is not None else None
         if stability is not None and len(stability) != k:
             stability = None
-        self.basis.set_notes(tile_notes(self.slots.cosine, stability, k))
+        notes = tile_notes(self.slots.cosine, stability, k)
+        self.basis.set_notes(notes)
+        self.basis.setToolTip(
+            "Basis images (rows of H). Click a tile to see its top-weighted images; "
+            "right-click to save it as PNG."
+            + (
+                "\nAfter a tile's number: · the matched cosine with the previous run's "
+                "component in this tile; s its stability over restarts (1 = the same part "
+                "every time)."
+                if any(notes)
+                else ""
+            )
+        )
 
     def set_stability(self, row) -> None:
         """Show the per-component stability of restarts (a RankRow at the run's k)."""

@@ -362,7 +362,7 @@ class Session(QObject):
 
     # -- threads -------------------------------------------------------------
     def track(self, worker) -> None:
-        """Keep another background worker (a Qt thread object with ``cancel()``, e.g. the
+        """Keep another background worker (a thread object with ``cancel()``, e.g. the
         Choose-k dock's) stopped and waited for by :meth:`shutdown`."""
         self._track(worker)
 

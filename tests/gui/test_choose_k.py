@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QPointF, Qt
 
 from nmfviewer.core.params import NMFParams
 from nmfviewer.gui.main_window import MainWindow
@@ -25,6 +26,13 @@ def set_params(win, **kw):
 def wait_scree(win, qtbot):
     qtbot.waitUntil(lambda: win.choose_k.scree is not None, timeout=10_000)
     return win.choose_k.scree
+
+
+def at_k(curves, k):
+    """The widget position of k on the curves (half-way up)."""
+    vb = curves.getViewBox()
+    (_x0, _x1), (y0, y1) = vb.viewRange()
+    return curves.mapFromScene(vb.mapViewToScene(QPointF(k, (y0 + y1) / 2)))
 
 
 def sweep(win, qtbot, ks=(2, 3, 4, 5, 6), reps=2, restarts=1, timeout=120_000):
@@ -56,7 +64,7 @@ def test_sweep_to_completion_grows_the_curves_and_suggests_a_k(loaded, qtbot):
     assert result.complete and [r.k for r in result.rows] == [2, 3, 4, 5, 6]
     assert sorted(view.rows) == [2, 3, 4, 5, 6]
     # the curves hold one point per k, in k order
-    x, y = view._test.getData()
+    x, y = view.error_plot.test.getData()
     np.testing.assert_array_equal(x, [2, 3, 4, 5, 6])
     np.testing.assert_allclose(y, [r.test_error for r in result.rows])
     assert seen[:5] == [2, 3, 4, 5, 6]  # thumbnails followed each new k
@@ -64,9 +72,9 @@ def test_sweep_to_completion_grows_the_curves_and_suggests_a_k(loaded, qtbot):
     assert result.suggested_k == 4
     assert view.suggested_k == 4 and view.shown_k == 4
     assert view.thumbs.count() == 4
-    mark = view.suggested_mark
+    mark = view.error_plot.suggested_mark
     assert mark.isVisible() and mark.value() == 4
-    assert mark.label.textItem.toPlainText() == "suggested k = 4"
+    assert mark.toolTip().startswith("suggested k = 4: ")
     assert view.progress.value() == 1000 and view.sweep_button.isEnabled()
     assert w.actions.export_sweep.isEnabled()
 
@@ -75,8 +83,18 @@ def test_adopting_a_k_fits_it_fully_with_its_stability_badges(loaded, qtbot):
     w, s = loaded, loaded.session
     set_params(w)
     sweep(w, qtbot, ks=(3, 4, 5), reps=1, restarts=3)
+    curves = w.choose_k_view.error_plot
+    w.docks["choose_k"].raise_()
+    qtbot.waitUntil(curves.isVisible, timeout=5_000)
+    # the mouse over k = 3 shows its basis images; a double-click on k = 5 adopts it
+    qtbot.mouseMove(curves.viewport(), at_k(curves, 3))
+    qtbot.waitUntil(lambda: w.choose_k_view.shown_k == 3, timeout=5_000)
+    assert w.choose_k_view.thumbs.count() == 3
+    at, left = at_k(curves, 5), Qt.MouseButton.LeftButton
     with qtbot.waitSignal(s.runFinished, timeout=30_000):
-        w.choose_k_view.adoptRequested.emit(5)  # as a double-click on k = 5 does
+        qtbot.mouseClick(curves.viewport(), left, pos=at)  # press, release, press, release
+        qtbot.mouseDClick(curves.viewport(), left, pos=at)
+        qtbot.mouseRelease(curves.viewport(), left, pos=at)
     assert w.params_panel.k.value() == 5 and s.run_params.n_components == 5
     assert s.latest.state.H.shape[0] == 5 and w.basis.n_tiles == 5
     # each tile carries the stability of its component over the sweep's restarts

@@ -33,11 +33,9 @@ from PySide6.QtWidgets import (
 )
 
 from .common import ACCENT, BACKGROUND, ElidedLabel, thumbnail_pixmap
+from .sweep_curves import LEGEND, SweepCurves
 
 THUMB = 40  # thumbnail size in pixels
-TEST_COLOUR = (230, 159, 0)
-TRAIN_COLOUR = (86, 180, 233)
-STABLE_COLOUR = (0, 158, 115)
 SCREE_COLOUR = (200, 200, 200)
 
 
@@ -143,61 +141,13 @@ class ChooseKView(QWidget):
         self.status = ElidedLabel("")  # one line; the whole text is its tooltip
 
         # -- the curves ---------------------------------------------------------
-        self.error_plot = _plot("error")
-        self.error_plot.addLegend(offset=(6, -6), labelTextSize="8pt")  # bottom left
-        self.error_plot.setMinimumHeight(150)
-        self._test = self.error_plot.plot(
-            pen=pg.mkPen(TEST_COLOUR, width=2), symbol="o", symbolSize=6,
-            symbolBrush=TEST_COLOUR, symbolPen=None, name="test error (held out)",
-        )  # fmt: skip
-        self._test_bars = pg.ErrorBarItem(pen=pg.mkPen(TEST_COLOUR, width=1), beam=0.25)
-        self.error_plot.addItem(self._test_bars)
-        self._train = self.error_plot.plot(
-            pen=pg.mkPen(TRAIN_COLOUR, width=1.5, style=Qt.PenStyle.DashLine), symbol="t",
-            symbolSize=6, symbolBrush=TRAIN_COLOUR, symbolPen=None, name="training error",
-        )  # fmt: skip
-        # stability on a right-hand axis of the same plot (a second ViewBox, x linked)
-        plot = self.error_plot
-        plot.setLabel("bottom", "k (components)")
-        plot.showAxis("right")
-        self._stability_vb = pg.ViewBox(enableMouse=False, enableMenu=False)
-        plot.scene().addItem(self._stability_vb)
-        right = plot.getAxis("right")
-        right.linkToView(self._stability_vb)
-        right.setLabel("stability", color=STABLE_COLOUR)
-        right.setWidth(40)
-        self._stability_vb.setXLink(plot)
-        self._stability_vb.setYRange(0.5, 1.01, padding=0)
-        plot.getViewBox().sigResized.connect(self._sync_stability_view)
-        self._stable_mean = pg.PlotDataItem(
-            pen=pg.mkPen(STABLE_COLOUR, width=2), symbol="s", symbolSize=6,
-            symbolBrush=STABLE_COLOUR, symbolPen=None,
-        )  # fmt: skip
-        self._stable_min = pg.PlotDataItem(
-            pen=pg.mkPen(STABLE_COLOUR, width=1, style=Qt.PenStyle.DotLine), symbol="x",
-            symbolSize=6, symbolBrush=STABLE_COLOUR, symbolPen=STABLE_COLOUR,
-        )  # fmt: skip
-        for item, name in (
-            (self._stable_mean, "stability (mean cosine)"),
-            (self._stable_min, "stability (min)"),
-        ):
-            self._stability_vb.addItem(item)
-            plot.plotItem.legend.addItem(item, name)
-        self.suggested_mark = pg.InfiniteLine(
-            angle=90,
-            pen=pg.mkPen(ACCENT, width=2),
-            label="suggested",
-            labelOpts={"position": 0.5, "color": ACCENT, "anchors": [(1, 0.5), (1, 0.5)]},
+        self.error_plot = SweepCurves()
+        self.error_plot.kHovered.connect(self.show_k)
+        self.error_plot.left.connect(
+            lambda: self.show_k(self._pinned_k) if self._pinned_k is not None else None
         )
-        self.suggested_mark.hide()
-        plot.addItem(self.suggested_mark, ignoreBounds=True)
-        self._cursor = pg.InfiniteLine(
-            angle=90, pen=pg.mkPen(255, 255, 255, 90, width=1, style=Qt.PenStyle.DashLine)
-        )
-        self._cursor.hide()
-        plot.addItem(self._cursor, ignoreBounds=True)
-        plot.scene().sigMouseMoved.connect(lambda pos: self._on_hover(plot, pos))
-        plot.scene().sigMouseClicked.connect(lambda ev: self._on_click(plot, ev))
+        self.error_plot.kClicked.connect(lambda k: self.show_k(k, pin=True))
+        self.error_plot.kDoubleClicked.connect(self.adoptRequested)
 
         # -- the basis images of the k under the cursor ----------------------------
         self.thumb_label = QLabel("Basis images of a k appear here (hover over the curves).")
@@ -207,10 +157,10 @@ class ChooseKView(QWidget):
         self.thumbs.setResizeMode(QListView.ResizeMode.Adjust)
         self.thumbs.setMovement(QListView.Movement.Static)
         self.thumbs.setIconSize(QSize(THUMB, THUMB))
-        self.thumbs.setGridSize(QSize(THUMB + 6, THUMB + 20))
+        self.thumbs.setGridSize(QSize(THUMB + 8, THUMB + 20))
         self.thumbs.setUniformItemSizes(True)
-        self.thumbs.setMinimumHeight(THUMB + 26)
-        self.thumbs.setMaximumHeight(THUMB + 26)  # one row; scroll for more
+        one_row = THUMB + 20 + 2 * self.thumbs.frameWidth()
+        self.thumbs.setFixedHeight(one_row)  # one row shown; scroll for more
         self.adopt_button = QPushButton("Adopt k")
         self.adopt_button.setToolTip(
             "Set this k in the Run panel and fit it fully (or double-click a k on the curves)"
@@ -269,6 +219,10 @@ class ChooseKView(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
+        key = QLabel(LEGEND)
+        key.setTextFormat(Qt.TextFormat.RichText)
+        key.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        layout.addWidget(key)
         layout.addWidget(self.error_plot, 1)
         layout.addLayout(thumbs_header)
         layout.addWidget(self.thumbs)
@@ -280,11 +234,7 @@ class ChooseKView(QWidget):
         self._rows.clear()
         self._icons.clear()
         self._suggested = self._shown_k = self._pinned_k = None
-        for item in (self._test, self._train, self._stable_mean, self._stable_min):
-            item.setData([], [])
-        self._test_bars.setData(x=np.zeros(0), y=np.zeros(0), height=np.zeros(0))
-        self.suggested_mark.hide()
-        self._cursor.hide()
+        self.error_plot.clear_curves()
         self.thumbs.clear()
         self.thumb_label.setText("Basis images of a k appear here (hover over the curves).")
         self.adopt_button.setEnabled(False)
@@ -373,14 +323,8 @@ class ChooseKView(QWidget):
 
     def set_result(self, suggested_k: int | None, rule: str = "", complete: bool = True) -> None:
         self._suggested = suggested_k
-        mark = self.suggested_mark
-        if suggested_k is None:
-            mark.hide()
-        else:
-            mark.show()  # (a hidden line's label does not update)
-            mark.setPos(suggested_k)
-            mark.label.setFormat(f"suggested k = {suggested_k}")
-            mark.setToolTip(rule)
+        self.error_plot.set_suggested(suggested_k, rule)
+        if suggested_k is not None:
             self.show_k(suggested_k, pin=True)
         self.error_plot.setToolTip(f"Suggested k: {rule}" if rule else "")
 
@@ -398,8 +342,7 @@ class ChooseKView(QWidget):
             return
         if pin:
             self._pinned_k = k
-        self._cursor.setPos(k)
-        self._cursor.show()
+        self.error_plot.set_cursor(k)
         if k == self._shown_k:
             return
         self._shown_k = k
@@ -407,10 +350,13 @@ class ChooseKView(QWidget):
         self.thumbs.clear()
         for j, icon in enumerate(self._thumbnails(k)):
             item = QListWidgetItem(icon, str(j))
+            item.setToolTip(f"component {j}")
             stability = getattr(row, "component_stability", None)
             if stability is not None and len(stability) > j and np.isfinite(stability[j]):
-                item.setText(f"{j} · {float(stability[j]):.2f}")
-                item.setToolTip(f"component {j}: matched cosine over restarts {stability[j]:.3f}")
+                item.setText(f"{float(stability[j]):.2f}")
+                item.setToolTip(
+                    f"component {j}: stability {stability[j]:.3f} (matched cosine over restarts)"
+                )
             self.thumbs.addItem(item)
         parts = [f"<b>k = {k}</b>"]
         if np.isfinite(row.test_error):
@@ -426,42 +372,8 @@ class ChooseKView(QWidget):
 
     # -- drawing ---------------------------------------------------------------
     def _redraw_curves(self) -> None:
-        ks = np.array(sorted(self._rows), dtype=float)
-        rows = [self._rows[int(k)] for k in ks]
-
-        def column(name: str) -> np.ndarray:
-            return np.array([float(getattr(r, name)) for r in rows], dtype=float)
-
-        test, sd = column("test_error"), column("test_error_sd")
-
-        def draw(item, values: np.ndarray) -> np.ndarray:
-            finite = np.isfinite(values)  # nan: not measured (e.g. one fit per k)
-            item.setData(ks[finite], values[finite])
-            return values[finite]
-
-        draw(self._test, test)
-        finite = np.isfinite(test) & np.isfinite(sd)
-        self._test_bars.setData(x=ks[finite], y=test[finite], height=2 * sd[finite])
-        self._test_bars.setVisible(bool(finite.any()))  # empty bars would pull in y = 0
-        draw(self._train, column("train_error"))
-        draw(self._stable_mean, column("stability_mean"))
-        lowest = draw(self._stable_min, column("stability_min"))
-        floor = min(0.5, np.floor(lowest.min() * 10) / 10) if lowest.size else 0.5
-        self._stability_vb.setYRange(max(floor, 0.0), 1.01, padding=0)
-        lo, hi = self.k_from.value(), self.k_to.value()
-        if ks.size:
-            lo, hi = min(lo, ks.min()), max(hi, ks.max())
-        self.error_plot.setXRange(lo - 0.5, hi + 0.5, padding=0)
-        step = 1 if hi - lo <= 12 else 2 if hi - lo <= 30 else 5  # whole ks only
-        first = int(np.ceil(lo / step) * step)
-        ticks = [(k, str(k)) for k in range(first, int(hi) + 1, step)]
-        self.error_plot.getAxis("bottom").setTicks([ticks, []])
-
-    def _sync_stability_view(self) -> None:
-        """Keep the stability ViewBox on top of the error plot's."""
-        main = self.error_plot.getViewBox()
-        self._stability_vb.setGeometry(main.sceneBoundingRect())
-        self._stability_vb.linkedViewChanged(main, self._stability_vb.XAxis)
+        rows = [self._rows[k] for k in sorted(self._rows)]
+        self.error_plot.set_rows(rows, (self.k_from.value(), self.k_to.value()))
 
     def _thumbnails(self, k: int) -> list[QIcon]:
         icons = self._icons.get(k)
@@ -472,34 +384,6 @@ class ChooseKView(QWidget):
             icons = [QIcon(thumbnail_pixmap(h.reshape(shape), THUMB)) for h in H]
             self._icons[k] = icons
         return icons
-
-    # -- mouse -----------------------------------------------------------------
-    def _k_at(self, plot: pg.PlotWidget, scene_pos) -> int | None:
-        if not self._rows or not plot.sceneBoundingRect().contains(scene_pos):
-            return None
-        vb = plot.getViewBox()
-        if not vb.sceneBoundingRect().contains(scene_pos):
-            return None
-        x = vb.mapSceneToView(scene_pos).x()
-        ks = np.array(sorted(self._rows))
-        return int(ks[np.argmin(np.abs(ks - x))])
-
-    def _on_hover(self, plot, scene_pos) -> None:
-        k = self._k_at(plot, scene_pos)
-        if k is None:
-            if self._pinned_k is not None:
-                self.show_k(self._pinned_k)
-            return
-        self.show_k(k)
-
-    def _on_click(self, plot, event) -> None:
-        k = self._k_at(plot, event.scenePos())
-        if k is None or event.button() != Qt.MouseButton.LeftButton:
-            return
-        if event.double():
-            self.adoptRequested.emit(k)
-        else:
-            self.show_k(k, pin=True)
 
     def _on_sweep_clicked(self) -> None:
         self.sweepRequested.emit(self.request())

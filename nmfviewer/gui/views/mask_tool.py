@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QPointF, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QWidget
 from skimage.draw import polygon2mask
 
 EXCLUDED_RGBA = (230, 60, 60, 120)
@@ -140,17 +140,20 @@ class MaskBar(QWidget):
     def __init__(self, tool: MaskTool, parent=None):
         super().__init__(parent)
         self.tool = tool
-        self.rect_button = QPushButton("Exclude rectangle")
+        self.rect_button = QToolButton()
+        self.rect_button.setText("Rectangle")
         self.rect_button.setToolTip(
             "Draw a rectangle on the original image whose pixels the next fit ignores "
             "(in every image); drag it or its corner to adjust, right-click to remove"
         )
-        self.polygon_button = QPushButton("Exclude polygon")
+        self.polygon_button = QToolButton()
+        self.polygon_button.setText("Polygon")
         self.polygon_button.setToolTip(
             "A polygon whose pixels the next fit ignores: drag its corners, click an edge "
             "to add a corner, right-click to remove"
         )
-        self.clear_button = QPushButton("Clear")
+        self.clear_button = QToolButton()
+        self.clear_button.setText("Clear")
         self.clear_button.setToolTip("Remove every exclusion region")
         self.summary = QLabel("")
         self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -158,8 +161,14 @@ class MaskBar(QWidget):
         self.polygon_button.clicked.connect(lambda: tool.add_polygon())
         self.clear_button.clicked.connect(lambda: tool.clear())
         tool.changed.connect(self._refresh)
+        # never widen the image dock: the row clips when the dock is narrow
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(3)
+        title = QLabel("Exclude from the fit:")
+        title.setToolTip("Regions of the image whose pixels the next fit ignores (in every image)")
+        layout.addWidget(title)
         for button in (self.rect_button, self.polygon_button, self.clear_button):
             layout.addWidget(button)
         layout.addWidget(self.summary, 1)
