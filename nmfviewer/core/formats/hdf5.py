@@ -22,7 +22,7 @@ from ..errors import LoadError
 from ..names import printable
 from ..readers import GRAY, DecodeError, FileInfo, PageInfo, _check_dtype, _native
 from . import require
-from .layout import Axis, Choice, axis_word, choose_image_axis
+from .layout import Axis, Choice, axis_word, choose_image_axis, read_batches
 
 if TYPE_CHECKING:
     from ..params import LoadOptions
@@ -229,6 +229,6 @@ def read_pages(
     name, axes, choice = info.layout
     _, h5 = _open(info.path)
     with h5:
-        ds = h5[name]
-        for index in indices:
-            yield index, _native(np.asarray(ds[choice.index(axes, index)]))
+        size = info.pages[0].decoded_bytes
+        for index, image in read_batches(h5[name], axes, choice, indices, size):
+            yield index, _native(image)

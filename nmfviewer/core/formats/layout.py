@@ -8,9 +8,12 @@ default); the rest are read at their first index, and the load warnings say so.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from ..errors import LoadError
 from ..names import printable
@@ -76,6 +79,40 @@ class Choice:
             slice(None) if a.role in SPATIAL else (image if i == self.image_axis else 0)
             for i, a in enumerate(axes)
         )
+
+
+#: bytes of images read at once by :func:`read_batches` (a lazy or chunked file is
+#: read once per batch instead of once per image)
+BATCH_BYTES = 128 * 1024**2
+
+
+def read_batches(
+    data: Any,
+    axes: Sequence[Axis],
+    choice: Choice,
+    indices: list[int],
+    image_bytes: int,
+    compute: Callable[[Any], np.ndarray] = np.asarray,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(index, (h, w) image) for ``indices``, reading ``data`` (an h5py dataset, a dask
+    or numpy array) a run of images at a time: one read per run of images of at most
+    BATCH_BYTES, not one per image (a spectrum image stored (y, x, channels), or
+    compressed in chunks, would otherwise be decoded whole for every channel)."""
+    if choice.image_axis is None:
+        for index in indices:
+            yield index, compute(data[choice.index(axes, index)])
+        return
+    key = list(choice.index(axes, 0))
+    # where the image axis lies among the axes left after the integer indices
+    position = sum(1 for k in key[: choice.image_axis] if isinstance(k, slice))
+    per_batch = max(1, BATCH_BYTES // max(1, image_bytes))
+    order = sorted(set(indices))
+    for start in range(0, len(order), per_batch):
+        batch = order[start : start + per_batch]
+        key[choice.image_axis] = slice(batch[0], batch[-1] + 1)
+        block = compute(data[tuple(key)])
+        for index in batch:
+            yield index, np.take(block, index - batch[0], axis=position)
 
 
 def choose_image_axis(

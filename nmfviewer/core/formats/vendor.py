@@ -35,7 +35,7 @@ from ..readers import (
     capture_notes,
 )
 from . import VENDOR_SUFFIXES, require
-from .layout import Axis, axis_word, choose_image_axis
+from .layout import Axis, axis_word, choose_image_axis, read_batches
 
 if TYPE_CHECKING:
     from ..params import LoadOptions
@@ -216,8 +216,12 @@ def read_pages(
     number, axes, choice = info.layout
     with capture_notes([]):  # what the plugin says on opening was noted by probe
         data = _signals(info.path)[number]["data"]
-    for index in indices:
-        plane = data[choice.index(axes, index)]
-        compute = getattr(plane, "compute", None)
-        array = compute(scheduler="synchronous") if compute is not None else plane
-        yield index, _native(np.asarray(array))
+    size = info.pages[0].decoded_bytes
+    for index, image in read_batches(data, axes, choice, indices, size, _compute):
+        yield index, _native(image)
+
+
+def _compute(block: Any) -> np.ndarray:
+    """A dask block computed in this thread (the loader runs its own pool)."""
+    compute = getattr(block, "compute", None)
+    return np.asarray(compute(scheduler="synchronous") if compute is not None else block)
