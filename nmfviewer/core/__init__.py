@@ -158,11 +158,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static analysers see the real names
-    from .axis import SpectralAxis, read_axis_file
     from .align import Reference, align_result, alignment_record, load_reference
+    from .axis import SpectralAxis, read_axis_file
     from .collection import Collection, load_collection
-    from .counts import count_data_hint
     from .convert import convert_to_store
+    from .counts import count_data_hint
     from .discovery import IMAGE_SUFFIXES
     from .errors import (
         ExportError,
@@ -222,8 +222,8 @@ if TYPE_CHECKING:  # static analysers see the real names
         write_rank,
     )
     from .request import DEFAULT_K, GuiRequest
-    from .store import StoreMatrix, is_store, open_store
     from .scree import Scree, scree
+    from .store import StoreMatrix, is_store, open_store
     from .threads import (
         ThreadChoice,
         configure_blas_threads,
