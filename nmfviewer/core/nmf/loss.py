@@ -159,12 +159,14 @@ class FrobeniusLoss:
     def gram(self, F: np.ndarray, out: np.ndarray, which: str) -> np.ndarray:
         """out (k, k) <- F F^T for F = Wt ('W') or H ('H'), in out's dtype.
 
-        F: C-contiguous, F's dtype = out's. Compiled (``_kernels.gram_into``):
-        faster than BLAS's syrk at these shapes.
+        F: C-contiguous, F's dtype = out's. Tier 0 uses BLAS (``F @ F.T``);
+        tier 1 the compiled ``_kernels.gram_into`` on the float64 copy (faster
+        than syrk at these shapes). The compiled kernel at tier 0 too measured
+        ~0.1 ms faster per faces iteration but made a GUI live-update test fail
+        3 times in 4 (see benchmarks/README.md, round 3): not adopted yet.
         """
         if self.tier == 0:
-            gram_into(F, out)
-            return out
+            return np.matmul(F, F.T, out=out)
         f64 = self._f64[which]
         if f64 is None:
             f64 = self._f64[which] = np.empty(self._shape[which])
