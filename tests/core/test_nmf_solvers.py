@@ -233,6 +233,45 @@ def test_float32_loss_is_exact_enough_on_a_near_exact_fit(variant):
     assert np.isfinite(result.W).all() and result.W.max() < 1e6  # no scale drift
 
 
+def test_reported_loss_is_exact_under_another_rounding_of_the_grams(monkeypatch):
+    # Another CPU rounds the float32 Gram matrices differently. Accelerated HALS
+    # reports its best state; a best loss computed at the coarse tier could come out
+    # ~4 % too low and pin a stale state as "best" (seen with the compiled Gram
+    # kernel, which rounds like such a CPU). The reported loss must stay the real one.
+    from nmfviewer.core.nmf import extrapolation, loss
+    from nmfviewer.core.nmf._kernels import gram_into
+
+    def other_rounding(self, F, out, which):
+        if self.tier == 0:
+            gram_into(F, out)
+            return out
+        return original(self, F, out, which)
+
+    original = loss.FrobeniusLoss.gram
+    monkeypatch.setattr(loss.FrobeniusLoss, "gram", other_rounding)
+    monkeypatch.setattr(extrapolation.np, "matmul", _gram_by_kernel(np.matmul, gram_into))
+    rng = np.random.default_rng(3)
+    X = (rng.random((120, 4)) @ rng.random((4, 300))) + 1e-3 * rng.random((120, 300))
+    X = X.astype(np.float32)
+    result = fit(X, NMFParams(n_components=4, hals_variant="accelerated", tol=1e-5))
+    exact = beta_divergence(
+        X.astype(np.float64), result.W.astype(np.float64), result.H.astype(np.float64), 2
+    )
+    assert result.loss == pytest.approx(exact, rel=1e-4)
+
+
+def _gram_by_kernel(matmul, gram_into):
+    """np.matmul, except that F @ F.T goes through the compiled Gram kernel."""
+
+    def patched(a, b, out=None, **kw):
+        if out is not None and b.base is a and b.shape == a.shape[::-1]:
+            gram_into(np.ascontiguousarray(a), out)
+            return out
+        return matmul(a, b, out=out, **kw)
+
+    return patched
+
+
 def test_auto_variant_by_size():
     from nmfviewer.core.nmf.hals import choose_variant
 
