@@ -45,7 +45,8 @@ def make_docks(window: QMainWindow, widgets: dict[str, QWidget]) -> dict[str, QD
 def default_layout(
     window: QMainWindow, d: dict[str, QDockWidget], size: tuple[int, int] | None = None
 ) -> None:
-    """Run + Collection on the left, Loss + Weights + Pixel spectrum on the right, the image
+    """Run + Collection on the left, Loss + Weights (tabs: Choose k, Pixel spectrum) on
+    the right, the image
     inspector under the basis grid. size: the window size; None fits
     DEFAULT_SIZE into the screen."""
     window.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -58,9 +59,10 @@ def default_layout(
     window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, d["loss"])
     window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, d["weights"])
     window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, d["image"])
-    # the pixel spectrum under the weights (tabs would leave stale tab bars on re-layout)
-    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, d["spectrum"])
-    window.tabifyDockWidget(d["weights"], d["choose_k"])  # a tab beside the weights
+    # Choose k and the pixel spectrum as tabs beside the weights: the right column
+    # keeps room for the curves (stale tab bars are hidden by hide_stale_tab_bars)
+    window.tabifyDockWidget(d["weights"], d["choose_k"])
+    window.tabifyDockWidget(d["weights"], d["spectrum"])
     d["weights"].raise_()
     if size is None:
         screen = window.screen().availableGeometry()
