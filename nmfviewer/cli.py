@@ -242,6 +242,8 @@ def _replay_mask(collection: Any, mask: Any) -> Any:
             "using the recorded one" + (" (mask.npz)" if mask is not None else " (no mask)")
         )
     return replace(collection, mask=mask)
+
+
 def _reference(ns: argparse.Namespace, manifest: Any) -> Any:
     """The Reference of ``--align-to`` (None without one); a replay of an aligned run
     aligns to the recorded reference again when it is still there, unchanged."""
@@ -346,9 +348,7 @@ def _run_fit(ns: argparse.Namespace, option_flags: dict[str, str]) -> int:
             reference.check_fits(X.shape[1], collection.image_shape)
         engine = _engine(ns, X, options)
         configure_blas_threads(threads, shape=X.shape, n_components=params.n_components)
-        result = fit(
-            X, params, callback=progress.iteration, mask=collection.mask, engine=engine
-        )
+        result = fit(X, params, callback=progress.iteration, mask=collection.mask, engine=engine)
         rate = result.n_iter / result.elapsed if result.elapsed > 0 else float("inf")
         progress.line(
             f"stopped after {result.n_iter} iterations, {stop_reason_text(result.stop_reason)}: "
@@ -411,8 +411,13 @@ def _run_convert(argv: list[str]) -> int:
         raise UsageError("no input given; give one or more PATHs to convert")
     if not ns.to or not ns.to.strip():
         raise UsageError("the store to write is missing; give --to STORE.zarr")
-    nmf_given = [a.option_strings[-1] for a in parser._actions if a.help == argparse.SUPPRESS
-                 and a.option_strings and getattr(ns, a.dest, None) is not None]
+    nmf_given = [
+        a.option_strings[-1]
+        for a in parser._actions
+        if a.help == argparse.SUPPRESS
+        and a.option_strings
+        and getattr(ns, a.dest, None) is not None
+    ]
     if nmf_given:
         raise UsageError(f"convert takes loading options only, not {', '.join(nmf_given)}")
     _check_paths(paths)

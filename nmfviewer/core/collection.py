@@ -180,6 +180,7 @@ class Collection:
             axis_values=None if axis is None else axis.values,
             axis_label=axis.label if axis is not None else ("band" if spectral else "image"),
         )
+
     def to_zarr(self, store: str | Path, *, overwrite: bool = False, **kw: int) -> Path:
         """Write the collection to a chunked zarr store (see :mod:`.store`;
         ``chunk_bytes=`` sets the chunk size)."""
@@ -230,7 +231,7 @@ def _finish(
     from .mask_sources import collection_mask
 
     if not isinstance(images, np.ndarray):  # a store being written (convert_to_store)
-        stats = images.X.stats()  # type: ignore[attr-defined]
+        stats = images.X.stats()
         value_range = (float(stats.min), float(stats.max))
         if options.nonfinite == "mask" or options.saturation is not None or options.mask_file:
             warnings = [

@@ -114,6 +114,8 @@ def _finite_float(name: str, value: Any) -> float:
             value=value,
         )
     return v
+
+
 def _optional_text(name: str, value: Any) -> str | None:
     """None, or text that is not blank (stripped); ParameterError else."""
     if value is None:
