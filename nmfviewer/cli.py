@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -523,15 +524,27 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``nmfviewer`` and ``python -m nmfviewer``; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "convert":
-        try:
-            return _run_convert(argv[1:])
-        except UsageError as exc:
-            return _error(str(exc))
-        except NMFViewerError as exc:
-            return _error(render_error(exc))
-        except KeyboardInterrupt:
-            _console.write_line(sys.stderr, f"{PROG}: interrupted.")
-            return 130
+        return _guarded(lambda: _run_convert(argv[1:]))
+    return _guarded(lambda: _run_command(argv))
+
+
+def _guarded(run: Callable[[], int]) -> int:
+    """run()'s exit code; a user error is one line and exit 2, Ctrl-C exit 130."""
+    try:
+        return run()
+    except UsageError as exc:
+        return _error(str(exc))
+    except NMFViewerError as exc:
+        return _error(render_error(exc))
+    except KeyboardInterrupt:
+        _console.write_line(sys.stderr, f"{PROG}: interrupted.")
+        return 130
+    except MemoryError:
+        return _error("out of memory; load fewer or smaller images, or lower k (-k).")
+
+
+def _run_command(argv: list[str]) -> int:
+    """``fit``, ``rank`` or the window (no command), from the arguments after the program."""
     command = argv[0] if argv and argv[0] in ("fit", "rank") else "gui"
     headless = command != "gui"
     if command == "rank":
@@ -546,23 +559,13 @@ def main(argv: list[str] | None = None) -> int:
         parser, flags = build_gui_parser()
     argv, after = _split_at_double_dash(argv)
     try:
-        try:
-            ns = parser.parse_intermixed_args(argv)
-        except SystemExit as exc:  # --help, --version
-            return int(exc.code or 0)
-        ns.paths = [*ns.paths, *(Path(p) for p in after)]
-        ns.command = command
-        if command == "rank":
-            from .cli_rank import run_rank
+        ns = parser.parse_intermixed_args(argv)
+    except SystemExit as exc:  # --help, --version
+        return int(exc.code or 0)
+    ns.paths = [*ns.paths, *(Path(p) for p in after)]
+    ns.command = command
+    if command == "rank":
+        from .cli_rank import run_rank
 
-            return run_rank(ns, _Progress(sys.stderr, enabled=not ns.quiet))
-        return _run_fit(ns, flags) if headless else _run_gui(ns)
-    except UsageError as exc:
-        return _error(str(exc))
-    except NMFViewerError as exc:
-        return _error(render_error(exc))
-    except KeyboardInterrupt:
-        _console.write_line(sys.stderr, f"{PROG}: interrupted.")
-        return 130
-    except MemoryError:
-        return _error("out of memory; load fewer or smaller images, or lower k (-k).")
+        return run_rank(ns, _Progress(sys.stderr, enabled=not ns.quiet))
+    return _run_fit(ns, flags) if headless else _run_gui(ns)
