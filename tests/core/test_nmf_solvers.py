@@ -233,14 +233,6 @@ def test_float32_loss_is_exact_enough_on_a_near_exact_fit(variant):
     assert np.isfinite(result.W).all() and result.W.max() < 1e6  # no scale drift
 
 
-@pytest.mark.xfail(
-    strict=False,  # whether this rounding pins a stale state depends on the CPU's kernels
-    reason="known defect (open): accelerated HALS keeps the lowest loss it has seen as its "
-    "best state, also one computed at a coarser precision; under this rounding it is 3.6 % "
-    "too low and pins a stale state. Re-evaluating it when the precision rises makes the "
-    "history rise once by that error, which the stop rule and the monotone-history tests "
-    "must learn to tell from a real rise (compare candidates at one precision only).",
-)
 def test_reported_loss_is_exact_under_another_rounding_of_the_grams(monkeypatch):
     # Another CPU rounds the float32 Gram matrices differently. Accelerated HALS
     # reports its best state; a best loss computed at the coarse tier could come out

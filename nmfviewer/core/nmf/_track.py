@@ -53,6 +53,12 @@ class Tracker:
         losses.append((iteration, loss))
         return rel
 
+    def rebase(self) -> None:
+        """Forget the losses so far: the next ones are known more precisely and are
+        compared only with each other (rel_change is nan until a window has passed),
+        so a loss that rose only because it is now known better is not 'loss_rising'."""
+        self._losses.clear()
+
     def state(self, iteration: int, W: np.ndarray, H: np.ndarray, loss: float | None) -> NMFState:
         """W (n, k), H (k, m): working buffers, exposed as read-only views.
 

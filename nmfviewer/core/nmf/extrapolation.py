@@ -87,6 +87,7 @@ def iterate_extrapolated(
     frob.gram(Hacc, B, "H")
     frob.gram(Wt, D, "W")
     best = last = loss(Wt, Hacc)
+    tier = frob.tier  # the precision tier ``best`` was computed at
     Wrep, Hrep = Wt.copy(), Hacc.copy()  # the reported (best) state
     yield tracker.state(0, Wrep.T, Hrep, best)
 
@@ -119,6 +120,16 @@ def iterate_extrapolated(
         up_W(Wn, A, B)
         frob.gram(Wn, D, "W")
         value = loss(Wn, Hy)
+        if frob.tier != tier:
+            # The loss is now computed more precisely: ``best`` came from a coarser
+            # tier and may be off by more than the differences compared from now on
+            # (seen: 3.6 % too low under another rounding, which pinned a stale state
+            # as the reported one). Evaluate the reported state again, exactly. Its
+            # loss may then rise once, within the coarse tier's error: the stop rule
+            # starts its window afresh, so that is not read as 'loss_rising'.
+            tier = frob.tier
+            best = frob.exact(Wrep, Hrep) + reg.penalty(Wrep, Hrep)
+            tracker.rebase()
         if value <= best:
             best = value
             np.copyto(Wrep, Wn)

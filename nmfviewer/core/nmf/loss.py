@@ -239,6 +239,11 @@ class FrobeniusLoss:
                 self.gram(Wt, np.empty_like(D), "W")
                 self.gram(H, np.empty_like(B), "H")
 
+    def exact(self, Wt: np.ndarray, H: np.ndarray) -> float:
+        """The loss of (Wt (k, n), H (k, m)) from the residual (one more GEMM), without
+        a penalty; the tiers and the calibration are left as they are."""
+        return self._exact(Wt, H)
+
     def _exact(self, Wt: np.ndarray, H: np.ndarray) -> float:
         if self._buf is None:
             rows = max(1, BLOCK_BYTES // max(1, self.X.shape[1] * self.X.itemsize))
