@@ -391,7 +391,11 @@ class MainWindow(QMainWindow):
         dock = self.docks[key]
         if dock.isHidden():
             return False
-        return dock.isVisible() or not self.isVisible()
+        if not self.isVisible():
+            return True
+        # a dock behind another tab still says isVisible(); its visible region is empty
+        # (measured: the Pixel spectrum tab of a 2,048-band cube cost 17-50 ms a redraw)
+        return dock.isVisible() and not dock.visibleRegion().isEmpty()
 
     def _on_dock_shown(self, key: str, visible: bool) -> None:
         if visible and key in self._stale and self._drawn is not None:

@@ -141,3 +141,18 @@ def test_range_helpers_move_only_when_the_data_leaves_or_shrinks():
     assert log_range((0.0, 3.2), 1.0, 3.0) is None
     assert log_range((0.0, 3.2), -0.5, 3.0)[0] < -0.5
     assert log_range((-10.0, 3.2), 1.0, 3.0) is not None  # far too wide: tightened
+
+
+def test_a_dock_behind_another_tab_is_not_redrawn(loaded, qtbot):
+    # Weights, Choose k and Pixel spectrum share a tab group: only the tab in front is
+    # drawn on each update (a tab behind still says isVisible()); the others are drawn
+    # when they come to the front (visibilityChanged).
+    w = loaded
+    w.show()
+    qtbot.waitExposed(w)
+    w.docks["weights"].raise_()
+    qtbot.waitUntil(lambda: w._showing("weights"), timeout=5_000)
+    assert not w._showing("spectrum") and not w._showing("choose_k")
+    w.docks["spectrum"].raise_()
+    qtbot.waitUntil(lambda: w._showing("spectrum"), timeout=5_000)
+    assert not w._showing("weights")
