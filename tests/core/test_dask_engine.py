@@ -36,14 +36,7 @@ from nmfviewer.core import (  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]  # the checkout whose nmfviewer the workers import
 
 
-def low_rank(n: int, m: int, k: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    X = rng.random((n, k)) @ rng.random((k, m)) + 0.05 * rng.random((n, m))
-    return X.astype(np.float32)
-
-
-def rel(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.abs(a - b).max() / np.abs(a).max())
+from lazy_data import low_rank, rel  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,8 @@ import pytest
 
 pytest.importorskip("zarr")
 
+from lazy_data import low_rank, rel
+
 from nmfviewer.cli import main
 from nmfviewer.core import (
     Collection,
@@ -19,16 +21,6 @@ from nmfviewer.core import (
     fit,
     load_collection,
 )
-
-
-def low_rank(n: int, m: int, k: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    X = rng.random((n, k)) @ rng.random((k, m)) + 0.05 * rng.random((n, m))
-    return X.astype(np.float32)
-
-
-def rel(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.abs(a - b).max() / np.abs(a).max())
 
 
 @pytest.fixture(scope="module")

@@ -221,7 +221,7 @@ class FrobeniusLoss:
             ):
                 # measure tier 1's error on these factors instead of trusting
                 # the prior: on data with a short dimension it is far smaller
-                exact = self._exact(Wt, H)
+                exact = self.exact(Wt, H)
                 err = abs(value - exact)
                 self.noise[1] = max(
                     self.noise[1] if self.calibrated is not None else 0.0,
@@ -242,9 +242,6 @@ class FrobeniusLoss:
     def exact(self, Wt: np.ndarray, H: np.ndarray) -> float:
         """The loss of (Wt (k, n), H (k, m)) from the residual (one more GEMM), without
         a penalty; the tiers and the calibration are left as they are."""
-        return self._exact(Wt, H)
-
-    def _exact(self, Wt: np.ndarray, H: np.ndarray) -> float:
         if self._buf is None:
             rows = max(1, BLOCK_BYTES // max(1, self.X.shape[1] * self.X.itemsize))
             self._buf = np.empty((min(rows, self.X.shape[0]), self.X.shape[1]), self.X.dtype)
@@ -260,7 +257,7 @@ class FrobeniusLoss:
         D: np.ndarray,
     ) -> float:
         if self.tier == 2:
-            return self._exact(Wt, H)
+            return self.exact(Wt, H)
         if self.tier == 0:
             if C is not None and C.size <= A.size:
                 cross = trace_dot(C, H)

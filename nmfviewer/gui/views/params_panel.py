@@ -207,33 +207,18 @@ class ParamsPanel(QWidget):
             spin.valueChanged.connect(self._validate)
         for box in (self.solver, self.init):
             box.currentIndexChanged.connect(self._validate)
-        for edit in (
-            self.seed,
-            self.tol,
-            self.time_budget,
-            self.alpha_W,
-            self.alpha_H,
-            self.l1_ratio,
-        ):
+        for edit in self._text_fields():
             edit.textChanged.connect(self._validate)
         self.set_params(self._base)
+
+    def _text_fields(self) -> tuple:
+        """The line edits that hold a number or text parameter, in form order."""
+        return (self.seed, self.tol, self.time_budget, self.alpha_W, self.alpha_H, self.l1_ratio)
 
     # -- public API ------------------------------------------------------------
     def set_params(self, params: NMFParams) -> None:
         self._base = params
-        widgets = (
-            self.k,
-            self.max_iter,
-            self.loss,
-            self.solver,
-            self.init,
-            self.seed,
-            self.tol,
-            self.time_budget,
-            self.alpha_W,
-            self.alpha_H,
-            self.l1_ratio,
-        )
+        widgets = (self.k, self.max_iter, self.loss, self.solver, self.init, *self._text_fields())
         for w in widgets:
             w.blockSignals(True)
         self.k.setValue(params.n_components)
